@@ -1,0 +1,191 @@
+import type { Socket } from "node:net";
+import type { WebSocket } from "ws";
+import { MAX_FRAME_BYTES } from "./frames.js";
+
+/**
+ * A link carries text frames (JSON) and binary frames (stream data) between two peers. The same
+ * peer logic runs over a WebSocket, over a unix socket with length-prefixed frames, and in memory
+ * (the embedded `mcpw run` server and bridge).
+ */
+export interface Link {
+  sendText(text: string): void;
+  sendBinary(data: Buffer): void;
+  close(reason?: string): void;
+  onText(cb: (text: string) => void): void;
+  onBinary(cb: (data: Buffer) => void): void;
+  onClose(cb: (reason: string) => void): void;
+  readonly remoteAddress: string;
+  readonly isOpen: boolean;
+}
+
+type Listeners = {
+  text: ((t: string) => void)[];
+  binary: ((b: Buffer) => void)[];
+  close: ((r: string) => void)[];
+};
+
+abstract class BaseLink implements Link {
+  protected listeners: Listeners = { text: [], binary: [], close: [] };
+  protected open = true;
+  abstract readonly remoteAddress: string;
+  abstract sendText(text: string): void;
+  abstract sendBinary(data: Buffer): void;
+  abstract close(reason?: string): void;
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+  onText(cb: (text: string) => void): void {
+    this.listeners.text.push(cb);
+  }
+  onBinary(cb: (data: Buffer) => void): void {
+    this.listeners.binary.push(cb);
+  }
+  onClose(cb: (reason: string) => void): void {
+    this.listeners.close.push(cb);
+  }
+  protected emitText(t: string): void {
+    for (const cb of this.listeners.text) cb(t);
+  }
+  protected emitBinary(b: Buffer): void {
+    for (const cb of this.listeners.binary) cb(b);
+  }
+  protected emitClose(reason: string): void {
+    if (!this.open) return;
+    this.open = false;
+    for (const cb of this.listeners.close) cb(reason);
+  }
+}
+
+/** A WebSocket (from `ws`) as a link. */
+export class WebSocketLink extends BaseLink {
+  readonly remoteAddress: string;
+  private readonly ws: WebSocket;
+
+  constructor(ws: WebSocket, remoteAddress: string) {
+    super();
+    this.ws = ws;
+    this.remoteAddress = remoteAddress;
+    ws.on("message", (data, isBinary) => {
+      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+      if (isBinary) this.emitBinary(buf);
+      else this.emitText(buf.toString("utf8"));
+    });
+    ws.on("close", (code, reason) => this.emitClose(reason.toString() || `closed (${code})`));
+    ws.on("error", (err) => this.emitClose(err.message));
+  }
+
+  sendText(text: string): void {
+    if (this.open && this.ws.readyState === this.ws.OPEN) this.ws.send(text);
+  }
+  sendBinary(data: Buffer): void {
+    if (this.open && this.ws.readyState === this.ws.OPEN) this.ws.send(data, { binary: true });
+  }
+  close(reason = "closed"): void {
+    // WebSocket close reasons are limited to 123 bytes.
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
+      this.ws.close(1000, Buffer.from(reason).subarray(0, 120).toString());
+    }
+    this.emitClose(reason);
+  }
+}
+
+/**
+ * A stream socket (unix socket into a sandbox) as a link. Frames are
+ * `[u32 length][u8 kind: 0 text, 1 binary][payload]`, length counting kind + payload.
+ */
+export class SocketLink extends BaseLink {
+  readonly remoteAddress: string;
+  private readonly socket: Socket;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(socket: Socket, remoteAddress = "unix") {
+    super();
+    this.socket = socket;
+    this.remoteAddress = remoteAddress;
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("close", () => this.emitClose("socket closed"));
+    socket.on("error", (err) => this.emitClose(err.message));
+  }
+
+  private onData(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    while (this.pendingBytes >= 4) {
+      const head = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+      this.pending = [head];
+      const len = head.readUInt32BE(0);
+      if (len < 1 || len > MAX_FRAME_BYTES + 1) {
+        this.close(`frame length ${len} is outside 1..${MAX_FRAME_BYTES + 1}`);
+        return;
+      }
+      if (head.length < 4 + len) return;
+      const kind = head[4];
+      const payload = head.subarray(5, 4 + len);
+      const rest = head.subarray(4 + len);
+      this.pending = rest.length ? [rest] : [];
+      this.pendingBytes = rest.length;
+      if (kind === 0) this.emitText(payload.toString("utf8"));
+      else if (kind === 1) this.emitBinary(Buffer.from(payload));
+      else {
+        this.close(`unknown frame kind ${kind}`);
+        return;
+      }
+    }
+  }
+
+  private write(kind: number, payload: Buffer): void {
+    if (!this.open) return;
+    const head = Buffer.allocUnsafe(5);
+    head.writeUInt32BE(payload.length + 1, 0);
+    head.writeUInt8(kind, 4);
+    this.socket.write(Buffer.concat([head, payload]));
+  }
+
+  sendText(text: string): void {
+    this.write(0, Buffer.from(text, "utf8"));
+  }
+  sendBinary(data: Buffer): void {
+    this.write(1, data);
+  }
+  close(reason = "closed"): void {
+    this.socket.end();
+    this.emitClose(reason);
+  }
+}
+
+/** Two links joined in memory; frames are delivered asynchronously, as on a real socket. */
+export function memoryLinkPair(nameA = "memory", nameB = "memory"): [Link, Link] {
+  const a = new MemoryLink(nameB);
+  const b = new MemoryLink(nameA);
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}
+
+class MemoryLink extends BaseLink {
+  readonly remoteAddress: string;
+  peer: MemoryLink | null = null;
+
+  constructor(remoteAddress: string) {
+    super();
+    this.remoteAddress = remoteAddress;
+  }
+  sendText(text: string): void {
+    const p = this.peer;
+    if (this.open && p) queueMicrotask(() => p.open && p.emitText(text));
+  }
+  sendBinary(data: Buffer): void {
+    const p = this.peer;
+    if (this.open && p) {
+      const copy = Buffer.from(data);
+      queueMicrotask(() => p.open && p.emitBinary(copy));
+    }
+  }
+  close(reason = "closed"): void {
+    const p = this.peer;
+    this.emitClose(reason);
+    if (p) queueMicrotask(() => p.emitClose(reason));
+  }
+}
