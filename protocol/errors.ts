@@ -87,18 +87,17 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case "unrecognized_keys":
       return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
-    case "invalid_type":
-      return `expected ${issue.expected}${issue.input === undefined ? ", but it is missing" : `, got ${typeName(issue.input)}`}`;
+    case "invalid_type": {
+      // zod 4 keeps the input out of issues; its message says what was received.
+      const received = /received (\w+)/.exec(issue.message)?.[1];
+      if (received === "undefined") return `expected ${issue.expected}, but it is missing`;
+      return `expected ${issue.expected}${received ? `, got ${received}` : ""}`;
+    }
     default:
       return issue.message;
   }
 }
 
-function typeName(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "array";
-  return typeof v;
-}
 
 /** Parses with a schema, throwing a McpwError that names the field. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, code: ErrorCode, prefix = ""): z.infer<S> {

@@ -42,7 +42,6 @@ export const EventFrame = z
 export type EventFrame = z.infer<typeof EventFrame>;
 
 const FrameKind = z.object({ kind: z.enum(["req", "res", "event"]) }).loose();
-const Versioned = z.object({ v: z.unknown() }).loose();
 
 export type Frame = RequestFrame | ResponseFrame | EventFrame;
 
@@ -62,9 +61,8 @@ export function parseFrame(text: string): { frame: Frame } | { error: McpwError;
   }
   const rec = raw as Record<string, unknown>;
   const id = typeof rec.id === "string" && FrameId.safeParse(rec.id).success ? rec.id : null;
-  const versioned = Versioned.safeParse(raw);
-  if (versioned.success && versioned.data.v !== PROTOCOL_VERSION) {
-    const got = versioned.data.v === undefined ? "missing" : JSON.stringify(versioned.data.v);
+  if (rec.v !== PROTOCOL_VERSION) {
+    const got = rec.v === undefined ? "missing" : JSON.stringify(rec.v);
     return {
       error: new McpwError("unsupported_version", `v: protocol version ${got} is not supported (this side speaks ${PROTOCOL_VERSION})`, { field: "v" }),
       id,

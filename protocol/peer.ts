@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { McpwError, toErrorBody } from "./errors.js";
-import { errorFrame, eventFrame, okFrame, parseFrame, requestFrame, type RequestFrame } from "./frames.js";
+import { errorFrame, eventFrame, MAX_FRAME_BYTES, okFrame, parseFrame, requestFrame, type RequestFrame } from "./frames.js";
 import type { Link } from "./link.js";
 import { StreamMux } from "./streams.js";
 
@@ -45,6 +45,7 @@ export class Peer {
   private inFlight = 0;
   private closeReason: string | null = null;
   private readonly closeWaiters: ((reason: string) => void)[] = [];
+  private readonly eventListeners = new Set<EventHandler>();
 
   constructor(link: Link, opts: PeerOptions = {}) {
     this.link = link;
@@ -63,6 +64,12 @@ export class Peer {
   closed(): Promise<string> {
     if (this.closeReason !== null) return Promise.resolve(this.closeReason);
     return new Promise((res) => this.closeWaiters.push(res));
+  }
+
+  /** Adds a listener for events from the other side; returns a function that removes it. */
+  onEvent(listener: EventHandler): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
   }
 
   setDispatch(dispatch: Dispatch): void {
@@ -95,6 +102,12 @@ export class Peer {
   }
 
   private onText(text: string): void {
+    if (text.length > MAX_FRAME_BYTES) {
+      const err = new McpwError("too_large", `frame of ${text.length} characters exceeds the ${MAX_FRAME_BYTES}-byte limit`);
+      this.link.sendText(JSON.stringify(errorFrame(null, err.toBody())));
+      this.opts.onBadFrame?.(err);
+      return;
+    }
     const parsed = parseFrame(text);
     if ("error" in parsed) {
       this.link.sendText(JSON.stringify(errorFrame(parsed.id, parsed.error.toBody())));
@@ -105,6 +118,7 @@ export class Peer {
     if (frame.kind === "req") return void this.onRequest(frame);
     if (frame.kind === "event") {
       this.opts.onEvent?.(frame.event, frame.data, this);
+      for (const l of this.eventListeners) l(frame.event, frame.data, this);
       return;
     }
     if (!frame.ok && frame.id === null) {

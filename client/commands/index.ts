@@ -1,0 +1,28 @@
+import type { CommandSpec } from "../command.js";
+import {
+  sandboxCreateCommand,
+  sandboxListCommand,
+  sandboxLogsCommand,
+  sandboxRemoveCommand,
+  sandboxRestartCommand,
+  sandboxStartCommand,
+  sandboxStatusCommand,
+  sandboxStopCommand,
+} from "./sandbox.js";
+import { serveCommand } from "./serve.js";
+import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from "./token.js";
+
+export const commands: CommandSpec[] = [
+  serveCommand,
+  tokenCreateCommand,
+  tokenListCommand,
+  tokenRevokeCommand,
+  sandboxCreateCommand,
+  sandboxListCommand,
+  sandboxStartCommand,
+  sandboxStopCommand,
+  sandboxRestartCommand,
+  sandboxStatusCommand,
+  sandboxRemoveCommand,
+  sandboxLogsCommand,
+];

@@ -1,0 +1,253 @@
+import { randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { McpwError } from "../protocol/errors.js";
+import type { ExitInfo, LogLine, Params, SandboxInfo } from "../protocol/methods.js";
+import type { Policy } from "../protocol/policy.js";
+import { launchSandbox, type LaunchedSandbox } from "../wrapper/launcher.js";
+import type { AuditLog } from "./audit-log.js";
+import { McpStdioSession } from "./mcp-stdio-session.js";
+
+const LOG_RING = 1000;
+/** After stdin is closed, how long a sandbox gets to exit on its own before it is killed. */
+const STOP_GRACE_MS = 2000;
+
+interface Sandbox {
+  id: string;
+  name: string;
+  command: string[];
+  policy: Policy;
+  workspace: string;
+  state: SandboxInfo["state"];
+  createdAt: Date;
+  startedAt: Date | null;
+  restarts: number;
+  exit: ExitInfo | null;
+  isolation: Record<string, string>;
+  logs: LogLine[];
+  logSeq: number;
+  run: LaunchedSandbox | null;
+  session: McpStdioSession | null;
+  stopRequested: boolean;
+  exited: Promise<void> | null;
+}
+
+export interface SandboxRegistryOptions {
+  /** Environment whose bridge serves these sandboxes (shown in listings). */
+  env: string;
+  /** Default workspaces are created under this directory, one per sandbox id. */
+  workspaceRoot: string;
+  /** Where relative commands are resolved. */
+  cwd: string;
+  hostEnv: NodeJS.ProcessEnv;
+  audit: AuditLog;
+  /** Paths never exposed to a sandbox automatically (home, state dir). */
+  protect: string[];
+  /** Called after a sandbox process starts, to attach its supervisor channel. */
+  onLaunched?: (id: string, run: LaunchedSandbox, policy: Policy) => void;
+}
+
+/**
+ * Sandboxes known to the server and their lifecycle: create, start, stop, restart, remove, with a
+ * ring buffer of stderr per sandbox and the reason each run ended. A sandbox that crashes is
+ * reported; it never takes the server down.
+ */
+export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [string, LogLine] }> {
+  private readonly sandboxes = new Map<string, Sandbox>();
+
+  constructor(private readonly opts: SandboxRegistryOptions) {
+    super();
+  }
+
+  create(params: Params<"sandbox.create">): SandboxInfo {
+    const id = `sb-${randomBytes(4).toString("hex")}`;
+    let workspace: string;
+    if (params.workspace) {
+      workspace = resolve(this.opts.cwd, params.workspace);
+    } else {
+      workspace = resolve(this.opts.workspaceRoot, id);
+      mkdirSync(workspace, { recursive: true, mode: 0o700 });
+    }
+    const sb: Sandbox = {
+      id,
+      name: params.name ?? params.command[0]!.split("/").pop()!,
+      command: params.command,
+      policy: params.policy,
+      workspace,
+      state: "created",
+      createdAt: new Date(),
+      startedAt: null,
+      restarts: 0,
+      exit: null,
+      isolation: {},
+      logs: [],
+      logSeq: 0,
+      run: null,
+      session: null,
+      stopRequested: false,
+      exited: null,
+    };
+    this.sandboxes.set(id, sb);
+    this.opts.audit.write({ event: "sandbox.create", verdict: "info", sandbox: id, command: sb.command.join(" ").slice(0, 300) });
+    if (params.start) {
+      try {
+        this.launch(sb);
+      } catch (e) {
+        // Nothing half-started is left behind: a sandbox that cannot start is not registered.
+        this.sandboxes.delete(id);
+        throw e;
+      }
+    }
+    return this.info(sb);
+  }
+
+  start(id: string): SandboxInfo {
+    const sb = this.get(id);
+    if (sb.state === "running" || sb.state === "starting") throw new McpwError("conflict", `sandbox ${id} is already ${sb.state}`);
+    if (sb.state === "stopping") throw new McpwError("conflict", `sandbox ${id} is stopping; start it again once it has exited`);
+    this.launch(sb);
+    return this.info(sb);
+  }
+
+  async stop(id: string): Promise<SandboxInfo> {
+    const sb = this.get(id);
+    await this.terminate(sb);
+    return this.info(sb);
+  }
+
+  async restart(id: string): Promise<SandboxInfo> {
+    const sb = this.get(id);
+    await this.terminate(sb);
+    sb.restarts++;
+    this.launch(sb);
+    return this.info(sb);
+  }
+
+  async remove(id: string): Promise<void> {
+    const sb = this.get(id);
+    await this.terminate(sb);
+    this.sandboxes.delete(id);
+    this.opts.audit.write({ event: "sandbox.remove", verdict: "info", sandbox: id });
+  }
+
+  status(id: string): SandboxInfo {
+    return this.info(this.get(id));
+  }
+
+  list(): SandboxInfo[] {
+    return [...this.sandboxes.values()].map((sb) => this.info(sb));
+  }
+
+  logs(id: string, tail: number): LogLine[] {
+    return this.get(id).logs.slice(-tail);
+  }
+
+  async mcp(id: string, message: Params<"sandbox.mcp">["message"], timeoutMs: number): Promise<unknown> {
+    const sb = this.get(id);
+    if (sb.state !== "running" || !sb.session) throw new McpwError("conflict", `sandbox ${id} is not running (state: ${sb.state})`);
+    return sb.session.send(message as Parameters<McpStdioSession["send"]>[0], timeoutMs);
+  }
+
+  /** Stops every sandbox (server shutdown). */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.sandboxes.values()].map((sb) => this.terminate(sb)));
+  }
+
+  get size(): number {
+    return this.sandboxes.size;
+  }
+
+  private get(id: string): Sandbox {
+    const sb = this.sandboxes.get(id);
+    if (!sb) throw new McpwError("not_found", `no sandbox with id ${id}`, { field: "params.id" });
+    return sb;
+  }
+
+  private launch(sb: Sandbox): void {
+    const run = launchSandbox({
+      id: sb.id,
+      command: sb.command,
+      policy: sb.policy,
+      workspace: sb.workspace,
+      cwd: this.opts.cwd,
+      hostEnv: this.opts.hostEnv,
+      stdio: ["pipe", "pipe", "pipe"],
+      protect: this.opts.protect,
+    });
+    sb.run = run;
+    sb.isolation = run.isolation;
+    sb.state = "starting";
+    sb.stopRequested = false;
+    sb.exit = null;
+    sb.startedAt = new Date();
+    const child = run.child;
+    sb.session = new McpStdioSession(child.stdin!, child.stdout!, (line) => this.log(sb, "system", line));
+    createInterface({ input: child.stderr!, crlfDelay: Infinity }).on("line", (line) => this.log(sb, "stderr", line));
+    sb.exited = new Promise((resolveExit) => {
+      let spawnError: Error | null = null;
+      child.on("error", (err) => (spawnError = err));
+      child.on("spawn", () => {
+        sb.state = "running";
+        this.log(sb, "system", `started: ${run.resolved.argv.join(" ").slice(0, 300)}`);
+        this.emit("state", this.info(sb));
+      });
+      child.on("close", (code, signal) => {
+        const reason = spawnError
+          ? `failed to start: ${spawnError.message}`
+          : sb.stopRequested
+            ? "stopped by request"
+            : signal
+              ? `killed by ${signal}`
+              : `exited with code ${code}`;
+        sb.exit = { code, signal, reason, at: new Date().toISOString() };
+        sb.state = "exited";
+        sb.session?.close(reason);
+        sb.session = null;
+        sb.run = null;
+        run.dispose();
+        this.log(sb, "system", reason);
+        this.opts.audit.write({ event: "sandbox.exit", verdict: "info", sandbox: sb.id, reason, code, signal });
+        this.emit("state", this.info(sb));
+        resolveExit();
+      });
+    });
+    this.opts.onLaunched?.(sb.id, run, sb.policy);
+    this.opts.audit.write({ event: "sandbox.start", verdict: "info", sandbox: sb.id, isolation: sb.isolation });
+    this.emit("state", this.info(sb));
+  }
+
+  private async terminate(sb: Sandbox): Promise<void> {
+    if (!sb.run || sb.state === "exited" || sb.state === "created") return;
+    sb.stopRequested = true;
+    sb.state = "stopping";
+    this.emit("state", this.info(sb));
+    await sb.run.process.stop(STOP_GRACE_MS);
+    await sb.exited;
+  }
+
+  private log(sb: Sandbox, stream: LogLine["stream"], text: string): void {
+    const line: LogLine = { seq: ++sb.logSeq, at: new Date().toISOString(), stream, text: text.slice(0, 8192) };
+    sb.logs.push(line);
+    if (sb.logs.length > LOG_RING) sb.logs.splice(0, sb.logs.length - LOG_RING);
+    this.emit("log", sb.id, line);
+  }
+
+  private info(sb: Sandbox): SandboxInfo {
+    return {
+      id: sb.id,
+      name: sb.name,
+      command: sb.command,
+      env: this.opts.env,
+      state: sb.state,
+      pid: sb.run?.child.pid ?? null,
+      workspace: sb.workspace,
+      createdAt: sb.createdAt.toISOString(),
+      startedAt: sb.startedAt?.toISOString() ?? null,
+      restarts: sb.restarts,
+      exit: sb.exit,
+      isolation: sb.isolation,
+    };
+  }
+}

@@ -1,0 +1,58 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer } from "ws";
+import { MAX_FRAME_BYTES } from "../protocol/frames.js";
+import { WebSocketLink } from "../protocol/link.js";
+import type { McpwServer } from "./server.js";
+
+/** Frames above MAX_FRAME_BYTES get a structured error; only far larger ones make ws drop the socket. */
+const HARD_PAYLOAD_LIMIT = 4 * MAX_FRAME_BYTES;
+
+export interface Listening {
+  http: Server;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the main server over WebSocket on host:port. Browser pages are refused (an Origin header
+ * that is not explicitly allowed), so a web page cannot drive a local mcpw.
+ */
+export function listen(server: McpwServer, host = server.config.host, port = server.config.port): Promise<Listening> {
+  const http = createServer((_req, res) => {
+    res.writeHead(426, { "content-type": "text/plain" }).end("mcpw server: connect with a WebSocket client (mcpw CLI, TUI or bridge)\n");
+  });
+  const wss = new WebSocketServer({
+    server: http,
+    maxPayload: HARD_PAYLOAD_LIMIT,
+    verifyClient: (info: { origin: string; req: IncomingMessage }, cb: (ok: boolean, code?: number, msg?: string) => void) => {
+      if (info.origin && !server.config.allowedOrigins.includes(info.origin)) return cb(false, 403, "browser origins are not allowed");
+      cb(true);
+    },
+  });
+  wss.on("connection", (ws, req) => {
+    const remote = req.socket.remoteAddress ?? "unknown";
+    server.attach(new WebSocketLink(ws, remote));
+  });
+  return new Promise((resolveListen, reject) => {
+    http.once("error", reject);
+    http.listen(port, host, () => {
+      http.off("error", reject);
+      const addr = http.address() as AddressInfo;
+      const shownHost = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+      resolveListen({
+        http,
+        port: addr.port,
+        url: `ws://${shownHost}:${addr.port}`,
+        close: () =>
+          new Promise((done) => {
+            for (const ws of wss.clients) ws.terminate();
+            wss.close();
+            http.close(() => done());
+            http.closeAllConnections?.();
+          }),
+      });
+    });
+  });
+}

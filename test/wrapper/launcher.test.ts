@@ -1,0 +1,84 @@
+import { readdirSync, readFileSync } from "node:fs";
+import t from "tap";
+import { Policy } from "../../protocol/policy.js";
+import { launchSandbox, type LaunchRequest } from "../../wrapper/launcher.js";
+import { tempDir } from "../helpers/server.js";
+
+function request(id: string, command: string[], extra: Partial<LaunchRequest> = {}): LaunchRequest {
+  return { id, command, policy: Policy.parse({}), workspace: tempDir("mcpw-ws-"), cwd: process.cwd(), hostEnv: process.env, stdio: ["pipe", "pipe", "pipe"], ...extra };
+}
+
+async function output(req: LaunchRequest): Promise<{ stdout: string; code: number | null }> {
+  const run = launchSandbox(req);
+  let stdout = "";
+  run.child.stdout!.on("data", (d) => (stdout += d));
+  const closed = new Promise((r) => run.child.once("close", r));
+  const exit = await run.process.exited;
+  await closed;
+  run.dispose();
+  return { stdout, code: exit.code };
+}
+
+/** Host processes whose command line mentions `marker`. */
+function processesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker)) found.push(Number(pid));
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
+
+t.test("the sandbox sees a new root, the workspace as cwd, and no host environment", async (t) => {
+  process.env.MCPW_TEST_SECRET = "do-not-leak";
+  t.teardown(() => delete process.env.MCPW_TEST_SECRET);
+  const probe = `
+    const fs = require("fs");
+    console.log(JSON.stringify({
+      cwd: process.cwd(), root: fs.readdirSync("/").sort(), home: fs.existsSync("/home"), rootHome: fs.existsSync("/root"),
+      env: process.env, hostname: require("os").hostname(),
+      etcShadow: fs.existsSync("/etc/shadow"), passwd: fs.readFileSync("/etc/passwd", "utf8"),
+      ifaces: Object.keys(require("os").networkInterfaces()),
+    }));`;
+  const { stdout, code } = await output(request("sb-view0001", ["node", "-e", probe], { policy: Policy.parse({ env: { set: { GREETING: "hi" } } }) }));
+  t.equal(code, 0);
+  const seen = JSON.parse(stdout);
+  t.equal(seen.cwd, "/mount");
+  t.notOk(seen.home, "/home is not there");
+  t.notOk(seen.rootHome, "/root is not there");
+  t.notOk(seen.etcShadow, "/etc/shadow is not there");
+  t.notOk(seen.passwd.includes("root:"), "a passwd of the sandbox's own, not the host's");
+  t.equal(seen.hostname, "mcpw-sb-view0001");
+  t.same(seen.ifaces, ["lo"], "only loopback in the network namespace");
+  t.same(Object.keys(seen.env).sort(), ["GREETING", "HOME", "LANG", "MCPW_SANDBOX", "PATH", "PWD", "TMPDIR"]);
+  t.notOk(JSON.stringify(seen.env).includes("do-not-leak"), "host variables stay outside");
+  t.notOk("NODE_OPTIONS" in seen.env, "not even what a test harness injects into spawn()");
+});
+
+t.test("only the variables policy.env.pass names come from the host", async (t) => {
+  process.env.MCPW_TEST_PASSED = "yes";
+  t.teardown(() => delete process.env.MCPW_TEST_PASSED);
+  const { stdout } = await output(request("sb-envp0001", ["node", "-e", "console.log(process.env.MCPW_TEST_PASSED)"], { policy: Policy.parse({ env: { pass: ["MCPW_TEST_PASSED"] } }) }));
+  t.equal(stdout.trim(), "yes");
+});
+
+t.test("stopping a sandbox at any moment of its start-up leaves no process behind", async (t) => {
+  const marker = "mcpw-stop-race-marker";
+  for (let i = 0; i < 20; i++) {
+    const run = launchSandbox(request("sb-race0001", ["node", "-e", `setInterval(() => {}, 1000) // ${marker}`]));
+    await new Promise((r) => setTimeout(r, i % 7));
+    await run.process.stop(i % 2 ? 0 : 100);
+    run.dispose();
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  t.same(processesWith(marker), [], "every sandboxed process is gone");
+});
+
+t.test("bad requests fail before anything starts", async (t) => {
+  t.throws(() => launchSandbox(request("sb-bad00001", ["definitely-not-a-command"])), /command not found: definitely-not-a-command/);
+  t.throws(() => launchSandbox(request("sb-bad00002", ["node", "missing-script.js"])), /script not found: .*missing-script\.js/);
+  t.throws(() => launchSandbox(request("sb-bad00003", ["node", "-e", "1"], { workspace: "/nonexistent/dir" })), /workspace \/nonexistent\/dir does not exist/);
+});

@@ -1,0 +1,103 @@
+import { existsSync, lstatSync, readlinkSync } from "node:fs";
+import { sep } from "node:path";
+
+/** Where things appear inside every sandbox. */
+export const SANDBOX_PATHS = {
+  /** The workspace, read-write, and the working directory. */
+  mount: "/mount",
+  /** The supervisor channel (unix socket) and per-sandbox files. */
+  run: "/run/mcpw",
+  /** mcpw's in-sandbox code: Node preload, Python sitecustomize, proxy. */
+  lib: "/opt/mcpw",
+} as const;
+
+export interface SandboxLayout {
+  /** Host directory bound read-write at /mount. */
+  workspace: string;
+  /** Host paths bound read-only at the same path (runtime, the program's package, `--ro`). */
+  readonlyPaths: string[];
+  /** Host directory bound at /run/mcpw (holds the channel socket). */
+  runDir?: string;
+  /** Host directory bound read-only at /opt/mcpw. */
+  libDir?: string;
+  /** Files generated for the sandbox, bound read-only: destination → host file. */
+  files?: Record<string, string>;
+  hostname: string;
+  /** The whole environment inside; nothing is inherited from the process that starts bubblewrap. */
+  env: Record<string, string>;
+}
+
+/** Top-level directories that merged-/usr systems make symlinks into /usr. */
+const USR_LINKS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
+/**
+ * The few files under /etc that programs need to run (TLS roots, name service switch, dynamic
+ * linker cache, time zone). Not /etc/passwd or /etc/shadow: the sandbox gets its own passwd.
+ */
+const ETC_FILES = [
+  "/etc/ssl",
+  "/etc/ca-certificates",
+  "/etc/pki",
+  "/etc/crypto-policies",
+  "/etc/nsswitch.conf",
+  "/etc/hosts",
+  "/etc/host.conf",
+  "/etc/gai.conf",
+  "/etc/ld.so.cache",
+  "/etc/ld.so.conf",
+  "/etc/ld.so.conf.d",
+  "/etc/localtime",
+  "/etc/alternatives",
+  "/etc/mime.types",
+  "/etc/os-release",
+];
+
+/**
+ * The bubblewrap argv for one sandbox. Each line is one isolation decision, so the security story
+ * can be read straight off this function:
+ */
+export function bwrapArgs(layout: SandboxLayout, argv: string[]): string[] {
+  const a: string[] = [];
+  // New user, mount, pid, ipc, uts, cgroup and network namespaces: the network namespace holds only
+  // a loopback interface, so nothing on the host (or beyond) is reachable except through the channel.
+  a.push("--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try");
+  // The sandbox dies with its supervisor, runs in a new session (no TIOCSTI into our terminal), and
+  // keeps no capabilities inside its user namespace.
+  a.push("--die-with-parent", "--new-session", "--cap-drop", "ALL");
+  a.push("--hostname", layout.hostname);
+  // The environment is exactly the one given: whatever the starting process carries (NODE_OPTIONS,
+  // LD_PRELOAD, secrets) stays outside.
+  a.push("--clearenv");
+  for (const [k, v] of Object.entries(layout.env)) a.push("--setenv", k, v);
+  // A new, empty root: only what is bound below exists. /usr and the runtime read-only.
+  a.push("--ro-bind", "/usr", "/usr");
+  for (const p of USR_LINKS) {
+    if (!existsSync(p)) continue;
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) a.push("--symlink", readlinkSync(p), p);
+    else a.push("--ro-bind", p, p);
+  }
+  for (const p of ETC_FILES) if (existsSync(p)) a.push("--ro-bind", p, p);
+  for (const [dest, src] of Object.entries(layout.files ?? {})) a.push("--ro-bind", src, dest);
+  // A fresh /proc for the new pid namespace (bubblewrap keeps /proc/sys and friends read-only), a
+  // minimal /dev (null, zero, full, random, urandom, tty, pts, shm), and /tmp as a private tmpfs.
+  a.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
+  for (const p of minimalCover(layout.readonlyPaths)) a.push("--ro-bind", p, p);
+  if (layout.libDir) a.push("--ro-bind", layout.libDir, SANDBOX_PATHS.lib);
+  if (layout.runDir) a.push("--bind", layout.runDir, SANDBOX_PATHS.run);
+  // The workspace, read-write, as /mount and the working directory.
+  a.push("--bind", layout.workspace, SANDBOX_PATHS.mount, "--chdir", SANDBOX_PATHS.mount);
+  a.push("--", ...argv);
+  return a;
+}
+
+/** Drops paths already covered by /usr or by another path in the list (a bind covers its subtree). */
+export function minimalCover(paths: string[]): string[] {
+  const sorted = [...new Set(paths)].sort((x, y) => x.length - y.length);
+  const kept: string[] = [];
+  for (const p of sorted) {
+    const covered = ["/usr", ...kept].some((k) => p === k || p.startsWith(k.endsWith(sep) ? k : k + sep));
+    if (!covered) kept.push(p);
+  }
+  return kept;
+}

@@ -1,0 +1,235 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { homedir } from "node:os";
+import { basename, delimiter, dirname, join, resolve, sep } from "node:path";
+import { McpwError } from "../protocol/errors.js";
+import { findExecutableOrNull } from "./find-executable.js";
+
+/**
+ * Works out what a command needs from the host: the absolute executable, the runtime's install
+ * tree, and the package of the program being run (a script given to node/python3, or the bin an
+ * `npx` invocation names). Those trees are exposed read-only inside the sandbox at the same path,
+ * without the user having to list them.
+ */
+export interface ResolvedCommand {
+  /** argv as it runs inside the sandbox; argv[0] is an absolute host path. */
+  argv: string[];
+  runtime: "node" | "python" | "other";
+  /** Host paths to bind read-only at the same path inside the sandbox. */
+  readonlyPaths: string[];
+}
+
+export interface ResolveOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /**
+   * Paths that must never be exposed by the automatic rule (the home directory, the state dir): a
+   * program whose package tree would contain one is exposed as its single file instead.
+   */
+  protect?: string[];
+}
+
+export function findExecutable(name: string, opts: ResolveOptions): string {
+  const found = name.includes("/")
+    ? findExecutableOrNull(basename(name), [dirname(resolve(opts.cwd, name))])
+    : findExecutableOrNull(name, (opts.env.PATH ?? "/usr/local/bin:/usr/bin:/bin").split(delimiter).filter(Boolean));
+  if (!found) throw new McpwError("not_found", `command not found: ${name}${name.includes("/") ? "" : " (searched PATH)"}`, { field: "command" });
+  return found;
+}
+
+const NODE_NAME = /^(node|nodejs)(\d+)?$/;
+const PYTHON_NAME = /^python(\d+(\.\d+)?)?$/;
+
+export function resolveCommand(command: string[], opts: ResolveOptions): ResolvedCommand {
+  const [name, ...args] = command;
+  if (!name) throw new McpwError("bad_params", "command is empty", { field: "command" });
+  const found = findExecutable(name, opts);
+  const base = basename(found);
+  if (base === "npx") return resolveNpx(args, opts);
+  if (PYTHON_NAME.test(base)) return resolvePython(found, args, opts);
+  const real = realpathSync(found);
+  if (NODE_NAME.test(basename(real))) return resolveNode(real, args, opts);
+  return { argv: [real, ...args], runtime: "other", readonlyPaths: [installTree(real)] };
+}
+
+/** /usr/bin/node → /usr; /opt/node-20/bin/node → /opt/node-20. */
+function installTree(executable: string): string {
+  const dir = dirname(executable);
+  return basename(dir) === "bin" ? dirname(dir) : dir;
+}
+
+const NODE_OPTS_WITH_VALUE = new Set(["-r", "--require", "--import", "--loader", "--experimental-loader", "-C", "--conditions", "--env-file", "--input-type", "--stack-size", "--max-old-space-size", "--title"]);
+
+/** The script a node/python argv runs, if any (first argument that is not an option or its value). */
+function scriptArgument(args: string[], withValue: Set<string>, stopOn: Set<string>): number {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (stopOn.has(a)) return -1;
+    if (a === "--") return i + 1 < args.length ? i + 1 : -1;
+    if (a.startsWith("-")) {
+      if (withValue.has(a)) i++;
+      continue;
+    }
+    return i;
+  }
+  return -1;
+}
+
+function resolveNode(node: string, args: string[], opts: ResolveOptions): ResolvedCommand {
+  const readonlyPaths = [installTree(node)];
+  const i = scriptArgument(args, NODE_OPTS_WITH_VALUE, new Set(["-e", "--eval", "-p", "--print", "-i"]));
+  const out = [...args];
+  if (i >= 0) {
+    const script = resolve(opts.cwd, args[i]!);
+    if (!existsSync(script)) throw new McpwError("not_found", `script not found: ${script}`, { field: "command" });
+    const real = realpathSync(script);
+    out[i] = real;
+    readonlyPaths.push(exposableTree(real, ["package.json"], opts));
+  }
+  return { argv: [node, ...out], runtime: "node", readonlyPaths };
+}
+
+/**
+ * The tree to expose for a program file: inside a node_modules folder, that whole folder (so its
+ * dependencies resolve); otherwise the nearest ancestor holding one of `markers`, or the file's dir.
+ */
+export function packageTreeOf(file: string, markers: string[]): string {
+  const parts = file.split(sep);
+  const nm = parts.lastIndexOf("node_modules");
+  if (nm > 0) return parts.slice(0, nm + 1).join(sep);
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    if (markers.some((m) => existsSync(join(dir, m)))) return dir;
+    if (dir === dirname(dir)) return dirname(file);
+  }
+}
+
+/** packageTreeOf, unless that tree is `/` or holds a protected path: then just the file. */
+function exposableTree(file: string, markers: string[], opts: ResolveOptions): string {
+  const tree = packageTreeOf(file, markers);
+  const within = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+  const protect = [homedir(), opts.env.HOME, ...(opts.protect ?? [])].filter((p): p is string => !!p).map((p) => resolve(p));
+  if (tree === "/" || protect.some((p) => within(p, tree))) return file;
+  return tree;
+}
+
+interface PythonInfo {
+  executable: string;
+  prefix: string;
+  base_prefix: string;
+}
+
+const pythonCache = new Map<string, PythonInfo>();
+
+function pythonInfo(python: string): PythonInfo {
+  const cached = pythonCache.get(python);
+  if (cached) return cached;
+  let out: string;
+  try {
+    out = execFileSync(python, ["-c", "import sys,json;print(json.dumps({'executable':sys.executable,'prefix':sys.prefix,'base_prefix':sys.base_prefix}))"], {
+      encoding: "utf8",
+      timeout: 10_000,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  } catch (e) {
+    throw new McpwError("not_found", `could not ask ${python} where it is installed: ${(e as Error).message.split("\n")[0]}`, { field: "command" });
+  }
+  const info = JSON.parse(out) as PythonInfo;
+  pythonCache.set(python, info);
+  return info;
+}
+
+function resolvePython(python: string, args: string[], opts: ResolveOptions): ResolvedCommand {
+  // Ask the interpreter itself: this sees through pyenv shims and virtualenvs.
+  const info = pythonInfo(python);
+  const exe = realpathSync(info.executable);
+  const readonlyPaths = [info.prefix, info.base_prefix, installTree(exe)];
+  const i = scriptArgument(args, new Set(["-W", "-X", "--check-hash-based-pycs"]), new Set(["-c", "-m", "-"]));
+  const out = [...args];
+  if (i >= 0) {
+    const script = resolve(opts.cwd, args[i]!);
+    if (!existsSync(script)) throw new McpwError("not_found", `script not found: ${script}`, { field: "command" });
+    const real = realpathSync(script);
+    out[i] = real;
+    readonlyPaths.push(exposableTree(real, ["pyproject.toml", "setup.py", "setup.cfg"], opts));
+  }
+  return { argv: [exe, ...out], runtime: "python", readonlyPaths: [...new Set(readonlyPaths)] };
+}
+
+/** `npx [-y] [-p pkg] <pkg-or-bin> [args]` → `node <bin script> [args]`, resolved on the host. */
+function resolveNpx(args: string[], opts: ResolveOptions): ResolvedCommand {
+  const packages: string[] = [];
+  let i = 0;
+  for (; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "-y" || a === "--yes" || a === "-q" || a === "--quiet" || a === "--no-install" || a === "--prefer-offline") continue;
+    if (a === "-p" || a === "--package") {
+      packages.push(args[++i] ?? "");
+      continue;
+    }
+    if (a.startsWith("--package=")) {
+      packages.push(a.slice("--package=".length));
+      continue;
+    }
+    if (a === "--") {
+      i++;
+      break;
+    }
+    if (a.startsWith("-")) throw new McpwError("bad_params", `npx option ${a} is not supported by mcpw run; run the package's bin with node instead`, { field: "command" });
+    break;
+  }
+  const spec = args[i];
+  if (!spec) throw new McpwError("bad_params", "npx needs a package or command name", { field: "command" });
+  const rest = args.slice(i + 1);
+  const pkgSpec = packages[0] ?? spec;
+  const pkgName = packageNameOf(pkgSpec);
+  const binName = packages.length ? spec : (pkgName.split("/").pop() ?? pkgName);
+  const pkgDir = findInstalledPackage(pkgName, opts) ?? installWithNpx(pkgSpec, pkgName, opts);
+  const script = binScript(pkgDir, binName);
+  const node = realpathSync(process.execPath);
+  return resolveNode(node, [script, ...rest], opts);
+}
+
+function packageNameOf(spec: string): string {
+  const at = spec.indexOf("@", spec.startsWith("@") ? 1 : 0);
+  return at > 0 ? spec.slice(0, at) : spec;
+}
+
+function findInstalledPackage(name: string, opts: ResolveOptions): string | null {
+  for (let dir = resolve(opts.cwd); ; dir = dirname(dir)) {
+    const p = join(dir, "node_modules", name);
+    if (existsSync(join(p, "package.json"))) return realpathSync(p);
+    if (dir === dirname(dir)) break;
+  }
+  const cache = join(opts.env.npm_config_cache ?? join(opts.env.HOME ?? homedir(), ".npm"), "_npx");
+  if (!existsSync(cache)) return null;
+  for (const entry of readdirSync(cache)) {
+    const p = join(cache, entry, "node_modules", name);
+    if (existsSync(join(p, "package.json"))) return realpathSync(p);
+  }
+  return null;
+}
+
+/** Lets the host's npx fetch the package into its cache, as plain `npx` would, then finds it there. */
+function installWithNpx(spec: string, name: string, opts: ResolveOptions): string {
+  try {
+    execFileSync("npx", ["--yes", `--package=${spec}`, "--", "node", "-e", ""], { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "ignore", "pipe"], timeout: 300_000 });
+  } catch (e) {
+    throw new McpwError("not_found", `npx could not install ${spec}: ${(e as Error).message.split("\n")[0]}`, { field: "command" });
+  }
+  const found = findInstalledPackage(name, opts);
+  if (!found) throw new McpwError("not_found", `package ${name} was installed by npx but could not be found in its cache`, { field: "command" });
+  return found;
+}
+
+function binScript(pkgDir: string, binName: string): string {
+  const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")) as { name?: string; bin?: string | Record<string, string> };
+  let rel: string | undefined;
+  if (typeof pkg.bin === "string") rel = pkg.bin;
+  else if (pkg.bin) {
+    const names = Object.keys(pkg.bin);
+    rel = pkg.bin[binName] ?? (names.length === 1 ? pkg.bin[names[0]!] : undefined);
+    if (!rel) throw new McpwError("not_found", `package ${pkg.name} has several bins (${names.join(", ")}); name one with npx -p ${pkg.name} <bin>`, { field: "command" });
+  }
+  if (!rel) throw new McpwError("not_found", `package ${pkg.name} has no bin to run`, { field: "command" });
+  return realpathSync(join(pkgDir, rel));
+}
