@@ -8,8 +8,7 @@ import { ErrorBody, McpwError, zodToMcpwError } from "./errors.js";
  */
 export const PROTOCOL_VERSION = 1 as const;
 
-/** Largest text or binary frame accepted on any link. */
-export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
+export { MAX_FRAME_BYTES } from "./constants.js";
 
 export const FrameId = z.string().min(1).max(64);
 export const MethodName = z.string().min(1).max(64).regex(/^[a-z][a-zA-Z0-9_.]*$/, "method names are dotted lower-case words");

@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import type { WebSocket } from "ws";
-import { MAX_FRAME_BYTES } from "./frames.js";
+import { MAX_FRAME_BYTES } from "./constants.js";
 
 /**
  * A link carries text frames (JSON) and binary frames (stream data) between two peers. The same

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BridgeOpRequest, Op, Origin } from "./ops.js";
+import { BridgeOpRequest, Op, Origin, SandboxOp } from "./ops.js";
 import { BridgeCapabilities, EnvName, Policy } from "./policy.js";
 
 /**
@@ -211,8 +211,14 @@ export const Methods = {
     Ok,
   ),
 
-  // ---- sandbox → supervisor, over the unix socket bound into the sandbox
-  "sandbox.op": method(["sandbox"], z.object({ op: Op }).strict(), z.unknown()),
+  // ---- sandbox → supervisor, over the unix socket bound into the sandbox (see channel.ts)
+  "sandbox.op": method(["sandbox"], z.object({ op: SandboxOp }).strict(), z.unknown()),
+  /** Opens a TCP connection through the bridge; the bytes then flow over a new channel connection that presents the ticket. */
+  "tunnel.open": method(
+    ["sandbox"],
+    z.object({ host: z.string().min(1).max(255), port: z.number().int().min(1).max(65535) }).strict(),
+    z.object({ ticket: z.string().regex(/^[a-f0-9]{32}$/), remoteAddress: z.string(), remotePort: z.number() }).strict(),
+  ),
 } as const satisfies Record<string, MethodSpec>;
 
 export type MethodName = keyof typeof Methods;

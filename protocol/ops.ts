@@ -99,6 +99,23 @@ export const Op = z.discriminatedUnion("op", [
   ExecOp,
 ]);
 export type Op = z.infer<typeof Op>;
+
+/** What a sandbox may ask its supervisor for directly; TCP goes through tunnel.open instead. */
+export const SandboxOp = z.discriminatedUnion("op", [
+  FsStatOp,
+  FsReadOp,
+  FsWriteOp,
+  FsListOp,
+  FsMkdirOp,
+  FsRmOp,
+  FsRenameOp,
+  FsReadlinkOp,
+  FsRealpathOp,
+  NetResolveOp,
+  HttpRequestOp,
+  ExecOp,
+]);
+export type SandboxOp = z.infer<typeof SandboxOp>;
 export type OpInput = z.input<typeof Op>;
 export type OpName = Op["op"];
 

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { McpwError, toErrorBody } from "./errors.js";
-import { errorFrame, eventFrame, MAX_FRAME_BYTES, okFrame, parseFrame, requestFrame, type RequestFrame } from "./frames.js";
+import { MAX_FRAME_BYTES } from "./constants.js";
+import { errorFrame, eventFrame, okFrame, parseFrame, requestFrame, type RequestFrame } from "./frames.js";
 import type { Link } from "./link.js";
 import { StreamMux } from "./streams.js";
 

@@ -7,6 +7,7 @@ import { McpwError } from "../protocol/errors.js";
 import type { ExitInfo, LogLine, Params, SandboxInfo } from "../protocol/methods.js";
 import type { Policy } from "../protocol/policy.js";
 import { launchSandbox, type LaunchedSandbox } from "../wrapper/launcher.js";
+import type { CallOp } from "../wrapper/supervisor.js";
 import type { AuditLog } from "./audit-log.js";
 import { McpStdioSession } from "./mcp-stdio-session.js";
 
@@ -45,8 +46,8 @@ export interface SandboxRegistryOptions {
   audit: AuditLog;
   /** Paths never exposed to a sandbox automatically (home, state dir). */
   protect: string[];
-  /** Called after a sandbox process starts, to attach its supervisor channel. */
-  onLaunched?: (id: string, run: LaunchedSandbox, policy: Policy) => void;
+  /** Runs a sandbox's privileged operations (the server's router). */
+  callOp: CallOp;
 }
 
 /**
@@ -61,7 +62,7 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
     super();
   }
 
-  create(params: Params<"sandbox.create">): SandboxInfo {
+  async create(params: Params<"sandbox.create">): Promise<SandboxInfo> {
     const id = `sb-${randomBytes(4).toString("hex")}`;
     let workspace: string;
     if (params.workspace) {
@@ -93,7 +94,7 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
     this.opts.audit.write({ event: "sandbox.create", verdict: "info", sandbox: id, command: sb.command.join(" ").slice(0, 300) });
     if (params.start) {
       try {
-        this.launch(sb);
+        await this.launch(sb);
       } catch (e) {
         // Nothing half-started is left behind: a sandbox that cannot start is not registered.
         this.sandboxes.delete(id);
@@ -103,11 +104,11 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
     return this.info(sb);
   }
 
-  start(id: string): SandboxInfo {
+  async start(id: string): Promise<SandboxInfo> {
     const sb = this.get(id);
     if (sb.state === "running" || sb.state === "starting") throw new McpwError("conflict", `sandbox ${id} is already ${sb.state}`);
     if (sb.state === "stopping") throw new McpwError("conflict", `sandbox ${id} is stopping; start it again once it has exited`);
-    this.launch(sb);
+    await this.launch(sb);
     return this.info(sb);
   }
 
@@ -121,7 +122,7 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
     const sb = this.get(id);
     await this.terminate(sb);
     sb.restarts++;
-    this.launch(sb);
+    await this.launch(sb);
     return this.info(sb);
   }
 
@@ -165,20 +166,28 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
     return sb;
   }
 
-  private launch(sb: Sandbox): void {
-    const run = launchSandbox({
+  private async launch(sb: Sandbox): Promise<void> {
+    const previous = sb.state;
+    sb.state = "starting";
+    let run: LaunchedSandbox;
+    try {
+      run = await launchSandbox({
       id: sb.id,
       command: sb.command,
       policy: sb.policy,
       workspace: sb.workspace,
       cwd: this.opts.cwd,
       hostEnv: this.opts.hostEnv,
-      stdio: ["pipe", "pipe", "pipe"],
-      protect: this.opts.protect,
-    });
+        stdio: ["pipe", "pipe", "pipe"],
+        protect: this.opts.protect,
+        channel: { callOp: this.opts.callOp, audit: (e) => this.opts.audit.write(e) },
+      });
+    } catch (e) {
+      sb.state = previous;
+      throw e;
+    }
     sb.run = run;
     sb.isolation = run.isolation;
-    sb.state = "starting";
     sb.stopRequested = false;
     sb.exit = null;
     sb.startedAt = new Date();
@@ -213,7 +222,6 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
         resolveExit();
       });
     });
-    this.opts.onLaunched?.(sb.id, run, sb.policy);
     this.opts.audit.write({ event: "sandbox.start", verdict: "info", sandbox: sb.id, isolation: sb.isolation });
     this.emit("state", this.info(sb));
   }

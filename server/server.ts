@@ -65,6 +65,7 @@ export class McpwServer implements ConnectionHost {
       hostEnv: opts.hostEnv ?? process.env,
       audit: this.audit,
       protect: this.stateDir ? [this.stateDir] : [],
+      callOp: (origin, op, opts) => this.router.call(origin, op, opts),
     });
     this.handlers = this.clientHandlers();
     this.bridges.on("activated", (b, takeover) => this.onBridgeActivated(b, takeover));

@@ -91,6 +91,20 @@ export function bwrapArgs(layout: SandboxLayout, argv: string[]): string[] {
   return a;
 }
 
+/**
+ * Every path the sandbox sees natively (what bwrapArgs binds or creates). The interceptors serve
+ * these themselves and send only policy-listed host paths to the bridge.
+ */
+export function sandboxView(layout: SandboxLayout): string[] {
+  const view: string[] = ["/usr", "/proc", "/dev", "/tmp", SANDBOX_PATHS.mount];
+  for (const p of USR_LINKS) if (existsSync(p)) view.push(p);
+  for (const p of ETC_FILES) if (existsSync(p)) view.push(p);
+  view.push(...Object.keys(layout.files ?? {}), ...minimalCover(layout.readonlyPaths));
+  if (layout.libDir) view.push(SANDBOX_PATHS.lib);
+  if (layout.runDir) view.push(SANDBOX_PATHS.run);
+  return view;
+}
+
 /** Drops paths already covered by /usr or by another path in the list (a bind covers its subtree). */
 export function minimalCover(paths: string[]): string[] {
   const sorted = [...new Set(paths)].sort((x, y) => x.length - y.length);

@@ -1,15 +1,19 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
-import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { McpwError } from "../protocol/errors.js";
 import type { Policy } from "../protocol/policy.js";
+import type { AuditInput } from "../server/audit-log.js";
 import { bubblewrapStatus } from "./bubblewrap.js";
-import { bwrapArgs, SANDBOX_PATHS } from "./bwrap-args.js";
+import { bwrapArgs, SANDBOX_PATHS, sandboxView, type SandboxLayout } from "./bwrap-args.js";
 import { resolveCommand, type ResolvedCommand } from "./command-resolution.js";
 import { findExecutableOrNull } from "./find-executable.js";
+import type { InterceptorConfig } from "./interceptor-config.js";
 import { SandboxProcess } from "./sandbox-process.js";
+import { Supervisor, type CallOp } from "./supervisor.js";
 
 export interface LaunchRequest {
   id: string;
@@ -24,6 +28,8 @@ export interface LaunchRequest {
   stdio: StdioOptions;
   /** Paths never exposed automatically (home, state dir). */
   protect?: string[];
+  /** Where the sandbox's privileged requests go (the server's router) and where refusals are audited. */
+  channel: { callOp: CallOp; audit: (entry: AuditInput) => void };
 }
 
 export interface LaunchedSandbox {
@@ -32,10 +38,21 @@ export interface LaunchedSandbox {
   resolved: ResolvedCommand;
   /** Each isolation layer and its state, in words. */
   isolation: Record<string, string>;
-  /** Host directory bound at /run/mcpw. */
-  runDir: string;
-  /** Removes the per-sandbox run directory. */
+  /** Ends the supervisor channel and removes the per-sandbox run directory. */
   dispose(): void;
+}
+
+/** What runs inside sandboxes (Node preload, Python sitecustomize), built into dist/sandbox. */
+export const SANDBOX_LIB_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "sandbox");
+
+/** bubblewrap reports the sandbox's pid (and later its exit) as JSON on this fd. */
+const STATUS_FD = 3;
+
+function withStatusFd(stdio: StdioOptions): StdioOptions {
+  const base = typeof stdio === "string" ? [stdio, stdio, stdio] : [...stdio];
+  while (base.length < STATUS_FD) base.push("ignore");
+  base[STATUS_FD] = "pipe";
+  return base;
 }
 
 /**
@@ -46,16 +63,6 @@ export interface LaunchedSandbox {
 function dieWithUs(): string[] {
   const setpriv = findExecutableOrNull("setpriv", ["/usr/bin", "/bin", "/usr/sbin"]);
   return setpriv ? [setpriv, "--pdeathsig", "KILL"] : [];
-}
-
-/** bubblewrap reports the sandbox's pid (and later its exit) as JSON on this fd. */
-const STATUS_FD = 3;
-
-function withStatusFd(stdio: StdioOptions): StdioOptions {
-  const base = typeof stdio === "string" ? [stdio, stdio, stdio] : [...stdio];
-  while (base.length < STATUS_FD) base.push("ignore");
-  base[STATUS_FD] = "pipe";
-  return base;
 }
 
 /** Checks a workspace path before anything is started. */
@@ -69,14 +76,22 @@ export function checkWorkspace(path: string): void {
   if (!st.isDirectory()) throw new McpwError("bad_params", `workspace ${path} is not a directory`, { field: "workspace" });
 }
 
-/** The environment inside the sandbox: a fixed base, the names policy.env.pass lists, policy.env.set. */
-export function sandboxEnv(id: string, policy: Policy, hostEnv: NodeJS.ProcessEnv): Record<string, string> {
+const LOOPBACK_PATTERN = /^(localhost|127(\.\d{1,3}){3}|\[::1\]|::1)(:\d+)?$/i;
+
+/**
+ * The environment inside the sandbox: a fixed base, the interceptors' hooks, the names
+ * policy.env.pass lists, then policy.env.set.
+ */
+export function sandboxEnv(id: string, policy: Policy, hostEnv: NodeJS.ProcessEnv, hooks: { libDir: string; channelDir: string; home: string }): Record<string, string> {
   const env: Record<string, string> = {
     PATH: "/usr/local/bin:/usr/bin:/bin",
-    HOME: SANDBOX_PATHS.mount,
+    HOME: hooks.home,
     TMPDIR: "/tmp",
     LANG: "C.UTF-8",
     MCPW_SANDBOX: id,
+    MCPW_CHANNEL_DIR: hooks.channelDir,
+    NODE_OPTIONS: `--require ${join(hooks.libDir, "node-preload.cjs")}`,
+    PYTHONPATH: join(hooks.libDir, "python"),
   };
   for (const name of policy.env.pass) {
     const v = hostEnv[name];
@@ -86,10 +101,11 @@ export function sandboxEnv(id: string, policy: Policy, hostEnv: NodeJS.ProcessEn
 }
 
 /**
- * Starts a command in a new sandbox. Everything that can be wrong with the request (command,
- * workspace, missing isolation under a strict policy) is found before anything is started.
+ * Starts a command in a new sandbox, with its supervisor channel listening first. Everything that
+ * can be wrong with the request (command, workspace, missing isolation under a strict policy) is
+ * found before anything is started.
  */
-export function launchSandbox(req: LaunchRequest): LaunchedSandbox {
+export async function launchSandbox(req: LaunchRequest): Promise<LaunchedSandbox> {
   checkWorkspace(req.workspace);
   const resolved = resolveCommand(req.command, { cwd: req.cwd, env: req.hostEnv, ...(req.protect ? { protect: req.protect } : {}) });
   const bwrap = bubblewrapStatus();
@@ -98,29 +114,53 @@ export function launchSandbox(req: LaunchRequest): LaunchedSandbox {
       rule: "isolation",
     });
   }
-  const env = sandboxEnv(req.id, req.policy, req.hostEnv);
+  if (!existsSync(join(SANDBOX_LIB_DIR, "node-preload.cjs"))) {
+    throw new McpwError("internal", `${SANDBOX_LIB_DIR} is missing; run npm run build in the mcpw checkout`);
+  }
+  const isolated = bwrap.available;
   const runDir = mkdtempSync(join(tmpdir(), "mcpw-run-"));
-  const dispose = () => rmSync(runDir, { recursive: true, force: true });
-  const isolation: Record<string, string> = {};
-  let child: ChildProcess;
-  let proc: SandboxProcess;
+  let supervisor: Supervisor | null = null;
+  const dispose = () => {
+    supervisor?.close();
+    rmSync(runDir, { recursive: true, force: true });
+  };
   try {
-    if (bwrap.available) {
-      const uid = process.getuid?.() ?? 0;
-      const gid = process.getgid?.() ?? 0;
-      writeFileSync(join(runDir, "passwd"), `sandbox:x:${uid}:${gid}:mcpw sandbox:${SANDBOX_PATHS.mount}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
-      writeFileSync(join(runDir, "group"), `sandbox:x:${gid}:\nnogroup:x:65534:\n`);
-      const args = bwrapArgs(
-        {
-          workspace: req.workspace,
-          readonlyPaths: resolved.readonlyPaths,
-          runDir,
-          files: { "/etc/passwd": join(runDir, "passwd"), "/etc/group": join(runDir, "group") },
-          hostname: `mcpw-${req.id}`,
-          env,
-        },
-        resolved.argv,
-      );
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    writeFileSync(join(runDir, "passwd"), `sandbox:x:${uid}:${gid}:mcpw sandbox:${SANDBOX_PATHS.mount}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
+    writeFileSync(join(runDir, "group"), `sandbox:x:${gid}:\nnogroup:x:65534:\n`);
+    const layout: Omit<SandboxLayout, "env"> = {
+      workspace: req.workspace,
+      readonlyPaths: resolved.readonlyPaths,
+      runDir,
+      libDir: SANDBOX_LIB_DIR,
+      files: { "/etc/passwd": join(runDir, "passwd"), "/etc/group": join(runDir, "group") },
+      hostname: `mcpw-${req.id}`,
+    };
+    const hooks = isolated
+      ? { libDir: SANDBOX_PATHS.lib, channelDir: SANDBOX_PATHS.run, home: SANDBOX_PATHS.mount }
+      : { libDir: SANDBOX_LIB_DIR, channelDir: runDir, home: req.workspace };
+    const env = sandboxEnv(req.id, req.policy, req.hostEnv, hooks);
+    const config: InterceptorConfig = {
+      sandbox: req.id,
+      isolated,
+      workspace: req.workspace,
+      channelDir: hooks.channelDir,
+      view: isolated ? sandboxView({ ...layout, env }) : [req.workspace, "/usr", "/tmp", "/proc", "/dev", SANDBOX_LIB_DIR, runDir, ...resolved.readonlyPaths],
+      readonly: req.policy.filesystem.readonly,
+      writable: req.policy.filesystem.writable,
+      exec: { allow: req.policy.exec.allow, viaBridge: req.policy.exec.viaBridge },
+      hostLoopback: req.policy.network.allowedDomains.filter((d) => LOOPBACK_PATTERN.test(d)),
+      nodeImport: env.NODE_OPTIONS!,
+      proxyPort: null,
+    };
+    supervisor = await Supervisor.start({ sandboxId: req.id, runDir, policy: req.policy, interceptorConfig: config, ...req.channel });
+
+    const isolation: Record<string, string> = {};
+    let child: ChildProcess;
+    let proc: SandboxProcess;
+    if (isolated) {
+      const args = bwrapArgs({ ...layout, env }, resolved.argv);
       const [exe, ...rest] = [...dieWithUs(), bwrap.path!, "--json-status-fd", String(STATUS_FD), ...args];
       child = spawn(exe!, rest, { env: {}, stdio: withStatusFd(req.stdio) });
       proc = new SandboxProcess(child, child.stdio[STATUS_FD] as Readable);
@@ -135,9 +175,10 @@ export function launchSandbox(req: LaunchRequest): LaunchedSandbox {
       isolation.bubblewrap = `MISSING: ${bwrap.problem}`;
       isolation.namespaces = "none (best-effort: the process runs with the host's view of files and network)";
     }
+    isolation.interceptors = `node preload and python sitecustomize; channel ${SANDBOX_PATHS.run}/channel.sock`;
+    return { child, process: proc, resolved, isolation, dispose };
   } catch (e) {
     dispose();
     throw e;
   }
-  return { child, process: proc, resolved, isolation, runDir, dispose };
 }

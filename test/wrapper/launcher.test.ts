@@ -1,15 +1,18 @@
 import { readdirSync, readFileSync } from "node:fs";
 import t from "tap";
+import { McpwError } from "../../protocol/errors.js";
 import { Policy } from "../../protocol/policy.js";
 import { launchSandbox, type LaunchRequest } from "../../wrapper/launcher.js";
 import { tempDir } from "../helpers/server.js";
 
+const noBridge = { callOp: async () => Promise.reject(new McpwError("no_bridge", "no bridge in this test")), audit: () => undefined };
+
 function request(id: string, command: string[], extra: Partial<LaunchRequest> = {}): LaunchRequest {
-  return { id, command, policy: Policy.parse({}), workspace: tempDir("mcpw-ws-"), cwd: process.cwd(), hostEnv: process.env, stdio: ["pipe", "pipe", "pipe"], ...extra };
+  return { id, command, policy: Policy.parse({}), workspace: tempDir("mcpw-ws-"), cwd: process.cwd(), hostEnv: process.env, stdio: ["pipe", "pipe", "pipe"], channel: noBridge, ...extra };
 }
 
 async function output(req: LaunchRequest): Promise<{ stdout: string; code: number | null }> {
-  const run = launchSandbox(req);
+  const run = await launchSandbox(req);
   let stdout = "";
   run.child.stdout!.on("data", (d) => (stdout += d));
   const closed = new Promise((r) => run.child.once("close", r));
@@ -53,9 +56,10 @@ t.test("the sandbox sees a new root, the workspace as cwd, and no host environme
   t.notOk(seen.passwd.includes("root:"), "a passwd of the sandbox's own, not the host's");
   t.equal(seen.hostname, "mcpw-sb-view0001");
   t.same(seen.ifaces, ["lo"], "only loopback in the network namespace");
-  t.same(Object.keys(seen.env).sort(), ["GREETING", "HOME", "LANG", "MCPW_SANDBOX", "PATH", "PWD", "TMPDIR"]);
+  t.same(Object.keys(seen.env).sort(), ["GREETING", "HOME", "LANG", "MCPW_CHANNEL_DIR", "MCPW_SANDBOX", "NODE_OPTIONS", "PATH", "PWD", "PYTHONPATH", "TMPDIR"]);
+  t.equal(seen.env.NODE_OPTIONS, "--require /opt/mcpw/node-preload.cjs", "only mcpw's own preload");
   t.notOk(JSON.stringify(seen.env).includes("do-not-leak"), "host variables stay outside");
-  t.notOk("NODE_OPTIONS" in seen.env, "not even what a test harness injects into spawn()");
+  t.notOk(seen.env.NODE_OPTIONS.includes("tapjs"), "not even what a test harness injects into spawn()");
 });
 
 t.test("only the variables policy.env.pass names come from the host", async (t) => {
@@ -68,7 +72,7 @@ t.test("only the variables policy.env.pass names come from the host", async (t) 
 t.test("stopping a sandbox at any moment of its start-up leaves no process behind", async (t) => {
   const marker = "mcpw-stop-race-marker";
   for (let i = 0; i < 20; i++) {
-    const run = launchSandbox(request("sb-race0001", ["node", "-e", `setInterval(() => {}, 1000) // ${marker}`]));
+    const run = await launchSandbox(request("sb-race0001", ["node", "-e", `setInterval(() => {}, 1000) // ${marker}`]));
     await new Promise((r) => setTimeout(r, i % 7));
     await run.process.stop(i % 2 ? 0 : 100);
     run.dispose();
@@ -78,7 +82,7 @@ t.test("stopping a sandbox at any moment of its start-up leaves no process behin
 });
 
 t.test("bad requests fail before anything starts", async (t) => {
-  t.throws(() => launchSandbox(request("sb-bad00001", ["definitely-not-a-command"])), /command not found: definitely-not-a-command/);
-  t.throws(() => launchSandbox(request("sb-bad00002", ["node", "missing-script.js"])), /script not found: .*missing-script\.js/);
-  t.throws(() => launchSandbox(request("sb-bad00003", ["node", "-e", "1"], { workspace: "/nonexistent/dir" })), /workspace \/nonexistent\/dir does not exist/);
+  await t.rejects(launchSandbox(request("sb-bad00001", ["definitely-not-a-command"])), /command not found: definitely-not-a-command/);
+  await t.rejects(launchSandbox(request("sb-bad00002", ["node", "missing-script.js"])), /script not found: .*missing-script\.js/);
+  await t.rejects(launchSandbox(request("sb-bad00003", ["node", "-e", "1"], { workspace: "/nonexistent/dir" })), /workspace \/nonexistent\/dir does not exist/);
 });

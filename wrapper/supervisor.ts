@@ -1,0 +1,152 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, writeFileSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { join } from "node:path";
+import { Duplex, PassThrough } from "node:stream";
+import { CHANNEL_CONFIG, MODE_RPC, MODE_TUNNEL, TICKET_CHARS } from "../protocol/channel.js";
+import { McpwError, parseOrThrow } from "../protocol/errors.js";
+import { SocketLink } from "../protocol/link.js";
+import { Methods } from "../protocol/methods.js";
+import type { Op, Origin } from "../protocol/ops.js";
+import { Peer } from "../protocol/peer.js";
+import type { NetworkPolicy, Policy } from "../protocol/policy.js";
+import type { AuditInput } from "../server/audit-log.js";
+import { describeTarget } from "../server/op-router.js";
+import { checkSandboxOp } from "./sandbox-rules.js";
+import type { InterceptorConfig } from "./interceptor-config.js";
+
+export type CallOp = (origin: Origin, op: Op, opts: { network?: NetworkPolicy; stream?: Duplex }) => Promise<unknown>;
+
+export interface SupervisorOptions {
+  sandboxId: string;
+  /** Host directory bound into the sandbox at /run/mcpw. */
+  runDir: string;
+  policy: Policy;
+  /** What the in-sandbox interceptors are told (written to /run/mcpw/config.json). */
+  interceptorConfig: InterceptorConfig;
+  /** Runs an operation through the active bridge (the server's router). */
+  callOp: CallOp;
+  audit: (entry: AuditInput) => void;
+}
+
+/** An unused ticket expires after this long, closing the bridge connection it holds. */
+const TICKET_TTL_MS = 10_000;
+
+/**
+ * The host end of a sandbox's channel: a unix socket in the sandbox's run dir (bound into it at
+ * /run/mcpw/channel.sock). It checks every request against the sandbox's policy, forwards what
+ * passes to the bridge through the server, and joins tunnel connections to their bridge streams.
+ */
+export class Supervisor {
+  private readonly server: Server;
+  private readonly tickets = new Map<string, { stream: Duplex; timer: NodeJS.Timeout }>();
+  private readonly peers = new Set<Peer>();
+  private readonly origin: Origin;
+  readonly socketPath: string;
+
+  private constructor(private readonly opts: SupervisorOptions) {
+    this.origin = { kind: "sandbox", id: opts.sandboxId };
+    this.socketPath = join(opts.runDir, "channel.sock");
+    this.server = createServer((socket) => this.onConnection(socket));
+  }
+
+  static async start(opts: SupervisorOptions): Promise<Supervisor> {
+    const sup = new Supervisor(opts);
+    writeFileSync(join(opts.runDir, CHANNEL_CONFIG.split("/").pop()!), JSON.stringify(opts.interceptorConfig));
+    await new Promise<void>((resolve, reject) => {
+      sup.server.once("error", reject);
+      sup.server.listen(sup.socketPath, () => resolve());
+    });
+    // The socket must be reachable by whatever uid the sandbox runs as; the run dir itself is only
+    // bound into this one sandbox.
+    chmodSync(sup.socketPath, 0o666);
+    return sup;
+  }
+
+  close(): void {
+    for (const { stream, timer } of this.tickets.values()) {
+      clearTimeout(timer);
+      stream.destroy();
+    }
+    this.tickets.clear();
+    for (const p of this.peers) p.close("sandbox ended");
+    this.server.close();
+  }
+
+  private onConnection(socket: Socket): void {
+    socket.on("error", () => socket.destroy());
+    socket.once("readable", () => {
+      const mode = socket.read(1) as Buffer | null;
+      if (!mode) return void socket.destroy();
+      if (mode[0] === MODE_RPC) return this.serveRpc(socket);
+      if (mode[0] === MODE_TUNNEL) return this.joinTunnel(socket);
+      socket.destroy();
+    });
+  }
+
+  private serveRpc(socket: Socket): void {
+    const peer = new Peer(new SocketLink(socket, `sandbox ${this.opts.sandboxId}`), {
+      firstStreamId: 2,
+      dispatch: (method, params) => this.dispatch(method, params),
+    });
+    this.peers.add(peer);
+    void peer.closed().then(() => this.peers.delete(peer));
+  }
+
+  private async dispatch(method: string, params: unknown): Promise<unknown> {
+    if (method === "sandbox.op") {
+      const { op } = parseOrThrow(Methods["sandbox.op"].params, params, "bad_params", "params");
+      try {
+        checkSandboxOp(this.opts.policy, op);
+      } catch (e) {
+        this.opts.audit({ event: "op", verdict: "deny", op: op.op, origin: this.origin, target: describeTarget(op), error: (e as Error).message, by: "sandbox policy" });
+        throw e;
+      }
+      return this.opts.callOp(this.origin, op, { network: this.opts.policy.network });
+    }
+    if (method === "tunnel.open") {
+      const { host, port } = parseOrThrow(Methods["tunnel.open"].params, params, "bad_params", "params");
+      return this.openTunnel(host, port);
+    }
+    throw new McpwError("unknown_method", `the sandbox channel has no method "${method}"`, { field: "method" });
+  }
+
+  private async openTunnel(host: string, port: number): Promise<unknown> {
+    const toBridge = new PassThrough();
+    const fromBridge = new PassThrough();
+    // What the router sees as the sandbox's end: it writes into fromBridge and reads toBridge.
+    const routerSide = Duplex.from({ readable: toBridge, writable: fromBridge });
+    const result = (await this.opts.callOp(this.origin, { op: "net.connect", host, port, stream: 1 }, { network: this.opts.policy.network, stream: routerSide })) as {
+      remoteAddress: string;
+      remotePort: number;
+    };
+    const ticket = randomBytes(TICKET_CHARS / 2).toString("hex");
+    const sandboxSide = Duplex.from({ readable: fromBridge, writable: toBridge });
+    const timer = setTimeout(() => {
+      this.tickets.delete(ticket);
+      routerSide.destroy();
+    }, TICKET_TTL_MS);
+    this.tickets.set(ticket, { stream: sandboxSide, timer });
+    return { ticket, remoteAddress: result.remoteAddress, remotePort: result.remotePort };
+  }
+
+  private joinTunnel(socket: Socket): void {
+    const take = () => {
+      const raw = socket.read(TICKET_CHARS) as Buffer | null;
+      if (!raw) return void socket.once("readable", take);
+      const entry = this.tickets.get(raw.toString("latin1"));
+      if (!entry) return void socket.destroy();
+      this.tickets.delete(raw.toString("latin1"));
+      clearTimeout(entry.timer);
+      socket.pipe(entry.stream);
+      entry.stream.pipe(socket);
+      const end = () => {
+        socket.destroy();
+        entry.stream.destroy();
+      };
+      socket.once("close", end);
+      entry.stream.once("close", end);
+    };
+    take();
+  }
+}
