@@ -1,0 +1,217 @@
+import { spawn } from "node:child_process";
+import { promises as fsp } from "node:fs";
+import { posix } from "node:path";
+import type { Readable } from "node:stream";
+import { McpwError } from "../protocol/errors.js";
+import type { OpResult } from "../protocol/ops.js";
+import type { BridgePolicy } from "../protocol/policy.js";
+import { ioError, ioFailure } from "./io-error.js";
+import type { OpOf } from "./op-types.js";
+import type { GuardedObject, PathGuard } from "./path-guard.js";
+
+/**
+ * The exec operation: runs an allowed program on the bridge's host, never through a shell.
+ *
+ * - `exec.allow` is the boundary. A bare name is looked up only in `exec.path`; an absolute path is
+ *   allowed when its real path is the real path of an allowed program (an allowed absolute path, or
+ *   an allowed name found in `exec.path`). The program's real path is what runs (argv[0] stays as
+ *   asked), so swapping a symlink afterwards changes nothing.
+ * - The environment is `PATH` (from `exec.path`) plus the op's variables; variables that make a
+ *   program load other code (LD_PRELOAD, NODE_OPTIONS, BASH_ENV, ...) or replace PATH are refused.
+ * - cwd must pass the path guard for reading and is entered through the verified /proc handle.
+ * - stdout and stderr are each kept up to `maxOutputBytes` (then `truncated`); a program that goes
+ *   on writing as much again is killed. The time limit is the smaller of the policy's and the op's;
+ *   when it passes, the program's whole process group gets SIGKILL (`timedOut`). Processes left in
+ *   the group when the program exits are killed too.
+ */
+
+export type ExecPolicy = BridgePolicy["exec"];
+
+/** Variables that make common programs load or run other code; PATH comes from exec.path. */
+const REFUSED_ENV = new Set([
+  "PATH",
+  "GCONV_PATH",
+  "GLIBC_TUNABLES",
+  "BASH_ENV",
+  "ENV",
+  "SHELLOPTS",
+  "BASHOPTS",
+  "PS4",
+  "IFS",
+  "NODE_OPTIONS",
+  "NODE_PATH",
+  "PYTHONSTARTUP",
+  "PYTHONPATH",
+  "PYTHONHOME",
+  "PYTHONINSPECT",
+  "PERL5OPT",
+  "PERL5LIB",
+  "PERLLIB",
+  "RUBYOPT",
+  "RUBYLIB",
+  "JAVA_TOOL_OPTIONS",
+  "_JAVA_OPTIONS",
+  "GIT_EXEC_PATH",
+  "GIT_SSH_COMMAND",
+]);
+const REFUSED_ENV_PREFIXES = ["LD_", "GIT_CONFIG_"];
+
+function refusedEnvName(name: string): boolean {
+  return REFUSED_ENV.has(name) || REFUSED_ENV_PREFIXES.some((p) => name.startsWith(p));
+}
+
+/** Collects one output stream up to `cap` bytes; calls `flood` once when the program writes 2 × cap. */
+class OutputCap {
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  private seen = 0;
+  truncated = false;
+
+  constructor(stream: Readable, cap: number, flood: () => void) {
+    stream.on("data", (chunk: Buffer) => {
+      this.seen += chunk.length;
+      const room = cap - this.kept;
+      if (room > 0) {
+        const part = chunk.subarray(0, room);
+        this.chunks.push(part);
+        this.kept += part.length;
+      }
+      if (chunk.length > room) this.truncated = true;
+      if (this.seen > 2 * cap) flood();
+    });
+  }
+
+  base64(): string {
+    return Buffer.concat(this.chunks).toString("base64");
+  }
+}
+
+export class ExecOperations {
+  private readonly policy: ExecPolicy;
+  private readonly guard: PathGuard;
+
+  constructor(policy: ExecPolicy, guard: PathGuard) {
+    this.policy = policy;
+    this.guard = guard;
+  }
+
+  private notAllowed(command: string): McpwError {
+    return new McpwError("policy_denied", `command "${command}" is not in exec.allow`, { rule: "exec.allow" });
+  }
+
+  /** The first executable regular file `name` in exec.path, or null. */
+  private async lookUp(name: string): Promise<string | null> {
+    for (const dir of this.policy.path) {
+      const candidate = posix.join(dir, name);
+      try {
+        const st = await fsp.stat(candidate);
+        if (st.isFile() && (st.mode & 0o111) !== 0) return candidate;
+      } catch {
+        // not in this directory
+      }
+    }
+    return null;
+  }
+
+  private async realOrNull(path: string | null): Promise<string | null> {
+    if (path === null) return null;
+    return fsp.realpath(path).catch(() => null);
+  }
+
+  /** The real path of the program `command` names, if exec.allow allows it. */
+  async resolveCommand(command: string): Promise<string> {
+    if (!command.startsWith("/")) {
+      if (!this.policy.allow.includes(command)) throw this.notAllowed(command);
+      const found = await this.realOrNull(await this.lookUp(command));
+      if (!found) throw ioFailure("ENOENT", `command "${command}" is allowed but is not in any exec.path directory (${this.policy.path.join(", ")})`);
+      return found;
+    }
+    // Resolve what is allowed first, so a refused path's existence is never revealed.
+    const allowed = await Promise.all(
+      this.policy.allow.map(async (a) => this.realOrNull(a.startsWith("/") ? a : await this.lookUp(a))),
+    );
+    const real = await this.realOrNull(command);
+    if (real === null || !allowed.includes(real)) throw this.notAllowed(command);
+    return real;
+  }
+
+  private checkEnv(env: Record<string, string>): void {
+    for (const name of Object.keys(env)) {
+      if (refusedEnvName(name)) {
+        const why = name === "PATH" ? "PATH comes from exec.path" : "it changes which code an allowed program runs";
+        throw new McpwError("policy_denied", `environment variable ${name} may not be set for exec: ${why}`, { rule: "exec.allow" });
+      }
+    }
+  }
+
+  async exec(op: OpOf<"exec">): Promise<OpResult<"exec">> {
+    const program = await this.resolveCommand(op.command);
+    this.checkEnv(op.env);
+    let cwd: GuardedObject | null = null;
+    if (op.cwd !== undefined) {
+      cwd = await this.guard.object(op.cwd, "read");
+      if (!cwd.stat.isDirectory()) {
+        await cwd.close();
+        throw ioFailure("ENOTDIR", `cwd ${op.cwd}: ENOTDIR (not a directory)`);
+      }
+    }
+    try {
+      return await this.run(program, op, cwd?.proc ?? "/");
+    } finally {
+      await cwd?.close();
+    }
+  }
+
+  private run(program: string, op: OpOf<"exec">, cwd: string): Promise<OpResult<"exec">> {
+    const timeoutMs = Math.min(this.policy.timeoutMs, op.timeoutMs ?? Infinity);
+    const cap = this.policy.maxOutputBytes;
+    return new Promise((resolve, reject) => {
+      // detached: the program leads its own process group, so the whole group can be killed.
+      const child = spawn(program, op.args, {
+        argv0: op.command,
+        cwd,
+        env: { ...op.env, PATH: this.policy.path.join(":") },
+        shell: false,
+        detached: true,
+        stdio: [op.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+        windowsHide: true,
+      });
+      let timedOut = false;
+      const killGroup = (): void => {
+        if (child.pid === undefined) return;
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // the group is already gone
+        }
+      };
+      const stdout = new OutputCap(child.stdout as Readable, cap, killGroup);
+      const stderr = new OutputCap(child.stderr as Readable, cap, killGroup);
+      const timer = setTimeout(() => {
+        timedOut = true;
+        killGroup();
+      }, timeoutMs);
+      if (child.stdin) {
+        child.stdin.on("error", () => undefined); // a program that does not read its input is not an error
+        child.stdin.end(Buffer.from(op.stdin ?? "", "base64"));
+      }
+      child.on("error", (err) => {
+        clearTimeout(timer);
+        reject(ioError(err, `exec ${op.command}`));
+      });
+      // Whatever the program left running in its group must not outlive it (nor hold its pipes open).
+      child.on("exit", killGroup);
+      child.on("close", (code, signal) => {
+        clearTimeout(timer);
+        resolve({
+          exitCode: code,
+          signal,
+          stdout: stdout.base64(),
+          stderr: stderr.base64(),
+          truncated: stdout.truncated || stderr.truncated,
+          timedOut,
+        });
+      });
+    });
+  }
+}
