@@ -1,15 +1,20 @@
 /**
- * The channel between a sandbox and its supervisor: one unix socket, bound into the sandbox at
- * CHANNEL_SOCKET. The first byte of each connection picks what it carries:
+ * The channel between a sandbox and its supervisor: unix sockets in the sandbox's run dir, bound
+ * into the sandbox at /run/mcpw. No TCP port on the host is involved, and the sandbox has no other
+ * way out.
  *
- *   'R'  an RPC link (length-prefixed frames, see link.ts SocketLink): sandbox.op, tunnel.open
- *   'T'  a tunnel: 32 hex characters of a ticket from tunnel.open, then raw TCP bytes both ways
- *
- * No TCP port on the host is involved, and the sandbox has no other way out.
+ *   channel.sock      RPC (length-prefixed frames, see link.ts SocketLink): sandbox.op, tunnel.open;
+ *                     a connection starts with the byte 'R'
+ *   t-<ticket>.sock   one tunnelled TCP connection: tunnel.open creates it, the first connection to
+ *                     it is joined to the bridge's connection, then it is removed. Only the
+ *                     program's bytes travel on it.
  */
 export const CHANNEL_SOCKET = "/run/mcpw/channel.sock";
 /** Written by the supervisor before the sandbox starts: what the in-sandbox interceptors enforce. */
 export const CHANNEL_CONFIG = "/run/mcpw/config.json";
 export const MODE_RPC = 0x52; // 'R'
-export const MODE_TUNNEL = 0x54; // 'T'
 export const TICKET_CHARS = 32;
+
+export function tunnelSocketName(ticket: string): string {
+  return `t-${ticket}.sock`;
+}

@@ -24,6 +24,8 @@ export interface McpwServerOptions {
   hostEnv?: NodeJS.ProcessEnv;
   /** Logger for operator-facing lines (stderr). */
   log?: (line: string) => void;
+  /** Audit log file; default <stateDir>/audit.jsonl, or none without a state dir. */
+  auditPath?: string | null;
 }
 
 type Handler<M extends MethodName> = (params: Params<M>, conn: Connection) => unknown;
@@ -54,7 +56,7 @@ export class McpwServer implements ConnectionHost {
     this.stateDir = opts.stateDir ? ensureStateDir(opts.stateDir) : null;
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.tokens = new TokenStore({ dir: this.stateDir });
-    this.audit = new AuditLog(this.stateDir ? resolve(this.stateDir, "audit.jsonl") : null);
+    this.audit = new AuditLog(opts.auditPath !== undefined ? opts.auditPath : this.stateDir ? resolve(this.stateDir, "audit.jsonl") : null);
     this.limiter = new AuthRateLimiter(this.config.rateLimit);
     this.router = new OpRouter(this.bridges, this.audit, this.config.env, this.config.requestTimeoutMs);
     const cwd = opts.cwd ?? process.cwd();

@@ -3,7 +3,7 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { Duplex, PassThrough } from "node:stream";
-import { CHANNEL_CONFIG, MODE_RPC, MODE_TUNNEL, TICKET_CHARS } from "../protocol/channel.js";
+import { CHANNEL_CONFIG, MODE_RPC, TICKET_CHARS, tunnelSocketName } from "../protocol/channel.js";
 import { McpwError, parseOrThrow } from "../protocol/errors.js";
 import { SocketLink } from "../protocol/link.js";
 import { Methods } from "../protocol/methods.js";
@@ -39,7 +39,7 @@ const TICKET_TTL_MS = 10_000;
  */
 export class Supervisor {
   private readonly server: Server;
-  private readonly tickets = new Map<string, { stream: Duplex; timer: NodeJS.Timeout }>();
+  private readonly tunnels = new Set<Server>();
   private readonly peers = new Set<Peer>();
   private readonly origin: Origin;
   readonly socketPath: string;
@@ -64,11 +64,8 @@ export class Supervisor {
   }
 
   close(): void {
-    for (const { stream, timer } of this.tickets.values()) {
-      clearTimeout(timer);
-      stream.destroy();
-    }
-    this.tickets.clear();
+    for (const t of this.tunnels) t.emit("expire");
+    this.tunnels.clear();
     for (const p of this.peers) p.close("sandbox ended");
     this.server.close();
   }
@@ -77,9 +74,7 @@ export class Supervisor {
     socket.on("error", () => socket.destroy());
     socket.once("readable", () => {
       const mode = socket.read(1) as Buffer | null;
-      if (!mode) return void socket.destroy();
-      if (mode[0] === MODE_RPC) return this.serveRpc(socket);
-      if (mode[0] === MODE_TUNNEL) return this.joinTunnel(socket);
+      if (mode?.[0] === MODE_RPC) return this.serveRpc(socket);
       socket.destroy();
     });
   }
@@ -111,42 +106,54 @@ export class Supervisor {
     throw new McpwError("unknown_method", `the sandbox channel has no method "${method}"`, { field: "method" });
   }
 
+  /**
+   * Asks the bridge (through the router) to connect, then offers the connection on a one-shot unix
+   * socket named by a random ticket; the first connection to it gets the bytes.
+   */
   private async openTunnel(host: string, port: number): Promise<unknown> {
     const toBridge = new PassThrough();
     const fromBridge = new PassThrough();
     // What the router sees as the sandbox's end: it writes into fromBridge and reads toBridge.
     const routerSide = Duplex.from({ readable: toBridge, writable: fromBridge });
+    const sandboxSide = Duplex.from({ readable: fromBridge, writable: toBridge });
+    for (const s of [routerSide, sandboxSide]) s.on("error", () => undefined);
     const result = (await this.opts.callOp(this.origin, { op: "net.connect", host, port, stream: 1 }, { network: this.opts.policy.network, stream: routerSide })) as {
       remoteAddress: string;
       remotePort: number;
     };
     const ticket = randomBytes(TICKET_CHARS / 2).toString("hex");
-    const sandboxSide = Duplex.from({ readable: fromBridge, writable: toBridge });
-    const timer = setTimeout(() => {
-      this.tickets.delete(ticket);
+    const path = join(this.opts.runDir, tunnelSocketName(ticket));
+    const listener = createServer();
+    const finish = () => {
+      clearTimeout(timer);
+      this.tunnels.delete(listener);
+      listener.close();
+    };
+    const timer = setTimeout(() => listener.emit("expire"), TICKET_TTL_MS);
+    listener.once("expire", () => {
+      finish();
       routerSide.destroy();
-    }, TICKET_TTL_MS);
-    this.tickets.set(ticket, { stream: sandboxSide, timer });
-    return { ticket, remoteAddress: result.remoteAddress, remotePort: result.remotePort };
-  }
-
-  private joinTunnel(socket: Socket): void {
-    const take = () => {
-      const raw = socket.read(TICKET_CHARS) as Buffer | null;
-      if (!raw) return void socket.once("readable", take);
-      const entry = this.tickets.get(raw.toString("latin1"));
-      if (!entry) return void socket.destroy();
-      this.tickets.delete(raw.toString("latin1"));
-      clearTimeout(entry.timer);
-      socket.pipe(entry.stream);
-      entry.stream.pipe(socket);
+      sandboxSide.destroy();
+    });
+    listener.once("connection", (socket: Socket) => {
+      finish();
+      socket.on("error", () => undefined);
+      socket.pipe(sandboxSide);
+      sandboxSide.pipe(socket);
       const end = () => {
         socket.destroy();
-        entry.stream.destroy();
+        sandboxSide.destroy();
+        routerSide.destroy();
       };
       socket.once("close", end);
-      entry.stream.once("close", end);
-    };
-    take();
+      sandboxSide.once("close", end);
+    });
+    await new Promise<void>((resolve, reject) => {
+      listener.once("error", reject);
+      listener.listen(path, () => resolve());
+    });
+    chmodSync(path, 0o666);
+    this.tunnels.add(listener);
+    return { ticket, remoteAddress: result.remoteAddress, remotePort: result.remotePort };
   }
 }

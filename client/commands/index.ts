@@ -1,4 +1,6 @@
 import type { CommandSpec } from "../command.js";
+import { bridgeCommand } from "./bridge.js";
+import { runCommand } from "./run.js";
 import {
   sandboxCreateCommand,
   sandboxListCommand,
@@ -13,7 +15,9 @@ import { serveCommand } from "./serve.js";
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from "./token.js";
 
 export const commands: CommandSpec[] = [
+  runCommand,
   serveCommand,
+  bridgeCommand,
   tokenCreateCommand,
   tokenListCommand,
   tokenRevokeCommand,

@@ -1,6 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { MODE_RPC, MODE_TUNNEL } from "../../protocol/channel.js";
+import { MODE_RPC, tunnelSocketName } from "../../protocol/channel.js";
 import { SocketLink } from "../../protocol/link.js";
 
 /**
@@ -32,6 +32,7 @@ export class ChannelClient {
   private connecting: Promise<SocketLink> | null = null;
   private readonly pending = new Map<string, Pending>();
   private seq = 0;
+  private socket: Socket | null = null;
 
   constructor(private readonly dir: string) {}
 
@@ -44,15 +45,15 @@ export class ChannelClient {
     const id = `c${++this.seq}`;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      // An answer still to come keeps the program alive; an idle channel does not.
+      this.socket?.ref();
       link.sendText(JSON.stringify({ v: 1, kind: "req", id, method, params }));
     });
   }
 
-  /** A raw connection that carries a tunnel once the ticket is presented. */
-  openTunnel(ticket: string): Socket {
-    const s = connect(this.socketPath);
-    s.write(Buffer.concat([Buffer.from([MODE_TUNNEL]), Buffer.from(ticket, "latin1")]));
-    return s;
+  /** The one-shot socket that carries the tunnel tunnel.open made. */
+  tunnelPath(ticket: string): string {
+    return join(this.dir, tunnelSocketName(ticket));
   }
 
   private connectLink(): Promise<SocketLink> {
@@ -66,8 +67,7 @@ export class ChannelClient {
       });
       socket.once("connect", () => {
         socket.write(Buffer.from([MODE_RPC]));
-        // Never keep the sandboxed program alive just because the channel is open.
-        socket.unref();
+        this.socket = socket;
         const link = new SocketLink(socket, "supervisor");
         link.onText((t) => this.onText(t));
         link.onClose((reason) => {
@@ -96,6 +96,7 @@ export class ChannelClient {
     const p = this.pending.get(frame.id);
     if (!p) return;
     this.pending.delete(frame.id);
+    if (this.pending.size === 0) this.socket?.unref();
     if (frame.ok) p.resolve(frame.result);
     else p.reject(new ChannelError(frame.error ?? { code: "internal", message: "malformed error" }));
   }

@@ -1,6 +1,6 @@
 import childProcess, { ChildProcess } from "node:child_process";
 import { posix } from "node:path";
-import { nodeError } from "./node-errors.js";
+import { spawnError } from "./node-errors.js";
 
 export interface ChildProcessContext {
   allow: string[];
@@ -23,8 +23,8 @@ function verdict(file: string, ctx: ChildProcessContext): Verdict {
   return "denied";
 }
 
-function deniedError(file: string, syscall: string): NodeJS.ErrnoException & { spawnargs: string[] } {
-  return Object.assign(nodeError("EACCES", syscall, file, `"${posix.basename(file)}" is not in policy exec.allow or exec.viaBridge`), { spawnargs: [] as string[] });
+function deniedError(file: string, args: string[]): NodeJS.ErrnoException & { spawnargs: string[] } {
+  return spawnError("EACCES", file, args, `"${posix.basename(file)}" is not in policy exec.allow or exec.viaBridge`);
 }
 
 /** NODE_OPTIONS and friends survive a program that gives its child a custom environment. */
@@ -51,8 +51,7 @@ export function installChildProcessInterceptors(ctx: ChildProcessContext): void 
   proto.spawn = function (this: ChildProcess, options) {
     const v = verdict(options.file, ctx);
     if (v === "denied") {
-      const err = deniedError(options.file, `spawn ${options.file}`);
-      err.spawnargs = options.args?.slice(1) ?? [];
+      const err = deniedError(options.file, options.args?.slice(1) ?? []);
       process.nextTick(() => {
         this.emit("error", err);
         this.emit("close", -13, null);
@@ -72,7 +71,7 @@ export function installChildProcessInterceptors(ctx: ChildProcessContext): void 
     cp[name] = function (this: unknown, ...args: unknown[]) {
       const file = fileOf(args);
       const v = verdict(file, ctx);
-      if (v === "denied") throw deniedError(file, `spawnSync ${file}`);
+      if (v === "denied") throw deniedError(file, []);
       return orig.apply(this, v === "bridge" ? rewrite(args, ctx.bridgeShim) : args);
     };
   };

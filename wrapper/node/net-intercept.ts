@@ -1,6 +1,5 @@
 import net from "node:net";
 import type { ChannelClient } from "./channel-client.js";
-import { MODE_TUNNEL } from "../../protocol/channel.js";
 import { fromChannelError } from "./node-errors.js";
 
 export interface NetContext {
@@ -36,15 +35,15 @@ function normaliseConnectArgs(args: unknown[]): ConnectArgs {
 
 /**
  * TCP connections out of the sandbox become tunnels: the supervisor asks the bridge to connect
- * (policy checked there, after DNS resolution), and the socket itself is connected to the channel,
- * carrying the ticket as its first bytes. http, https (TLS end to end), tls, and fetch all connect
+ * (policy checked there, after DNS resolution), and the socket itself is connected to the one-shot
+ * unix socket the supervisor offers that connection on. http, https (TLS end to end), tls, and fetch all connect
  * through net.Socket, so they follow. Loopback stays inside the sandbox unless the policy names it.
  */
 export function installNetInterceptors(ctx: NetContext): void {
   const origConnect = net.Socket.prototype.connect as (...args: unknown[]) => net.Socket;
   net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]): net.Socket {
     const [options, cb] = normaliseConnectArgs(args);
-    if (options.path !== undefined || typeof (options as { fd?: unknown }).fd === "number") return origConnect.apply(this, args);
+    if (options.path || typeof (options as { fd?: unknown }).fd === "number") return origConnect.apply(this, args);
     const host = options.host ?? "localhost";
     const port = Number(options.port);
     if (!routesToHost(host, port, ctx.hostLoopback)) return origConnect.apply(this, args);
@@ -60,11 +59,7 @@ export function installNetInterceptors(ctx: NetContext): void {
           remotePort: { configurable: true, get: () => remotePort },
           remoteFamily: { configurable: true, get: () => (remoteAddress.includes(":") ? "IPv6" : "IPv4") },
         });
-        // The ticket goes first on the wire, before anything the program queued.
-        socket.prependOnceListener("connect", () => {
-          socket.write(Buffer.concat([Buffer.from([MODE_TUNNEL]), Buffer.from(ticket, "latin1")]));
-        });
-        origConnect.call(socket, { path: ctx.client.socketPath });
+        origConnect.call(socket, { path: ctx.client.tunnelPath(ticket) });
       },
       (e: unknown) => {
         const err = fromChannelError(e, "connect", undefined);

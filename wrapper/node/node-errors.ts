@@ -30,6 +30,15 @@ export function nodeError(code: string, syscall: string, target: string | undefi
   return err;
 }
 
+/** A spawn failure worded as Node words its own: "spawn git EACCES". */
+export function spawnError(code: string, file: string, args: string[], detail: string): NodeJS.ErrnoException & { spawnargs: string[] } {
+  const err = nodeError(code, `spawn ${file}`, undefined) as NodeJS.ErrnoException & { spawnargs: string[] };
+  err.message = `spawn ${file} ${code} (mcpw: ${detail})`;
+  err.path = file;
+  err.spawnargs = args;
+  return err;
+}
+
 /** Maps a supervisor/bridge error onto the errno a program expects. */
 export function fromChannelError(e: unknown, syscall: string, target: string | undefined): NodeJS.ErrnoException {
   if (!(e instanceof ChannelError)) return e as NodeJS.ErrnoException;

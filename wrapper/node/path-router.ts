@@ -38,14 +38,15 @@ export class PathRouter {
     const abs = this.normalise(p);
     if (abs === null) return null;
     const c = this.config;
+    // Paths the policy lists are the bridge's, even under a directory the sandbox also sees (/tmp).
     if (c.writable.some((r) => within(abs, r))) return { kind: "bridge", path: abs };
-    if (!c.isolated && within(abs, MOUNT)) return { kind: "native", path: c.workspace + abs.slice(MOUNT.length) };
-    if (abs === "/" || c.view.some((r) => within(abs, r))) return { kind: "native", path: abs };
     if (c.readonly.some((r) => within(abs, r))) {
       return write
         ? { kind: "denied", path: abs, code: "EROFS", detail: `${abs} is read-only (filesystem.readonly)` }
         : { kind: "bridge", path: abs };
     }
+    if (!c.isolated && within(abs, MOUNT)) return { kind: "native", path: c.workspace + abs.slice(MOUNT.length) };
+    if (abs === "/" || c.view.some((r) => within(abs, r))) return { kind: "native", path: abs };
     return { kind: "denied", path: abs, code: "EACCES", detail: "outside /mount and not in policy filesystem.readonly or filesystem.writable" };
   }
 }

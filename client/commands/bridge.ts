@@ -1,0 +1,53 @@
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { BridgeOperations } from "../../bridge/operations.js";
+import { BridgeDaemon } from "../../bridge/daemon.js";
+import { AuditLog } from "../../server/audit-log.js";
+import { readJsonFile } from "../../server/config.js";
+import { defaultStateDir, ensureStateDir } from "../../server/state-dir.js";
+import { readTokenFile } from "../admin-session.js";
+import { requireStr, str, UsageError, type CommandSpec } from "../command.js";
+import { DEFAULT_SERVER_URL } from "../server-connection.js";
+
+export const bridgeCommand: CommandSpec = {
+  name: "bridge",
+  summary: "run a bridge daemon: carries out privileged operations for one environment",
+  usage: "--env <env> --token-file <file> --policy <file> [--server <url>] [--name <name>] [--audit <file>]",
+  options: {
+    server: { type: "string", help: `<url> server to connect to (env MCPW_SERVER; default ${DEFAULT_SERVER_URL})` },
+    env: { type: "string", help: "<env> environment this bridge serves (its token must be for it)" },
+    "token-file": { type: "string", help: "<file> file holding the bridge token (or env MCPW_BRIDGE_TOKEN)" },
+    policy: { type: "string", help: "<file> JSON capability policy: filesystem, network, exec" },
+    name: { type: "string", help: "<name> bridge name shown to operators (default <hostname>-<pid>)" },
+    audit: { type: "string", help: "<file> audit log (default <state-dir>/bridge-<env>-audit.jsonl)" },
+    "state-dir": { type: "string", help: "<dir> state directory (env MCPW_STATE_DIR; default ~/.mcpw)" },
+  },
+  details: `
+The policy is the bridge's own, checked for every operation whatever the sandbox asked:
+  { "filesystem": { "readonly": ["/srv/data"], "readwrite": ["/srv/out"] },
+    "network": { "allowedDomains": ["api.example.com", "*.github.com"], "deniedDomains": [] },
+    "exec": { "allow": ["git"], "timeoutMs": 30000, "maxOutputBytes": 1048576 } }
+It reconnects with backoff when the server goes away; a refused or revoked token stops it.`,
+  async run(args) {
+    const env = requireStr(args, "env", "bridge");
+    const policyFile = requireStr(args, "policy", "bridge");
+    const tokenFile = str(args.values["token-file"]);
+    const token = tokenFile ? readTokenFile(tokenFile, "bridge token file") : process.env.MCPW_BRIDGE_TOKEN;
+    if (!token) throw new UsageError("mcpw bridge needs --token-file (or MCPW_BRIDGE_TOKEN); create a token with mcpw token create --env <env> --name <name>");
+    const stateDir = str(args.values["state-dir"]) ?? defaultStateDir();
+    const audit = new AuditLog(str(args.values.audit) ?? join(ensureStateDir(stateDir), `bridge-${env}-audit.jsonl`));
+    const operations = new BridgeOperations(readJsonFile(policyFile, "bridge policy") as never, (e) => audit.write(e));
+    const url = str(args.values.server) ?? process.env.MCPW_SERVER ?? DEFAULT_SERVER_URL;
+    const name = str(args.values.name) ?? `${hostname()}-${process.pid}`;
+    const log = (line: string) => process.stderr.write(`mcpw bridge ${name}: ${line}\n`);
+    const daemon = new BridgeDaemon({ url, token, env, name, capabilities: operations.capabilities, performer: operations, log });
+    daemon.onState((s) => (s === "active" ? log(`active: serving environment "${env}"`) : undefined));
+    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => daemon.stop());
+    try {
+      await daemon.run();
+    } finally {
+      audit.close();
+    }
+    return 0;
+  },
+};
