@@ -25,7 +25,7 @@ import type { GuardedObject, PathGuard } from "./path-guard.js";
  *   the group when the program exits are killed too.
  */
 
-export type ExecPolicy = BridgePolicy["exec"];
+export type BridgeExecPolicy = BridgePolicy["exec"];
 
 /** How long output is still read after the program exits, from descendants that escaped its group. */
 const EXIT_GRACE_MS = 200;
@@ -90,10 +90,10 @@ class OutputCap {
 }
 
 export class ExecOperations {
-  private readonly policy: ExecPolicy;
+  private readonly policy: BridgeExecPolicy;
   private readonly guard: PathGuard;
 
-  constructor(policy: ExecPolicy, guard: PathGuard) {
+  constructor(policy: BridgeExecPolicy, guard: PathGuard) {
     this.policy = policy;
     this.guard = guard;
   }

@@ -164,6 +164,16 @@ t.test("connection errors are io_error", async (t) => {
   t.same(opened, []);
 });
 
+t.test("the connect time limit covers name resolution too", async (t) => {
+  const hanging = async (): Promise<never> => new Promise<never>(() => undefined);
+  const { perform } = makeBridge({ network: { allowedDomains: ["slow.test"] } }, { resolver: hanging, connectTimeoutMs: 200 });
+  const { ctx, opened } = muxPair();
+  const started = Date.now();
+  await rejects(t, perform({ op: "net.connect", host: "slow.test", port: 80, stream: 2 }, undefined, ctx), { code: "timeout", message: /connecting to slow\.test:80 timed out after 200 ms/ }, "a resolver that never answers");
+  t.ok(Date.now() - started < 2000);
+  t.same(opened, []);
+});
+
 t.test("net.resolve returns only vetted addresses", async (t) => {
   const resolver = tableResolver({ "echo.test": ["127.0.0.1", "::1"], "evil.test": ["93.184.216.34"] });
   const { perform } = makeBridge({ network: { allowedDomains: ["echo.test"], allowedCidrs: ["127.0.0.0/8", "::1/128"] } }, { resolver });
