@@ -120,12 +120,13 @@ t.test("a reset on either side tears the other down", async (t) => {
 
 t.test("IPv6 loopback", async (t) => {
   const { port } = await shoutServer(t, "::1");
-  const { perform } = makeBridge(policy);
+  const { perform, audit } = makeBridge(policy);
   const { requesterSide, ctx } = muxPair();
   const id = requesterSide.allocateId();
   const client = requesterSide.open(id);
   const result = await perform({ op: "net.connect", host: "[0:0::1]", port, stream: id }, undefined, ctx);
   t.match(result, { remoteAddress: "::1" });
+  t.match(audit, [{ verdict: "allow", target: `[0:0::1]:${port}` }], "the audit names the host as asked");
   const answer = readAll(client);
   client.end("six");
   t.equal(await answer, "SIX");
