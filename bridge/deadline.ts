@@ -8,13 +8,11 @@ import { McpwError } from "../protocol/errors.js";
 export class Deadline {
   readonly signal: AbortSignal;
   private readonly controller = new AbortController();
-  private readonly expiresAt: number;
   private readonly timer: NodeJS.Timeout;
   private readonly expired: Promise<never>;
 
   constructor(ms: number, what: string) {
     this.signal = this.controller.signal;
-    this.expiresAt = Date.now() + ms;
     this.expired = new Promise<never>((_, reject) => {
       this.signal.addEventListener("abort", () => reject(new McpwError("timeout", `${what} timed out after ${ms} ms`)), { once: true });
     });
@@ -25,10 +23,6 @@ export class Deadline {
   /** `step`'s outcome, or the timeout error if the time runs out first. */
   race<T>(step: Promise<T>): Promise<T> {
     return Promise.race([step, this.expired]);
-  }
-
-  remainingMs(): number {
-    return Math.max(0, this.expiresAt - Date.now());
   }
 
   /** Stops the clock; nothing is aborted. */
