@@ -25,7 +25,10 @@ import type { GuardedObject, PathGuard } from "./path-guard.js";
  *   the group when the program exits are killed too.
  */
 
-export type ExecPolicy = BridgePolicy["exec"];
+export type BridgeExecPolicy = BridgePolicy["exec"];
+
+/** How long output is still read after the program exits, from descendants that escaped its group. */
+const EXIT_GRACE_MS = 200;
 
 /** Variables that make common programs load or run other code; PATH comes from exec.path. */
 const REFUSED_ENV = new Set([
@@ -87,10 +90,10 @@ class OutputCap {
 }
 
 export class ExecOperations {
-  private readonly policy: ExecPolicy;
+  private readonly policy: BridgeExecPolicy;
   private readonly guard: PathGuard;
 
-  constructor(policy: ExecPolicy, guard: PathGuard) {
+  constructor(policy: BridgeExecPolicy, guard: PathGuard) {
     this.policy = policy;
     this.guard = guard;
   }
@@ -199,10 +202,20 @@ export class ExecOperations {
         clearTimeout(timer);
         reject(ioError(err, `exec ${op.command}`));
       });
-      // Whatever the program left running in its group must not outlive it (nor hold its pipes open).
-      child.on("exit", killGroup);
+      // Whatever the program left running in its group must not outlive it. A descendant that left
+      // the group (setsid) may still hold the pipes: after a short grace they are closed from here,
+      // so the op ends when the program does.
+      let grace: NodeJS.Timeout | undefined;
+      child.on("exit", () => {
+        killGroup();
+        grace = setTimeout(() => {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+        }, EXIT_GRACE_MS);
+      });
       child.on("close", (code, signal) => {
         clearTimeout(timer);
+        clearTimeout(grace);
         resolve({
           exitCode: code,
           signal,

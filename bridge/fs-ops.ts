@@ -3,15 +3,13 @@ import { McpwError } from "../protocol/errors.js";
 import type { OpResult } from "../protocol/ops.js";
 import { ioError, ioFailure } from "./io-error.js";
 import type { OpOf } from "./op-types.js";
-import { type GuardedEntry, type PathGuard, using } from "./path-guard.js";
+import { type GuardedEntry, O_PATH, type PathGuard, using } from "./path-guard.js";
 
 /**
  * The fs.* operations, each through the PathGuard: every object is reached through a verified
  * `/proc/self/fd/N` handle (see path-guard.ts), and OS errors become io_error with the errno and the
  * path the caller asked for.
  */
-
-const O_PATH = 0o10000000;
 
 type FileType = OpResult<"fs.list">["entries"][number]["type"];
 

@@ -127,6 +127,6 @@ export function matchesHostPattern(pattern: HostPattern, target: RequestHost, po
 
 /** `host:port` as people write it (IPv6 in brackets). */
 export function formatHostPort(host: string, port?: number): string {
-  const h = host.includes(":") ? `[${host}]` : host;
+  const h = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
   return port === undefined ? h : `${h}:${port}`;
 }

@@ -4,6 +4,7 @@ import type { LookupFunction } from "node:net";
 import type { SecureContextOptions } from "node:tls";
 import { McpwError } from "../protocol/errors.js";
 import type { OpResult } from "../protocol/ops.js";
+import { Deadline } from "./deadline.js";
 import { checkDestination, type Destination, NetworkRules, type Resolver } from "./destination-check.js";
 import { ioError } from "./io-error.js";
 import type { OpOf } from "./op-types.js";
@@ -136,28 +137,20 @@ export class HttpOperations {
       headers: requestHeaders(op.headers),
       body: op.body === undefined ? undefined : Buffer.from(op.body, "base64"),
     };
-    const abort = new AbortController();
-    const timedOut = new Promise<never>((_, reject) => {
-      abort.signal.addEventListener("abort", () =>
-        reject(new McpwError("timeout", `http.request to ${describeUrl(op.url)} timed out after ${op.timeoutMs} ms`)),
-      );
-    });
-    timedOut.catch(() => undefined);
-    const timer = setTimeout(() => abort.abort(), op.timeoutMs);
+    const deadline = new Deadline(op.timeoutMs, `http.request to ${describeUrl(op.url)}`);
     try {
       for (let redirects = 0; ; redirects++) {
-        const dest = await Promise.race([
+        const dest = await deadline.race(
           checkDestination(hop.url.hostname, portOf(hop.url), rules, { resolver: this.options.resolver, field: "op.url" }),
-          timedOut,
-        ]);
-        const res = await Promise.race([this.send(hop, dest, abort.signal), timedOut]);
+        );
+        const res = await deadline.race(this.send(hop, dest, deadline.signal));
         const location = res.headers.location;
         if (REDIRECTS.has(res.statusCode ?? 0) && location !== undefined) {
           res.destroy();
           hop = this.redirect(hop, res.statusCode as number, location, redirects + 1, maxRedirects);
           continue;
         }
-        const body = await Promise.race([this.readBody(res, maxBody, hop.url), timedOut]);
+        const body = await deadline.race(this.readBody(res, maxBody, hop.url));
         return {
           status: res.statusCode ?? 0,
           statusText: res.statusMessage ?? "",
@@ -168,8 +161,7 @@ export class HttpOperations {
         };
       }
     } finally {
-      clearTimeout(timer);
-      abort.abort();
+      deadline.clear();
     }
   }
 

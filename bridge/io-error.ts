@@ -10,8 +10,11 @@ export function ioError(err: unknown, what: string): McpwError {
   const e = err as NodeJS.ErrnoException | undefined;
   const code = e && typeof e === "object" && typeof e.code === "string" ? e.code : undefined;
   if (code) {
-    // Node's messages look like "ENOENT: no such file or directory, open '/proc/self/fd/21/x'".
-    const words = /^[A-Z0-9_]+: ([^,]+)/.exec(e?.message ?? "")?.[1];
+    // File errors read "ENOENT: no such file or directory, open '/proc/self/fd/21/x'": keep the
+    // words, drop the internal path. Others ("self-signed certificate", "connect ECONNREFUSED
+    // 127.0.0.1:80") are kept whole.
+    const message = e?.message ?? "";
+    const words = /^[A-Z0-9_]+: ([^,]+)/.exec(message)?.[1] ?? (message.includes("/proc/self/fd") ? undefined : message);
     return new McpwError("io_error", `${what}: ${code}${words ? ` (${words})` : ""}`, { errno: code });
   }
   return new McpwError("internal", `${what}: ${e instanceof Error ? e.message : String(err)}`);

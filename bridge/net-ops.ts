@@ -2,6 +2,7 @@ import { connect as tcpConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { McpwError } from "../protocol/errors.js";
 import type { OpResult } from "../protocol/ops.js";
+import { Deadline } from "./deadline.js";
 import { checkDestination, type NetworkRules, type Resolver, type VettedAddress } from "./destination-check.js";
 import { formatHostPort } from "./host-pattern.js";
 import { ioError } from "./io-error.js";
@@ -14,42 +15,42 @@ import type { OpOf } from "./op-types.js";
 
 export interface NetOptions {
   resolver?: Resolver;
-  /** How long all connection attempts together may take. */
+  /** How long resolving and all connection attempts together may take. */
   connectTimeoutMs: number;
 }
 
-function connectOne(address: VettedAddress, port: number, timeoutMs: number, what: string): Promise<Socket> {
+function connectOne(address: VettedAddress, port: number, deadline: Deadline): Promise<Socket> {
   return new Promise((resolve, reject) => {
     // allowHalfOpen: the peer's FIN ends one direction only; ours is sent when the stream ends.
     const socket = tcpConnect({ host: address.address, port, family: address.family, allowHalfOpen: true, noDelay: true });
     const fail = (err: unknown): void => {
-      clearTimeout(timer);
+      deadline.signal.removeEventListener("abort", onAbort);
       socket.destroy();
       reject(err);
     };
-    const timer = setTimeout(() => fail(new McpwError("timeout", `connecting to ${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+    const onAbort = (): void => fail(deadline.signal.reason);
+    deadline.signal.addEventListener("abort", onAbort, { once: true });
     socket.once("error", fail);
     socket.once("connect", () => {
-      clearTimeout(timer);
+      deadline.signal.removeEventListener("abort", onAbort);
       socket.removeListener("error", fail);
       resolve(socket);
     });
   });
 }
 
-/** Tries the vetted addresses in order until one accepts, within one overall time limit. */
-export async function connectVetted(addresses: readonly VettedAddress[], port: number, timeoutMs: number, what: string): Promise<Socket> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown = new McpwError("timeout", `connecting to ${what} timed out after ${timeoutMs} ms`);
+/** Tries the vetted addresses in order until one accepts, before the deadline. */
+export async function connectVetted(addresses: readonly VettedAddress[], port: number, deadline: Deadline, what: string): Promise<Socket> {
+  let lastError: unknown;
   for (const address of addresses) {
-    const left = deadline - Date.now();
-    if (left <= 0) break;
+    if (deadline.signal.aborted) break;
     try {
-      return await connectOne(address, port, left, what);
+      return await deadline.race(connectOne(address, port, deadline));
     } catch (err) {
       lastError = err;
     }
   }
+  if (lastError === undefined) throw new McpwError("timeout", `connecting to ${what} timed out`);
   throw ioError(lastError, `connect to ${what}`);
 }
 
@@ -79,9 +80,15 @@ export class NetworkOperations {
   }
 
   async connect(op: OpOf<"net.connect">, rules: readonly NetworkRules[], openStream: (id: number) => Duplex): Promise<OpResult<"net.connect">> {
-    const dest = await checkDestination(op.host, op.port, rules, { resolver: this.options.resolver, field: "op.host" });
-    const what = formatHostPort(dest.host, op.port);
-    const socket = await connectVetted(dest.addresses, op.port, this.options.connectTimeoutMs, what);
+    const what = formatHostPort(op.host, op.port);
+    const deadline = new Deadline(this.options.connectTimeoutMs, `connecting to ${what}`);
+    let socket: Socket;
+    try {
+      const dest = await deadline.race(checkDestination(op.host, op.port, rules, { resolver: this.options.resolver, field: "op.host" }));
+      socket = await connectVetted(dest.addresses, op.port, deadline, what);
+    } finally {
+      deadline.clear();
+    }
     let stream: Duplex;
     try {
       stream = openStream(op.stream);

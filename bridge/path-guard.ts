@@ -29,7 +29,7 @@ import { ioError, ioFailure } from "./io-error.js";
 export type Access = "read" | "write";
 
 /** O_PATH is not in fs.constants; this is its value on Linux (x86, arm, riscv, ...). */
-const O_PATH = 0o10000000;
+export const O_PATH = 0o10000000;
 const MAX_SYMLINKS = 40;
 
 export interface Root {

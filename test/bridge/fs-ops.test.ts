@@ -19,6 +19,9 @@ t.test("stat, follow or not", async (t) => {
   t.match(await perform({ op: "fs.stat", path: join(tree.ro, "ro.txt") }), { type: "file", size: 9 }, "read-only root");
   await rejects(t, perform({ op: "fs.stat", path: join(tree.rw, "nope") }), { code: "io_error", errno: "ENOENT", message: /nope/ }, "missing file");
   await rejects(t, perform({ op: "fs.stat", path: join(tree.rw, "file.txt", "x") }), { code: "io_error", errno: "ENOTDIR" }, "through a file");
+  symlinkSync("loop-b", join(tree.rw, "loop-a"));
+  symlinkSync("loop-a", join(tree.rw, "loop-b"));
+  await rejects(t, perform({ op: "fs.stat", path: join(tree.rw, "loop-a") }), { code: "io_error", errno: "ELOOP" }, "a symlink loop");
 });
 
 t.test("read in chunks", async (t) => {
