@@ -40,7 +40,8 @@ export interface BridgeOperationsOptions {
   httpsCa?: HttpOptions["ca"];
 }
 
-function targetOf(op: Op): string {
+/** What an operation touches, for audit lines: path, host:port, URL without query, or command — never contents. */
+export function describeOpTarget(op: Op): string {
   switch (op.op) {
     case "fs.rename":
       return `${op.from} -> ${op.to}`;
@@ -149,7 +150,7 @@ export class BridgeOperations {
     const origin = parsed?.origin ?? Origin.safeParse(rawRequest.origin).data;
     if (opName !== undefined) entry.op = opName;
     if (origin !== undefined) entry.origin = origin;
-    if (parsed) entry.target = targetOf(parsed.op);
+    if (parsed) entry.target = describeOpTarget(parsed.op);
     if (error) {
       entry.code = error.code;
       entry.reason = error.message;

@@ -3,6 +3,7 @@ import { pipeline } from "node:stream";
 import { McpwError, toErrorBody } from "../protocol/errors.js";
 import { OpResults, type BridgeOpRequestInput, type Op, type Origin } from "../protocol/ops.js";
 import type { NetworkPolicy } from "../protocol/policy.js";
+import { describeOpTarget } from "../bridge/operations.js";
 import type { AuditLog } from "./audit-log.js";
 import type { BridgeRegistry } from "./bridge-registry.js";
 
@@ -32,7 +33,7 @@ export class OpRouter {
   async call(origin: Origin, op: Op, opts: RouteOptions = {}): Promise<unknown> {
     const started = Date.now();
     const bridge = this.bridges.active(this.env);
-    const target = describeTarget(op);
+    const target = describeOpTarget(op);
     if (!bridge) {
       const err = new McpwError("no_bridge", `no active bridge for environment "${this.env}"`);
       this.audit.write({ event: "op", verdict: "error", op: op.op, origin, target, error: err.message, durationMs: 0 });
@@ -77,23 +78,5 @@ export class OpRouter {
       });
       throw err instanceof McpwError ? err : McpwError.fromBody(body);
     }
-  }
-}
-
-/** What an operation touches, for audit lines (never contents). */
-export function describeTarget(op: Op): string {
-  switch (op.op) {
-    case "fs.rename":
-      return `${op.from} -> ${op.to}`;
-    case "net.connect":
-      return `${op.host}:${op.port}`;
-    case "net.resolve":
-      return op.host;
-    case "http.request":
-      return `${op.method} ${op.url}`;
-    case "exec":
-      return [op.command, ...op.args].join(" ").slice(0, 300);
-    default:
-      return op.path;
   }
 }

@@ -11,7 +11,7 @@ import type { Op, Origin } from "../protocol/ops.js";
 import { Peer } from "../protocol/peer.js";
 import type { NetworkPolicy, Policy } from "../protocol/policy.js";
 import type { AuditInput } from "../server/audit-log.js";
-import { describeTarget } from "../server/op-router.js";
+import { describeOpTarget } from "../bridge/operations.js";
 import { checkSandboxOp } from "./sandbox-rules.js";
 import type { InterceptorConfig } from "./interceptor-config.js";
 
@@ -94,7 +94,7 @@ export class Supervisor {
       try {
         checkSandboxOp(this.opts.policy, op);
       } catch (e) {
-        this.opts.audit({ event: "op", verdict: "deny", op: op.op, origin: this.origin, target: describeTarget(op), error: (e as Error).message, by: "sandbox policy" });
+        this.opts.audit({ event: "op", verdict: "deny", op: op.op, origin: this.origin, target: describeOpTarget(op), error: (e as Error).message, by: "sandbox policy" });
         throw e;
       }
       return this.opts.callOp(this.origin, op, { network: this.opts.policy.network });

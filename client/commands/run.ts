@@ -31,6 +31,14 @@ export function runPolicy(args: ParsedArgs, cwd: string): Policy {
   net.allowedDomains = [...(net.allowedDomains ?? []), ...hosts];
   // "--allow-net localhost:8080" means the host's loopback: let its addresses through the range check.
   if (hosts.some((h) => LOOPBACK_NAME.test(h))) net.allowedCidrs = [...(net.allowedCidrs ?? []), "127.0.0.0/8", "::1/128"];
+  const envIn = (input.env ??= {});
+  envIn.pass = [...(envIn.pass ?? []), ...list(args.values["pass-env"])];
+  envIn.set = { ...(envIn.set ?? {}) };
+  for (const kv of list(args.values["set-env"])) {
+    const eq = kv.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--set-env ${kv}: expected NAME=VALUE`);
+    envIn.set[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
   if (args.values.isolation) input.isolation = args.values.isolation;
   return parseConfig(Policy, input, file ? `policy ${file}` : "policy");
 }
@@ -38,7 +46,7 @@ export function runPolicy(args: ParsedArgs, cwd: string): Policy {
 export const runCommand: CommandSpec = {
   name: "run",
   summary: "run a command sandboxed, with an embedded server and bridge (no daemons needed)",
-  usage: "[--policy <file>] [--mount <dir>] [--ro <path>]... [--rw <path>]... [--allow-net <host>]... [--env <env>] -- <command...>",
+  usage: "[--policy <file>] [--mount <dir>] [--ro <path>]... [--rw <path>]... [--allow-net <host>]... [--pass-env <name>]... [--env <env>] -- <command...>",
   rest: true,
   options: {
     policy: { type: "string", help: "<file> JSON policy (default: {}, the tightest)" },
@@ -46,6 +54,8 @@ export const runCommand: CommandSpec = {
     ro: { type: "string", multiple: true, help: "<path> expose a host path read-only, at the same path inside" },
     rw: { type: "string", multiple: true, help: "<path> expose a host path read-write, at the same path inside" },
     "allow-net": { type: "string", multiple: true, help: "<host> allow connections to host (example.com, *.example.com, host:port)" },
+    "pass-env": { type: "string", multiple: true, help: "<name> pass this host environment variable in (none are by default)" },
+    "set-env": { type: "string", multiple: true, help: "<name=value> set a variable inside the sandbox" },
     env: { type: "string", help: "<env> environment name of the embedded bridge (env MCPW_ENV; default dev)" },
     isolation: { type: "string", help: "<mode> strict (refuse without bubblewrap) or best-effort" },
     audit: { type: "string", help: "<file> audit log (default <state-dir>/run-audit.jsonl)" },

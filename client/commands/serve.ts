@@ -29,8 +29,8 @@ the CLI and TUI read it from there. Bridge tokens are created with \`mcpw token 
     const server = new McpwServer({ config, stateDir });
     const admin = server.tokens.ensureAdminToken(stateDir);
     const listening = await listen(server);
-    process.stderr.write(`mcpw server listening on ${listening.url} (environment "${server.config.env}", state in ${stateDir})\n`);
     if (admin.created) process.stderr.write(`admin token written to ${admin.path} (mode 0600); the CLI and TUI read it from there\n`);
+    process.stderr.write(`mcpw server listening on ${listening.url} (environment "${server.config.env}", state in ${stateDir})\n`);
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         process.stderr.write(`${sig}: stopping sandboxes and closing\n`);

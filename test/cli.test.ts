@@ -1,0 +1,124 @@
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import t from "tap";
+import { mcpw, mcpwDaemon } from "./helpers/cli.js";
+import { tempDir } from "./helpers/server.js";
+
+t.test("help: the command list, and --help for every command", async (t) => {
+  const top = await mcpw(["--help"]);
+  t.equal(top.code, 0);
+  for (const c of ["run", "serve", "bridge", "token", "sandbox", "doctor"]) t.match(top.stdout, new RegExp(`\\n  ${c} `), `lists ${c}`);
+  const commands = ["run", "serve", "bridge", "token create", "token list", "token revoke", "sandbox create", "sandbox list", "sandbox start", "sandbox stop", "sandbox restart", "sandbox status", "sandbox rm", "sandbox logs", "doctor"];
+  for (const c of commands) {
+    const r = await mcpw([...c.split(" "), "--help"]);
+    t.equal(r.code, 0, `mcpw ${c} --help exits 0`);
+    t.match(r.stdout, new RegExp(`^mcpw ${c} — `), `mcpw ${c} --help describes it`);
+  }
+});
+
+t.test("bad command lines say what is wrong and exit 2", async (t) => {
+  const unknown = await mcpw(["frobnicate"]);
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, /unknown command "frobnicate"/);
+  const sub = await mcpw(["token", "mint"]);
+  t.equal(sub.code, 2);
+  t.match(sub.stderr, /unknown subcommand "mint" for mcpw token/);
+  const opt = await mcpw(["token", "create", "--env", "dev", "--name", "x", "--colour", "red"]);
+  t.equal(opt.code, 2);
+  t.match(opt.stderr, /Unknown option '--colour'/);
+  const missing = await mcpw(["token", "create", "--name", "x"]);
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, /needs --env/);
+  const dur = await mcpw(["token", "create", "--env", "dev", "--name", "x", "--expires", "soon", "--state-dir", tempDir("mcpw-cli-")]);
+  t.match(dur.stderr, /no admin token at|--expires: expected a duration/);
+});
+
+t.test("a server that is not running is reported, not hung on", async (t) => {
+  const state = tempDir("mcpw-cli-state-");
+  writeFileSync(join(state, "admin.token"), `mcpw_${"a".repeat(43)}\n`);
+  const r = await mcpw(["token", "list", "--server", "ws://127.0.0.1:1", "--state-dir", state]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /cannot reach the mcpw server at ws:\/\/127\.0\.0\.1:1: connection refused; is `mcpw serve` running\?/);
+});
+
+t.test("serve, token create/list/revoke, bridge, sandbox create/list/logs/stop — through the CLI", async (t) => {
+  const state = tempDir("mcpw-cli-state-");
+  const env = { MCPW_STATE_DIR: state };
+  const serve = await mcpwDaemon(["serve", "--port", "0"], /listening on (ws:\/\/127\.0\.0\.1:\d+)/, env);
+  t.teardown(() => serve.child.kill("SIGTERM"));
+  const url = serve.match[1]!;
+  t.match(serve.stderr(), new RegExp(`admin token written to ${state}/admin\\.token \\(mode 0600\\)`), "the admin token path is printed on first start");
+  t.equal(statSync(join(state, "admin.token")).mode & 0o777, 0o600);
+  const common = ["--server", url];
+
+  const created = await mcpw(["token", "create", "--env", "dev", "--name", "ci-bridge", ...common], { env });
+  t.equal(created.code, 0, created.stderr);
+  const token = created.stdout.trim();
+  t.match(token, /^mcpw_[A-Za-z0-9_-]{43}$/, "stdout is exactly the token");
+  t.match(created.stderr, /shown only this once/);
+
+  const listed = await mcpw(["token", "list", ...common], { env });
+  t.match(listed.stdout, /bridge\s+dev\s+ci-bridge\s+valid/);
+  t.notOk(listed.stdout.includes(token.slice(5)), "the list never shows a token's value");
+  const id = /(tok_[a-f0-9]{16})\s+bridge/.exec(listed.stdout)![1]!;
+
+  const dir = tempDir("mcpw-cli-bridge-");
+  writeFileSync(join(dir, "token"), `${token}\n`);
+  writeFileSync(join(dir, "policy.json"), JSON.stringify({ filesystem: { readonly: [dir] } }));
+  const bridge = await mcpwDaemon(["bridge", "--env", "dev", "--token-file", join(dir, "token"), "--policy", join(dir, "policy.json"), "--name", "cli-bridge", ...common], /active: serving environment "dev"/, env);
+  const bridgeExit = new Promise<number | null>((r) => bridge.child.on("exit", r));
+
+  const sb = await mcpw(["sandbox", "create", "--name", "talker", ...common, "--", "node", "-e", "console.error('hi from the sandbox'); setInterval(() => {}, 1000)"], { env });
+  t.equal(sb.code, 0, sb.stderr);
+  const sbId = /^id\s+(sb-[a-z0-9]{8})$/m.exec(sb.stdout)![1]!;
+  let logs = "";
+  for (let i = 0; i < 50 && !logs.includes("hi from the sandbox"); i++) {
+    logs = (await mcpw(["sandbox", "logs", sbId, ...common], { env })).stdout;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.match(logs, /hi from the sandbox/);
+  t.match((await mcpw(["sandbox", "list", ...common], { env })).stdout, new RegExp(`${sbId}\\s+talker\\s+running`));
+  const stopped = await mcpw(["sandbox", "stop", sbId, ...common], { env });
+  t.match(stopped.stdout, /state\s+exited \(stopped by request\)/);
+
+  const revoked = await mcpw(["token", "revoke", id, ...common], { env });
+  t.match(revoked.stdout, new RegExp(`revoked ${id} \\(ci-bridge\\); 1 connection\\(s\\) closed`));
+  t.equal(await bridgeExit, 1, "a bridge whose token is revoked stops with an error");
+  t.match(bridge.stderr(), /revoked/);
+});
+
+t.test("mcpw run: exit code and stdout pass through; bad input is one clear line with nothing left behind", async (t) => {
+  const cwd = tempDir("mcpw-cli-run-");
+  const ok = await mcpw(["run", "-q", "--", "node", "-e", "process.stdout.write('exact bytes\\n'); process.exit(7)"], { cwd });
+  t.equal(ok.code, 7, "the child's exit code");
+  t.equal(ok.stdout, "exact bytes\n", "stdout untouched");
+  const echo = await mcpw(["run", "-q", "--", "node", "-e", "process.stdin.pipe(process.stdout)"], { cwd, input: '{"jsonrpc":"2.0","id":1}\n' });
+  t.equal(echo.stdout, '{"jsonrpc":"2.0","id":1}\n', "stdin reaches the program");
+
+  const before = readdirSync(cwd).length;
+  const nocmd = await mcpw(["run", "--", "no-such-program-xyz"], { cwd });
+  t.not(nocmd.code, 0);
+  t.equal(nocmd.stderr.trim().split("\n").length, 1, "one line");
+  t.match(nocmd.stderr, /command not found: no-such-program-xyz/);
+
+  writeFileSync(join(cwd, "file"), "");
+  const notdir = await mcpw(["run", "--mount", join(cwd, "file"), "--", "node", "-e", "1"], { cwd });
+  t.not(notdir.code, 0);
+  t.match(notdir.stderr, /workspace .*\/file is not a directory/);
+
+  writeFileSync(join(cwd, "bad-policy.json"), JSON.stringify({ network: { allowedDomains: ["not a host!"] } }));
+  const badPolicy = await mcpw(["run", "--policy", join(cwd, "bad-policy.json"), "--", "node", "-e", "1"], { cwd });
+  t.equal(badPolicy.code, 2);
+  t.match(badPolicy.stderr, /network\.allowedDomains\.0: expected a host pattern/);
+  writeFileSync(join(cwd, "broken.json"), "{ nope");
+  const broken = await mcpw(["run", "--policy", join(cwd, "broken.json"), "--", "node", "-e", "1"], { cwd });
+  t.match(broken.stderr, /broken\.json is not valid JSON/);
+
+  const mounts = existsSync(join(cwd, "mount")) ? readdirSync(join(cwd, "mount")) : [];
+  t.equal(mounts.length, 2, "only the two runs that started left workspaces");
+  t.equal(readdirSync(cwd).length, before + 3, "nothing else was created (file, bad-policy.json, broken.json)");
+  mkdirSync(join(cwd, "ws"));
+  const mounted = await mcpw(["run", "-q", "--mount", join(cwd, "ws"), "--", "node", "-e", "require('fs').writeFileSync('/mount/out', 'x')"], { cwd });
+  t.equal(mounted.code, 0);
+  t.ok(existsSync(join(cwd, "ws", "out")), "--mount is the workspace");
+});
