@@ -3,13 +3,13 @@
  * and what the target inherits (exactly its env, its stdio, no ignored signals, the same pid).
  */
 import { spawnSync } from "node:child_process";
-import { closeSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { landlockAbi } from "../../native/landlock.js";
 import { EXIT_CANNOT_EXECUTE, EXIT_INIT_FAILED, EXIT_NOT_FOUND, resolveExecutable } from "../../native/sandbox-init.js";
 import { parseInitSpec, SandboxInitSpec } from "../../native/sandbox-init-spec.js";
-import { NODE, PYTHON, run, runInit, SANDBOX_INIT, scratchDir, TARGET_ENV } from "./fixtures/helpers.js";
+import { BWRAP, IS_ROOT, NOBODY, NODE, PYTHON, run, runInit, SANDBOX_INIT, scratchDir, TARGET_ENV } from "./fixtures/helpers.js";
 
 const dir = scratchDir("init");
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -119,5 +119,43 @@ t.test("verbose prints one line per applied layer; notes are printed even when q
   const verbose = runInit({ verbose: true }, ["/bin/true"]);
   t.match(verbose.stderr, /rlimits: CORE=0\/0/);
   t.match(verbose.stderr, /seccomp: filter installed on all threads \(TSYNC\)/);
+  t.end();
+});
+
+const FULL_STACK_TARGET = `
+const fs = require("fs"), cp = require("child_process");
+const attempt = (f) => { try { return f() ?? "ok"; } catch (e) { return e.code || e.message; } };
+console.log(JSON.stringify({
+  write: attempt(() => fs.writeFileSync("/mnt/f", "x")),
+  read: attempt(() => fs.readFileSync("/mnt/f", "utf8")),
+  readRootHome: attempt(() => fs.readdirSync("/root")),
+  writeTmp: attempt(() => fs.writeFileSync("/tmp/t", "x")),
+  child: attempt(() => cp.execFileSync("node", ["-e", "process.stdout.write(String(process.getuid()))"]).toString()),
+  unshare: attempt(() => cp.execFileSync("unshare", ["-U", "true"], { stdio: "pipe" }) && "ran"),
+  status: fs.readFileSync("/proc/self/status", "utf8").split("\\n").filter((l) => /^(Seccomp|Seccomp_filters|NoNewPrivs):/.test(l)).map((l) => l.replace(/\\s+/g, " ")),
+}));`;
+
+t.test("all layers together, inside bwrap, as an unprivileged host uid", { skip: BWRAP ? false : "bwrap not installed" }, (t) => {
+  const workspace = scratchDir("workspace");
+  chmodSync(workspace, 0o777);
+  t.teardown(() => rmSync(workspace, { recursive: true, force: true }));
+  const spec = {
+    env: { ...TARGET_ENV, HOME: "/mnt" },
+    cwd: "/mnt",
+    rlimits: { memMb: 512, maxProcs: 64, maxFileMb: 16, openFiles: 256, cpuSeconds: 30 },
+    landlock: { mode: "strict" as const, readExec: ["/usr", "/bin", "/lib", "/lib64"], readOnly: ["/etc", "/proc"], readWrite: ["/mnt", "/tmp", "/dev"] },
+  };
+  const r = runInit(spec, [NODE, "-e", FULL_STACK_TARGET], { bwrap: true, bwrapArgs: ["--bind", workspace, "/mnt"], ...(IS_ROOT ? { uid: NOBODY } : {}) });
+  t.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as Record<string, unknown>;
+  t.same(out, {
+    write: "ok",
+    read: "x",
+    readRootHome: "EACCES",
+    writeTmp: "ok",
+    child: String(IS_ROOT ? NOBODY : process.getuid?.()),
+    unshare: "Command failed: unshare -U true\nunshare: unshare failed: Operation not permitted\n",
+    status: ["NoNewPrivs: 1", "Seccomp: 2", "Seccomp_filters: 1"],
+  });
   t.end();
 });

@@ -4,8 +4,12 @@
  * ENOSYS); without it, the same probe must NOT fail with EPERM (it succeeds, or fails for another,
  * specific reason), which proves the probe could have failed for the filter's reason alone.
  */
+import { spawnSync } from "node:child_process";
+import { closeSync, openSync, rmSync, writeFileSync } from "node:fs";
 import t from "tap";
-import { BWRAP, IS_ROOT, NODE, PYTHON, ROOT, run, runInit, runProbes } from "./fixtures/helpers.js";
+import { join } from "node:path";
+import { seccompProgram } from "../../native/seccomp-filter.js";
+import { BWRAP, BWRAP_BASE, IS_ROOT, NODE, PYTHON, ROOT, run, runInit, runProbes, scratchDir, SYSCALL_PROBES } from "./fixtures/helpers.js";
 
 /**
  * What each probe gets WITHOUT the filter, as root on the host (measured on Debian 12, kernel 6.18,
@@ -202,5 +206,23 @@ t.test("TSYNC puts the filter on every thread of a multi-threaded Node process",
   const single = install(false);
   t.equal(single.filtered, 1, "without TSYNC only the calling thread is (so the check above can fail)");
   t.equal(single.nnp, 1, "and only it has no_new_privs");
+  t.end();
+});
+
+t.test("the same program handed to bubblewrap with --seccomp FD", { skip: BWRAP ? false : "bwrap not installed" }, (t) => {
+  const dir = scratchDir("bpf");
+  const file = join(dir, "filter.bpf");
+  writeFileSync(file, seccompProgram());
+  const fd = openSync(file, "r");
+  t.teardown(() => {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const r = spawnSync(BWRAP!, [...BWRAP_BASE, "--seccomp", "3", "--", PYTHON, SYSCALL_PROBES, "ptrace_traceme", "unshare_newuser", "clone3", "socket_packet", "fork", "socket_netlink_route"], {
+    stdio: ["ignore", "pipe", "pipe", fd],
+    encoding: "utf8",
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.same(JSON.parse(r.stdout), { ptrace_traceme: "EPERM", unshare_newuser: "EPERM", clone3: "ENOSYS", socket_packet: "EPERM", fork: "ok", socket_netlink_route: "ok" });
   t.end();
 });
