@@ -7,6 +7,7 @@
  *  - `MCPW_INIT_SPEC=<json>`: simplest; at most 128 KiB (the kernel's limit for one env string).
  * Neither variable reaches the target: its environment is exactly `env` below.
  */
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { AbsolutePath } from "../protocol/policy.js";
 
@@ -91,4 +92,16 @@ export function parseInitSpec(json: string): { spec: SandboxInitSpec } | { error
 /** The environment to start sandbox-init with, for a launcher that passes the spec inline. */
 export function specEnv(spec: SandboxInitSpecInput): Record<string, string> {
   return { [SPEC_ENV]: JSON.stringify(SandboxInitSpec.parse(spec)) };
+}
+
+/** The compiled sandbox-init script, next to this module (dist/native/sandbox-init.js). */
+export const SANDBOX_INIT_SCRIPT = fileURLToPath(new URL("./sandbox-init.js", import.meta.url));
+
+/**
+ * The argv that starts sandbox-init for `target` (put it after bwrap's `--`). Inside the sandbox,
+ * `node`, this script and its node_modules (zod, koffi) must be readable; give sandbox-init itself
+ * no NODE_OPTIONS (the target's belong in spec.env).
+ */
+export function sandboxInitArgv(target: readonly string[], node: string = process.execPath): string[] {
+  return [node, SANDBOX_INIT_SCRIPT, "--", ...target];
 }

@@ -85,7 +85,13 @@ export const SECCOMP_RULES: readonly SeccompRule[] = [
     "mount_setattr",
   ),
   ...always("enter or create namespaces (a new user namespace hands out capabilities again)", "unshare", "setns"),
-  { syscall: "clone", when: "clone-namespaces", why: "clone with any CLONE_NEW* flag creates namespaces; plain fork/thread clones pass" },
+  {
+    syscall: "clone",
+    when: "clone-namespaces",
+    // Flags are arg0 on both arches: aarch64 (CLONE_BACKWARDS) only swaps tls and child_tid (args
+    // 3/4); s390's CLONE_BACKWARDS2 would put them in arg1, but mcpw has no s390 filter.
+    why: "clone with any CLONE_NEW* flag creates namespaces; plain fork/thread clones pass",
+  },
   { syscall: "clone3", when: "enosys", why: "its flags are behind a pointer the filter cannot read; ENOSYS makes glibc fall back to clone" },
   ...always("large kernel attack surface, and tracing of other processes", "bpf", "perf_event_open", "userfaultfd"),
   ...always("kernel keyrings are not namespaced", "keyctl", "add_key", "request_key"),
