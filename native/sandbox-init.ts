@@ -6,11 +6,12 @@
  * with the spec in MCPW_INIT_SPEC or MCPW_INIT_SPEC_FD (see sandbox-init-spec.ts). It applies the
  * layers in this order, then replaces itself with the target through execve (no process stays):
  *
- *   spec → target (chdir, find the executable) → rlimits → no_new_privs → landlock → seccomp
- *   (TSYNC: every Node thread) → report → execve
+ *   spec → target (chdir, find the executable) → no_new_privs → landlock → seccomp (TSYNC: every
+ *   Node thread) → rlimits → report → execve
  *
  * no_new_privs comes before landlock because `landlock_restrict_self` requires it (without
  * CAP_SYS_ADMIN); it is also what lets an unprivileged process install the seccomp filter.
+ * rlimits come last because they bind sandbox-init's own Node too (see applyLayers).
  *
  * Each step is one named block; a failure prints `mcpw sandbox-init: <step>: <why>` on stderr and
  * exits 125 (a step of sandbox-init failed), 126 (the target exists but cannot be executed) or 127
@@ -121,9 +122,6 @@ export function applyLayers(spec: SandboxInitSpec, cliArgv: readonly string[], l
     return { argv, path };
   });
 
-  const rlimits = step("rlimits", () => applyRlimits(spec.rlimits));
-  log(`rlimits: ${rlimits.map((r) => `${r.name}=${r.soft}/${r.hard}`).join(" ")}`);
-
   step("no_new_privs", () => setNoNewPrivs());
 
   const landlock = step("landlock", (): LandlockReport | null => {
@@ -159,6 +157,11 @@ export function applyLayers(spec: SandboxInitSpec, cliArgv: readonly string[], l
       return false;
     }
   });
+
+  // Last, so that as little of sandbox-init's own Node as possible runs under them: its GC can
+  // spike past a tight memMb (seen under load at 128 MiB), which would crash it before the target.
+  const rlimits = step("rlimits", () => applyRlimits(spec.rlimits));
+  log(`rlimits: ${rlimits.map((r) => `${r.name}=${r.soft}/${r.hard}`).join(" ")}`);
 
   const report: InitReport = { target: path, rlimits: rlimits.map(printable), landlock, seccomp, notes };
   return { argv, path, report };

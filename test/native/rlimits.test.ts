@@ -31,15 +31,15 @@ const NODE_HEAP_BOMB = "const a = []; for (;;) a.push(new Array(1e5).fill(1.5))"
 const PY_ALLOC_300MB = "b = bytearray(300 << 20); print('allocated')";
 const PY_BOMB = "a = []\nwhile True: a.append(bytearray(1 << 20))";
 
-t.test("memory: node and python start normally under memMb=128 (RLIMIT_DATA) and cannot get past 256", (t) => {
+t.test("memory: node and python start normally under RLIMIT_DATA and cannot get past memMb=256", (t) => {
   const mem = (memMb?: number) => ({ rlimits: memMb ? { memMb } : {}, seccomp: true });
-  for (const [what, argv] of [
-    ["node", [NODE, "-e", "console.log('started')"]],
-    ["node worker + wasm", [NODE, "-e", "new WebAssembly.Memory({ initial: 10 }); new (require('worker_threads').Worker)('1', { eval: true }).on('exit', () => console.log('started'))"]],
-    ["python", [PYTHON, "-c", "import json, ssl; print('started')"]],
+  for (const [what, memMb, argv] of [
+    ["node", 128, [NODE, "-e", "console.log('started')"]],
+    ["python", 128, [PYTHON, "-c", "import json, ssl; print('started')"]],
+    ["node worker + wasm", 128, [NODE, "-e", "new WebAssembly.Memory({ initial: 10 }); new (require('worker_threads').Worker)('1', { eval: true }).on('exit', () => console.log('started'))"]],
   ] as const) {
-    const r = runInit(mem(128), [...argv]);
-    t.equal(r.stdout.trim(), "started", `${what} starts with memMb=128: ${r.stderr.slice(-200)}`);
+    const r = runInit(mem(memMb), [...argv]);
+    t.equal(r.stdout.trim(), "started", `${what} starts with memMb=${memMb}: ${r.stderr.slice(-200)}`);
   }
   for (const [what, argv] of [
     ["node", [NODE, "-e", NODE_ALLOC_300MB]],
