@@ -36,7 +36,10 @@ const Port = z.number().int().min(0).max(65535);
 
 export const InitLandlock = z
   .object({
-    /** "strict": refuse to start without landlock; "best-effort": start and say it is missing. */
+    /**
+     * "strict": refuse to start without landlock; "best-effort": start and say it is missing.
+     * Landlock is strict when either this or the spec's `isolation` says so.
+     */
     mode: z.enum(["strict", "best-effort"]).default("best-effort"),
     readExec: z.array(AbsolutePath).default([]),
     readOnly: z.array(AbsolutePath).default([]),
