@@ -4,8 +4,9 @@
  * Synchronous, and bounded: the two programs it runs (bwrap) get a few seconds each.
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, readFileSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { delimiter } from "node:path";
+import { findExecutableOrNull } from "./find-executable.js";
 import { nativeAvailability, libc } from "./libc.js";
 import { landlockAbi } from "./landlock.js";
 import { PR_GET_SECCOMP, seccompActionAvailable } from "./seccomp.js";
@@ -93,21 +94,8 @@ function probeUserNamespaces(bwrap: string | null, timeout: number): LayerStatus
   return { available: false, detail: `bwrap --unshare-user failed as uid ${uid}: ${why}${limits.length ? `; ${limits.join(", ")}` : ""}` };
 }
 
-function findInPath(name: string): string | null {
-  for (const dir of (process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin").split(delimiter)) {
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return null;
-}
-
 function probeBubblewrap(given: string | undefined, timeout: number): LayerStatus & { path: string | null; version: string | null } {
-  const path = given ?? findInPath("bwrap");
+  const path = given ?? findExecutableOrNull("bwrap", (process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin").split(delimiter));
   if (!path) return { available: false, path: null, version: null, detail: "bwrap not found in PATH (Debian/Ubuntu package: bubblewrap)" };
   const run = spawnSync(path, ["--version"], { timeout, encoding: "utf8" });
   if (run.status !== 0) {

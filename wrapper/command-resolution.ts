@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, delimiter, dirname, join, resolve, sep } from "node:path";
 import { McpwError } from "../protocol/errors.js";
-import { findExecutableOrNull } from "./find-executable.js";
+import { findExecutableOrNull } from "../native/find-executable.js";
 
 /**
  * Works out what a command needs from the host: the absolute executable, the runtime's install

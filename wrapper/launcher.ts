@@ -10,7 +10,7 @@ import type { AuditInput } from "../server/audit-log.js";
 import { bubblewrapStatus } from "./bubblewrap.js";
 import { bwrapArgs, SANDBOX_PATHS, sandboxView, type SandboxLayout } from "./bwrap-args.js";
 import { resolveCommand, type ResolvedCommand } from "./command-resolution.js";
-import { findExecutableOrNull } from "./find-executable.js";
+import { findExecutableOrNull } from "../native/find-executable.js";
 import type { InterceptorConfig } from "./interceptor-config.js";
 import { SandboxProcess } from "./sandbox-process.js";
 import { Supervisor, type CallOp } from "./supervisor.js";

@@ -1,5 +1,6 @@
 import type { CommandSpec } from "../command.js";
 import { bridgeCommand } from "./bridge.js";
+import { doctorCommand } from "./doctor.js";
 import { runCommand } from "./run.js";
 import {
   sandboxCreateCommand,
@@ -29,4 +30,5 @@ export const commands: CommandSpec[] = [
   sandboxStatusCommand,
   sandboxRemoveCommand,
   sandboxLogsCommand,
+  doctorCommand,
 ];
