@@ -10,7 +10,7 @@ const resultsDir = ".tap/test-results";
 rmSync(resultsDir, { recursive: true, force: true });
 
 const args = process.argv.slice(2);
-const run = spawnSync(join("node_modules", ".bin", "tap"), args.length ? args : ["dist/test"], { stdio: "inherit" });
+const run = spawnSync(join("node_modules", ".bin", "tap"), args, { stdio: "inherit" });
 
 let passed = 0;
 let failed = 0;
