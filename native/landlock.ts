@@ -58,6 +58,7 @@ const O_CLOEXEC = 0o2000000;
 /** Rights that make sense on a file (a rule on a non-directory may carry only these). */
 const FILE_RIGHTS = ACCESS_FS.EXECUTE | ACCESS_FS.WRITE_FILE | ACCESS_FS.READ_FILE | ACCESS_FS.TRUNCATE | ACCESS_FS.IOCTL_DEV;
 export const RIGHTS = {
+  list: ACCESS_FS.READ_DIR,
   read: ACCESS_FS.READ_FILE | ACCESS_FS.READ_DIR,
   readExec: ACCESS_FS.READ_FILE | ACCESS_FS.READ_DIR | ACCESS_FS.EXECUTE,
   readWrite:
@@ -118,6 +119,8 @@ export interface LandlockPolicy {
   readExec: readonly string[];
   /** Trees that may be read. */
   readOnly: readonly string[];
+  /** Trees whose directories may be listed, without reading files (e.g. the sandbox's own "/"). */
+  listOnly?: readonly string[] | undefined;
   /** Trees that may be read and changed, but not executed from (workspace, /tmp, /dev). */
   readWrite: readonly string[];
   /** TCP ports allowed to bind/connect (ABI >= 4). Absent: TCP is not restricted by landlock. */
@@ -200,6 +203,7 @@ export function applyLandlock(policy: LandlockPolicy, options: { strict: boolean
     };
     grant(policy.readExec, RIGHTS.readExec);
     grant(policy.readOnly, RIGHTS.read);
+    grant(policy.listOnly ?? [], RIGHTS.list);
     grant(policy.readWrite, RIGHTS.readWrite);
     if (net && policy.tcp) {
       for (const port of policy.tcp.bind) addPortRule(ruleset, port, ACCESS_NET.BIND_TCP);

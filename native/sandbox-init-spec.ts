@@ -44,6 +44,8 @@ export const InitLandlock = z
     readExec: z.array(AbsolutePath).default([]),
     readOnly: z.array(AbsolutePath).default([]),
     readWrite: z.array(AbsolutePath).default([]),
+    /** Trees whose directories may be listed but whose files may not be read. */
+    listOnly: z.array(AbsolutePath).default([]),
     /** TCP ports the sandbox may bind / connect to (landlock ABI >= 4). Absent: TCP not restricted. */
     tcp: z.object({ bind: z.array(Port).default([]), connect: z.array(Port).default([]) }).strict().optional(),
     scopeAbstractUnix: z.boolean().default(true),
@@ -68,6 +70,21 @@ export const SandboxInitSpec = z
     seccomp: z.boolean().default(true),
     /** "strict": any layer that cannot be applied stops the start; "best-effort": noted and skipped. */
     isolation: z.enum(["strict", "best-effort"]).default("strict"),
+    /**
+     * Trusted helper processes (e.g. the in-sandbox proxy), started after no_new_privs, landlock and
+     * seccomp (so they run under them) and before rlimits; each must print "ready" on stdout.
+     */
+    helpers: z
+      .array(
+        z
+          .object({
+            argv: z.array(z.string().min(1)).min(1),
+            env: z.record(z.string(), z.string()).default({}),
+            readyTimeoutMs: z.number().int().positive().max(60_000).default(10_000),
+          })
+          .strict(),
+      )
+      .default([]),
     /** Write a one-line JSON report of what was enforced to this inherited fd, then close it. */
     reportFd: z.number().int().min(3).max(65535).optional(),
     /** Also print every applied step to stderr (notes about skipped layers are always printed). */

@@ -7,7 +7,7 @@
  * layers in this order, then replaces itself with the target through execve (no process stays):
  *
  *   spec → target (chdir, find the executable) → no_new_privs → landlock → seccomp (TSYNC: every
- *   Node thread) → rlimits → report → execve
+ *   Node thread) → helpers (e.g. the proxy, under all of the above) → rlimits → report → execve
  *
  * no_new_privs comes before landlock because `landlock_restrict_self` requires it (without
  * CAP_SYS_ADMIN); it is also what lets an unprivileged process install the seccomp filter.
@@ -18,10 +18,12 @@
  * (the target was not found). Layers that are skipped under `isolation: "best-effort"` are printed
  * as `mcpw sandbox-init: note: …`.
  */
-import { accessSync, closeSync, constants, readFileSync, realpathSync, statSync, writeSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { accessSync, closeSync, constants, readFileSync, readSync, realpathSync, statSync, writeSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { errnoName, libc } from "./libc.js";
+import { errnoName, libc, sys } from "./libc.js";
+import { hostArch, requireSyscall } from "./syscall-table.js";
 import { applyLandlock, type LandlockReport } from "./landlock.js";
 import { applyRlimits, type RlimitSetting } from "./rlimits.js";
 import { installSeccompFilter, setNoNewPrivs } from "./seccomp.js";
@@ -33,6 +35,8 @@ export const EXIT_CANNOT_EXECUTE = 126;
 export const EXIT_NOT_FOUND = 127;
 const DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
 const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const CLOSE_RANGE_CLOEXEC = 1 << 2;
 
 class StepFailure extends Error {
   constructor(
@@ -158,6 +162,9 @@ export function applyLayers(spec: SandboxInitSpec, cliArgv: readonly string[], l
     }
   });
 
+  const helpers = step("helpers", () => spec.helpers.map((h) => startHelper(h)));
+  if (helpers.length) log(`helpers: started ${helpers.map((h) => `${h.argv.join(" ")} (pid ${h.pid})`).join(", ")}`);
+
   // Last, so that as little of sandbox-init's own Node as possible runs under them: its GC can
   // spike past a tight memMb (seen under load at 128 MiB), which would crash it before the target.
   const rlimits = step("rlimits", () => applyRlimits(spec.rlimits));
@@ -165,6 +172,37 @@ export function applyLayers(spec: SandboxInitSpec, cliArgv: readonly string[], l
 
   const report: InitReport = { target: path, rlimits: rlimits.map(printable), landlock, seccomp, notes };
   return { argv, path, report };
+}
+
+/**
+ * Starts a helper detached, and waits (synchronously: sandbox-init is about to execve) until it
+ * prints "ready", so the target never races it.
+ */
+function startHelper(h: SandboxInitSpec["helpers"][number]): { argv: string[]; pid: number } {
+  const child = spawn(h.argv[0]!, h.argv.slice(1), { env: h.env, stdio: ["ignore", "pipe", "inherit"], detached: true });
+  const fd = (child.stdout as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (child.pid === undefined || fd === undefined) {
+    // spawn reports why only asynchronously; run it once more synchronously to say why.
+    const why = spawnSync(h.argv[0]!, ["--version"], { env: h.env, stdio: "ignore" }).error?.message ?? "unknown error";
+    throw new Error(`could not start ${h.argv.join(" ")}: ${why} (with landlock, it must be inside a readExec tree)`);
+  }
+  const deadline = Date.now() + h.readyTimeoutMs;
+  const buf = Buffer.alloc(64);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  let seen = "";
+  while (!seen.includes("ready")) {
+    if (Date.now() > deadline) throw new Error(`${h.argv.join(" ")} did not say ready within ${h.readyTimeoutMs} ms`);
+    try {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) throw new Error(`${h.argv.join(" ")} exited before it was ready`);
+      seen += buf.subarray(0, n).toString();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+      Atomics.wait(pause, 0, 0, 5);
+    }
+  }
+  child.unref();
+  return { argv: h.argv, pid: child.pid };
 }
 
 function printable(r: RlimitSetting) {
@@ -180,6 +218,12 @@ function execTarget(path: string, argv: readonly string[], env: Record<string, s
   const c = libc();
   c.unblockAllSignals();
   for (let sig = 1; sig < 32; sig++) if (sig !== 9 && sig !== 19) c.resetSignal(sig);
+  // Nothing else inherited (bubblewrap's status fd, the spec pipe) may reach the target: mark every
+  // fd from 3 up close-on-exec in one call (close_range, Linux >= 5.11; else one by one), then
+  // clear it on 0-2 and keepFds.
+  if (sys(requireSyscall(hostArch()!, "close_range"), 3, 0xffffffff, CLOSE_RANGE_CLOEXEC).ret !== 0) {
+    for (let fd = 3; fd < 4096; fd++) c.fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
   for (const fd of [0, 1, 2, ...keepFds]) c.fcntl(fd, F_SETFD, 0);
   const envp = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   c.execve(path, argv, envp);

@@ -84,6 +84,7 @@ const TABLE = {
   move_pages: [279, 239],
   fanotify_init: [300, 262],
   seccomp: [317, 277],
+  close_range: [436, 436],
   landlock_create_ruleset: [444, 444],
   landlock_add_rule: [445, 445],
   landlock_restrict_self: [446, 446],

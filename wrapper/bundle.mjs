@@ -11,6 +11,7 @@ mkdirSync(out, { recursive: true });
 for (const [entry, file] of [
   ["preload.ts", "node-preload.cjs"],
   ["exec-shim.ts", "exec-via-bridge.cjs"],
+  ["proxy.ts", "proxy.cjs"],
 ]) {
   await build({
     entryPoints: [join(root, "wrapper", "node", entry)],

@@ -7,7 +7,7 @@ export const SANDBOX_PATHS = {
   mount: "/mount",
   /** The supervisor channel (unix socket) and per-sandbox files. */
   run: "/run/mcpw",
-  /** mcpw's in-sandbox code: Node preload, Python sitecustomize, proxy. */
+  /** mcpw itself, read-only: dist/ (sandbox-init, Node preload, Python sitecustomize, proxy) and node_modules/. */
   lib: "/opt/mcpw",
 } as const;
 
@@ -18,8 +18,8 @@ export interface SandboxLayout {
   readonlyPaths: string[];
   /** Host directory bound at /run/mcpw (holds the channel socket). */
   runDir?: string;
-  /** Host directory bound read-only at /opt/mcpw. */
-  libDir?: string;
+  /** mcpw's own dist/ and node_modules/, bound read-only under /opt/mcpw. */
+  lib?: { dist: string; nodeModules: string };
   /** Files generated for the sandbox, bound read-only: destination → host file. */
   files?: Record<string, string>;
   hostname: string;
@@ -77,18 +77,23 @@ export function bwrapArgs(layout: SandboxLayout, argv: string[]): string[] {
     if (st.isSymbolicLink()) a.push("--symlink", readlinkSync(p), p);
     else a.push("--ro-bind", p, p);
   }
-  for (const p of ETC_FILES) if (existsSync(p)) a.push("--ro-bind", p, p);
+  for (const p of etcFiles()) a.push("--ro-bind", p, p);
   for (const [dest, src] of Object.entries(layout.files ?? {})) a.push("--ro-bind", src, dest);
   // A fresh /proc for the new pid namespace (bubblewrap keeps /proc/sys and friends read-only), a
   // minimal /dev (null, zero, full, random, urandom, tty, pts, shm), and /tmp as a private tmpfs.
   a.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
   for (const p of minimalCover(layout.readonlyPaths)) a.push("--ro-bind", p, p);
-  if (layout.libDir) a.push("--ro-bind", layout.libDir, SANDBOX_PATHS.lib);
+  if (layout.lib) a.push("--ro-bind", layout.lib.dist, `${SANDBOX_PATHS.lib}/dist`, "--ro-bind", layout.lib.nodeModules, `${SANDBOX_PATHS.lib}/node_modules`);
   if (layout.runDir) a.push("--bind", layout.runDir, SANDBOX_PATHS.run);
   // The workspace, read-write, as /mount and the working directory.
   a.push("--bind", layout.workspace, SANDBOX_PATHS.mount, "--chdir", SANDBOX_PATHS.mount);
   a.push("--", ...argv);
   return a;
+}
+
+/** The /etc entries bound into every sandbox (those that exist here). */
+export function etcFiles(): string[] {
+  return ETC_FILES.filter((p) => existsSync(p));
 }
 
 /**
@@ -98,20 +103,23 @@ export function bwrapArgs(layout: SandboxLayout, argv: string[]): string[] {
 export function sandboxView(layout: SandboxLayout): string[] {
   const view: string[] = ["/usr", "/proc", "/dev", "/tmp", SANDBOX_PATHS.mount];
   for (const p of USR_LINKS) if (existsSync(p)) view.push(p);
-  for (const p of ETC_FILES) if (existsSync(p)) view.push(p);
+  view.push(...etcFiles());
   view.push(...Object.keys(layout.files ?? {}), ...minimalCover(layout.readonlyPaths));
-  if (layout.libDir) view.push(SANDBOX_PATHS.lib);
+  if (layout.lib) view.push(SANDBOX_PATHS.lib);
   if (layout.runDir) view.push(SANDBOX_PATHS.run);
   return view;
 }
 
-/** Drops paths already covered by /usr or by another path in the list (a bind covers its subtree). */
-export function minimalCover(paths: string[]): string[] {
+/**
+ * Drops paths covered by another path in the list or by `covered` (a bind covers its subtree; /usr
+ * is bound separately).
+ */
+export function minimalCover(paths: string[], covered: string[] = ["/usr"]): string[] {
   const sorted = [...new Set(paths)].sort((x, y) => x.length - y.length);
   const kept: string[] = [];
   for (const p of sorted) {
-    const covered = ["/usr", ...kept].some((k) => p === k || p.startsWith(k.endsWith(sep) ? k : k + sep));
-    if (!covered) kept.push(p);
+    const isCovered = [...covered, ...kept].some((k) => p === k || p.startsWith(k.endsWith(sep) ? k : k + sep));
+    if (!isCovered) kept.push(p);
   }
   return kept;
 }

@@ -53,7 +53,7 @@ export function resolveCommand(command: string[], opts: ResolveOptions): Resolve
 }
 
 /** /usr/bin/node → /usr; /opt/node-20/bin/node → /opt/node-20. */
-function installTree(executable: string): string {
+export function installTree(executable: string): string {
   const dir = dirname(executable);
   return basename(dir) === "bin" ? dirname(dir) : dir;
 }

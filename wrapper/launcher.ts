@@ -1,15 +1,17 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { McpwError } from "../protocol/errors.js";
 import type { Policy } from "../protocol/policy.js";
 import type { AuditInput } from "../server/audit-log.js";
-import { bubblewrapStatus } from "./bubblewrap.js";
+import { SPEC_FD_ENV } from "../native/sandbox-init-spec.js";
+import { bubblewrapStatus, kernelLayers } from "./bubblewrap.js";
 import { bwrapArgs, SANDBOX_PATHS, sandboxView, type SandboxLayout } from "./bwrap-args.js";
-import { resolveCommand, type ResolvedCommand } from "./command-resolution.js";
+import { installTree, resolveCommand, type ResolvedCommand } from "./command-resolution.js";
+import { buildInitSpec, isolatedReadOnly, PROXY_PORT } from "./init-spec.js";
 import { findExecutableOrNull } from "../native/find-executable.js";
 import type { InterceptorConfig } from "./interceptor-config.js";
 import { SandboxProcess } from "./sandbox-process.js";
@@ -42,16 +44,23 @@ export interface LaunchedSandbox {
   dispose(): void;
 }
 
-/** What runs inside sandboxes (Node preload, Python sitecustomize), built into dist/sandbox. */
-export const SANDBOX_LIB_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "sandbox");
+/** mcpw's own build and dependencies: dist/ (sandbox-init, preload, proxy) and node_modules/. */
+const MCPW_DIST = join(dirname(fileURLToPath(import.meta.url)), "..");
+const MCPW_NODE_MODULES = join(MCPW_DIST, "..", "node_modules");
+/** What runs inside sandboxes (Node preload, Python sitecustomize, proxy), built into dist/sandbox. */
+export const SANDBOX_LIB_DIR = join(MCPW_DIST, "sandbox");
+/** sandbox-init reads its spec from this inherited fd (a pipe we write and close). */
+const SPEC_FD = 4;
 
 /** bubblewrap reports the sandbox's pid (and later its exit) as JSON on this fd. */
 const STATUS_FD = 3;
 
-function withStatusFd(stdio: StdioOptions): StdioOptions {
+/** The caller's stdio, then bubblewrap's status fd and the spec pipe. */
+function withExtraFds(stdio: StdioOptions): Exclude<StdioOptions, string> {
   const base = typeof stdio === "string" ? [stdio, stdio, stdio] : [...stdio];
-  while (base.length < STATUS_FD) base.push("ignore");
+  while (base.length < SPEC_FD + 1) base.push("ignore");
   base[STATUS_FD] = "pipe";
+  base[SPEC_FD] = "pipe";
   return base;
 }
 
@@ -86,12 +95,14 @@ export function sandboxEnv(id: string, policy: Policy, hostEnv: NodeJS.ProcessEn
   const env: Record<string, string> = {
     PATH: "/usr/local/bin:/usr/bin:/bin",
     HOME: hooks.home,
+    PWD: hooks.home,
     TMPDIR: "/tmp",
     LANG: "C.UTF-8",
     MCPW_SANDBOX: id,
     MCPW_CHANNEL_DIR: hooks.channelDir,
     NODE_OPTIONS: `--require ${join(hooks.libDir, "node-preload.cjs")}`,
     PYTHONPATH: join(hooks.libDir, "python"),
+    PYTHONDONTWRITEBYTECODE: "1",
   };
   for (const name of policy.env.pass) {
     const v = hostEnv[name];
@@ -129,52 +140,75 @@ export async function launchSandbox(req: LaunchRequest): Promise<LaunchedSandbox
     const gid = process.getgid?.() ?? 0;
     writeFileSync(join(runDir, "passwd"), `sandbox:x:${uid}:${gid}:mcpw sandbox:${SANDBOX_PATHS.mount}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
     writeFileSync(join(runDir, "group"), `sandbox:x:${gid}:\nnogroup:x:65534:\n`);
+    const files = { "/etc/passwd": join(runDir, "passwd"), "/etc/group": join(runDir, "group") };
+    const node = realpathSync(process.execPath);
+    const runtime = [...resolved.readonlyPaths, installTree(node)];
     const layout: Omit<SandboxLayout, "env"> = {
       workspace: req.workspace,
-      readonlyPaths: resolved.readonlyPaths,
+      readonlyPaths: runtime,
       runDir,
-      libDir: SANDBOX_LIB_DIR,
-      files: { "/etc/passwd": join(runDir, "passwd"), "/etc/group": join(runDir, "group") },
+      lib: { dist: MCPW_DIST, nodeModules: MCPW_NODE_MODULES },
+      files,
       hostname: `mcpw-${req.id}`,
     };
-    const hooks = isolated
-      ? { libDir: SANDBOX_PATHS.lib, channelDir: SANDBOX_PATHS.run, home: SANDBOX_PATHS.mount }
-      : { libDir: SANDBOX_LIB_DIR, channelDir: runDir, home: req.workspace };
-    const env = sandboxEnv(req.id, req.policy, req.hostEnv, hooks);
+    const inside = isolated
+      ? { libDir: `${SANDBOX_PATHS.lib}/dist/sandbox`, channelDir: SANDBOX_PATHS.run, home: SANDBOX_PATHS.mount, dist: `${SANDBOX_PATHS.lib}/dist`, workspace: SANDBOX_PATHS.mount }
+      : { libDir: SANDBOX_LIB_DIR, channelDir: runDir, home: req.workspace, dist: MCPW_DIST, workspace: req.workspace };
+    const env = sandboxEnv(req.id, req.policy, req.hostEnv, inside);
     const config: InterceptorConfig = {
       sandbox: req.id,
       isolated,
       workspace: req.workspace,
-      channelDir: hooks.channelDir,
-      view: isolated ? sandboxView({ ...layout, env }) : [req.workspace, "/usr", "/tmp", "/proc", "/dev", SANDBOX_LIB_DIR, runDir, ...resolved.readonlyPaths],
+      channelDir: inside.channelDir,
+      view: isolated ? sandboxView({ ...layout, env }) : [req.workspace, "/usr", "/tmp", "/proc", "/dev", MCPW_DIST, MCPW_NODE_MODULES, runDir, ...runtime],
       readonly: req.policy.filesystem.readonly,
       writable: req.policy.filesystem.writable,
       exec: { allow: req.policy.exec.allow, viaBridge: req.policy.exec.viaBridge },
       hostLoopback: req.policy.network.allowedDomains.filter((d) => LOOPBACK_PATTERN.test(d)),
       nodeImport: env.NODE_OPTIONS!,
-      proxyPort: null,
+      proxyPort: req.policy.network.allowedDomains.length > 0 ? PROXY_PORT : null,
     };
     supervisor = await Supervisor.start({ sandboxId: req.id, runDir, policy: req.policy, interceptorConfig: config, ...req.channel });
+    const spec = buildInitSpec({
+      policy: req.policy,
+      argv: resolved.argv,
+      env,
+      node,
+      paths: {
+        workspace: inside.workspace,
+        runDir: inside.channelDir,
+        dist: inside.dist,
+        readExec: isolated ? [...runtime, SANDBOX_PATHS.lib] : [...runtime, MCPW_DIST, MCPW_NODE_MODULES],
+        readOnly: isolated ? isolatedReadOnly(files) : ["/etc"],
+        listRoot: isolated,
+      },
+    });
+    const initArgv = [node, `${inside.dist}/native/sandbox-init.js`, "--"];
 
     const isolation: Record<string, string> = {};
     let child: ChildProcess;
     let proc: SandboxProcess;
     if (isolated) {
-      const args = bwrapArgs({ ...layout, env }, resolved.argv);
+      const args = bwrapArgs({ ...layout, env: { [SPEC_FD_ENV]: String(SPEC_FD) } }, initArgv);
       const [exe, ...rest] = [...dieWithUs(), bwrap.path!, "--json-status-fd", String(STATUS_FD), ...args];
-      child = spawn(exe!, rest, { env: {}, stdio: withStatusFd(req.stdio) });
+      child = spawn(exe!, rest, { env: {}, stdio: withExtraFds(req.stdio) });
       proc = new SandboxProcess(child, child.stdio[STATUS_FD] as Readable);
       isolation.bubblewrap = `on (${bwrap.version ?? "unknown version"})`;
       isolation.namespaces = "user, mount, pid, ipc, uts, cgroup, net (loopback only)";
       isolation.filesystem = `new root: /usr and runtime read-only, workspace at ${SANDBOX_PATHS.mount}`;
     } else {
-      // best-effort, and said loudly by the caller: no namespaces, the interceptors are all there is.
-      const [exe, ...rest] = [...dieWithUs(), ...resolved.argv];
-      child = spawn(exe!, rest, { env, cwd: req.workspace, stdio: req.stdio, detached: true });
+      // best-effort, and said loudly by the caller: no namespaces; the kernel layers and the interceptors remain.
+      const [exe, ...rest] = [...dieWithUs(), ...initArgv];
+      child = spawn(exe!, rest, { env: { [SPEC_FD_ENV]: String(SPEC_FD) }, cwd: req.workspace, stdio: withExtraFds(req.stdio).map((s, i) => (i === STATUS_FD ? "ignore" : s)), detached: true });
       proc = new SandboxProcess(child, null);
       isolation.bubblewrap = `MISSING: ${bwrap.problem}`;
       isolation.namespaces = "none (best-effort: the process runs with the host's view of files and network)";
     }
+    (child.stdio[SPEC_FD] as Writable).on("error", () => undefined).end(JSON.stringify(spec));
+    const layers = kernelLayers();
+    isolation.seccomp = layers.seccomp.available ? "filter installed by sandbox-init (EPERM for dangerous syscalls)" : `MISSING: ${layers.seccomp.detail}`;
+    isolation.landlock = layers.landlock.available ? `ABI ${layers.landlock.abi}: writes only to the workspace, /tmp and /dev` : `MISSING: ${layers.landlock.detail}`;
+    isolation.limits = `memMb=${req.policy.limits.memMb} maxProcs=${req.policy.limits.maxProcs} maxFileMb=${req.policy.limits.maxFileMb} openFiles=${req.policy.limits.openFiles}`;
     isolation.interceptors = `node preload and python sitecustomize; channel ${SANDBOX_PATHS.run}/channel.sock`;
     return { child, process: proc, resolved, isolation, dispose };
   } catch (e) {

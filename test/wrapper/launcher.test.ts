@@ -56,8 +56,8 @@ t.test("the sandbox sees a new root, the workspace as cwd, and no host environme
   t.notOk(seen.passwd.includes("root:"), "a passwd of the sandbox's own, not the host's");
   t.equal(seen.hostname, "mcpw-sb-view0001");
   t.same(seen.ifaces, ["lo"], "only loopback in the network namespace");
-  t.same(Object.keys(seen.env).sort(), ["GREETING", "HOME", "LANG", "MCPW_CHANNEL_DIR", "MCPW_SANDBOX", "NODE_OPTIONS", "PATH", "PWD", "PYTHONPATH", "TMPDIR"]);
-  t.equal(seen.env.NODE_OPTIONS, "--require /opt/mcpw/node-preload.cjs", "only mcpw's own preload");
+  t.same(Object.keys(seen.env).sort(), ["GREETING", "HOME", "LANG", "MCPW_CHANNEL_DIR", "MCPW_SANDBOX", "NODE_OPTIONS", "PATH", "PWD", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "TMPDIR"]);
+  t.equal(seen.env.NODE_OPTIONS, "--require /opt/mcpw/dist/sandbox/node-preload.cjs", "only mcpw's own preload");
   t.notOk(JSON.stringify(seen.env).includes("do-not-leak"), "host variables stay outside");
   t.notOk(seen.env.NODE_OPTIONS.includes("tapjs"), "not even what a test harness injects into spawn()");
 });
