@@ -1,10 +1,9 @@
 #!/usr/bin/env node
-// The mcpw command. The TypeScript sources are compiled into dist/ by `npm install` (prepare) or
-// `npm run build`.
+// The mcpw command: one bundled file, built by `npm install` (prepare) or `npm run build`.
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const cli = new URL("../dist/client/cli.js", import.meta.url);
+const cli = new URL("../dist/cli/mcpw.mjs", import.meta.url);
 if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write("mcpw: dist/ is missing; run `npm install` (or `npm run build`) in the mcpw checkout first\n");
   process.exit(1);

@@ -1,3 +1,4 @@
+import { findExecutableOrNull } from "../native/find-executable.js";
 import { probeKernelLayers, type KernelLayers } from "../native/probe.js";
 
 export interface BubblewrapStatus {
@@ -22,10 +23,18 @@ export function installHint(): string {
 }
 
 /**
- * Can bubblewrap create the namespaces we ask for on this machine? A kernel or container may
- * forbid user namespaces even when the binary is present.
+ * Is bubblewrap installed? Cheap (no process is started): it is asked on every sandbox start. A
+ * kernel or container may still forbid the namespaces; then bwrap fails at once and
+ * `explainBubblewrap()` says why.
  */
 export function bubblewrapStatus(): BubblewrapStatus {
+  const path = findExecutableOrNull("bwrap", ["/usr/bin", "/usr/local/bin", "/bin"]);
+  if (!path) return { available: false, path: null, version: null, problem: `bubblewrap (bwrap) is not installed; install it with: ${installHint()}` };
+  return { available: true, path, version: null, problem: null };
+}
+
+/** The full probe's answer to "why can bubblewrap not run here?" (runs bwrap: a few ms). */
+export function explainBubblewrap(): BubblewrapStatus {
   const { bubblewrap, userNamespaces } = kernelLayers();
   if (!bubblewrap.available) {
     return { available: false, path: bubblewrap.path, version: null, problem: `bubblewrap (bwrap) is not usable: ${bubblewrap.detail}; install it with: ${installHint()}` };

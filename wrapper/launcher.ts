@@ -1,14 +1,14 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { fileURLToPath } from "node:url";
 import { McpwError } from "../protocol/errors.js";
 import type { Policy } from "../protocol/policy.js";
 import type { AuditInput } from "../server/audit-log.js";
+import { MCPW_DIST, MCPW_NODE_MODULES, SANDBOX_LIB_DIR } from "../native/install-paths.js";
 import { SPEC_FD_ENV } from "../native/sandbox-init-spec.js";
-import { bubblewrapStatus, kernelLayers } from "./bubblewrap.js";
+import { bubblewrapStatus } from "./bubblewrap.js";
 import { bwrapArgs, SANDBOX_PATHS, sandboxView, type SandboxLayout } from "./bwrap-args.js";
 import { installTree, resolveCommand, type ResolvedCommand } from "./command-resolution.js";
 import { buildInitSpec, isolatedReadOnly, PROXY_PORT } from "./init-spec.js";
@@ -44,11 +44,7 @@ export interface LaunchedSandbox {
   dispose(): void;
 }
 
-/** mcpw's own build and dependencies: dist/ (sandbox-init, preload, proxy) and node_modules/. */
-const MCPW_DIST = join(dirname(fileURLToPath(import.meta.url)), "..");
-const MCPW_NODE_MODULES = join(MCPW_DIST, "..", "node_modules");
-/** What runs inside sandboxes (Node preload, Python sitecustomize, proxy), built into dist/sandbox. */
-export const SANDBOX_LIB_DIR = join(MCPW_DIST, "sandbox");
+export { SANDBOX_LIB_DIR };
 /** sandbox-init reads its spec from this inherited fd (a pipe we write and close). */
 const SPEC_FD = 4;
 
@@ -183,7 +179,7 @@ export async function launchSandbox(req: LaunchRequest): Promise<LaunchedSandbox
         listRoot: isolated,
       },
     });
-    const initArgv = [node, `${inside.dist}/native/sandbox-init.js`, "--"];
+    const initArgv = [node, `${inside.dist}/sandbox/sandbox-init.mjs`, "--"];
 
     const isolation: Record<string, string> = {};
     let child: ChildProcess;
@@ -193,7 +189,7 @@ export async function launchSandbox(req: LaunchRequest): Promise<LaunchedSandbox
       const [exe, ...rest] = [...dieWithUs(), bwrap.path!, "--json-status-fd", String(STATUS_FD), ...args];
       child = spawn(exe!, rest, { env: {}, stdio: withExtraFds(req.stdio) });
       proc = new SandboxProcess(child, child.stdio[STATUS_FD] as Readable);
-      isolation.bubblewrap = `on (${bwrap.version ?? "unknown version"})`;
+      isolation.bubblewrap = `on (${bwrap.path})`;
       isolation.namespaces = "user, mount, pid, ipc, uts, cgroup, net (loopback only)";
       isolation.filesystem = `new root: /usr and runtime read-only, workspace at ${SANDBOX_PATHS.mount}`;
     } else {
@@ -205,9 +201,10 @@ export async function launchSandbox(req: LaunchRequest): Promise<LaunchedSandbox
       isolation.namespaces = "none (best-effort: the process runs with the host's view of files and network)";
     }
     (child.stdio[SPEC_FD] as Writable).on("error", () => undefined).end(JSON.stringify(spec));
-    const layers = kernelLayers();
-    isolation.seccomp = layers.seccomp.available ? "filter installed by sandbox-init (EPERM for dangerous syscalls)" : `MISSING: ${layers.seccomp.detail}`;
-    isolation.landlock = layers.landlock.available ? `ABI ${layers.landlock.abi}: writes only to the workspace, /tmp and /dev` : `MISSING: ${layers.landlock.detail}`;
+    // sandbox-init refuses to start a strict sandbox without these; best-effort ones get a note on stderr.
+    const applied = req.policy.isolation === "strict" ? "applied by sandbox-init" : "applied by sandbox-init where the kernel has it (best-effort)";
+    isolation.seccomp = `${applied}: EPERM for dangerous syscalls`;
+    isolation.landlock = `${applied}: writes only under the workspace, /tmp and /dev`;
     isolation.limits = `memMb=${req.policy.limits.memMb} maxProcs=${req.policy.limits.maxProcs} maxFileMb=${req.policy.limits.maxFileMb} openFiles=${req.policy.limits.openFiles}`;
     isolation.interceptors = `node preload and python sitecustomize; channel ${SANDBOX_PATHS.run}/channel.sock`;
     return { child, process: proc, resolved, isolation, dispose };

@@ -81,7 +81,10 @@ stderr. The exit code is the program's. In an MCP client configuration:
       workspace = defaultWorkspace(cwd, stateDir, id);
       madeWorkspace = true;
     }
-    const embedded = await startEmbedded({ env, policy, auditPath, cwd });
+    // The embedded server and bridge come up while the sandbox boots; the sandbox's first privileged
+    // request waits for them.
+    const starting = startEmbedded({ env, policy, auditPath, cwd });
+    starting.catch(() => undefined);
     let launched;
     try {
       launched = await launchSandbox({
@@ -93,13 +96,21 @@ stderr. The exit code is the program's. In an MCP client configuration:
         hostEnv: process.env,
         stdio: "inherit",
         protect: [stateDir],
-        channel: { callOp: (o, op, opts) => embedded.server.router.call(o, op, opts), audit: (e) => embedded.server.audit.write(e) },
+        channel: {
+          callOp: async (o, op, opts) => (await starting).server.router.call(o, op, opts),
+          audit: (e) => void starting.then((s) => s.server.audit.write(e)),
+        },
       });
     } catch (e) {
-      await embedded.close();
+      await starting.then((s) => s.close()).catch(() => undefined);
       if (madeWorkspace) rmdirSync(workspace);
       throw e;
     }
+    const embedded = await starting.catch(async (e: unknown) => {
+      await launched.process.stop(0);
+      launched.dispose();
+      throw e;
+    });
     if (launched.isolation.bubblewrap?.startsWith("MISSING")) {
       process.stderr.write(`mcpw: WARNING: running WITHOUT isolation (policy isolation "best-effort"): ${launched.isolation.bubblewrap}\n`);
     } else if (!args.values.quiet) {

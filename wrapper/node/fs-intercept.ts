@@ -6,6 +6,8 @@ import type { PathRouter, Route } from "./path-router.js";
 
 export interface FsContext {
   router: PathRouter;
+  /** Descriptors of files opened on bridge paths (created by installFsInterceptors). */
+  fds?: VirtualFds;
   execAsync(op: SandboxOp): Promise<unknown>;
   execSync(op: SandboxOp): unknown;
   /** Paths the policy lets the sandbox write through the bridge (for access(W_OK)). */
@@ -60,7 +62,7 @@ const FUNCTIONS: FsFunction[] = [
   { name: "copyFile", paths: [0, 1], write: true, bridge: ([from, to], a) => copyPlan(from!, to!, typeof a[2] === "number" && (a[2] & fsc.COPYFILE_EXCL) !== 0) },
   { name: "realpath", paths: [0], write: false, bridge: ([p]) => simplePlan({ op: "fs.realpath", path: p! }, (r: { path: string }) => r.path) },
   { name: "readlink", paths: [0], write: false, bridge: ([p]) => simplePlan({ op: "fs.readlink", path: p! }, (r: { target: string }) => r.target) },
-  { name: "open", paths: [0], write: (a) => isWriteFlag(a[1]) },
+  { name: "open", paths: [0], write: (a) => isWriteFlag(a[1]), bridge: ([p], a, c) => c.fds!.openPlan(p!, a[1] as string) },
   { name: "chmod", paths: [0], write: true },
   { name: "chown", paths: [0], write: true },
   { name: "lchown", paths: [0], write: true },
@@ -122,8 +124,9 @@ function translate(e: unknown, syscall: string, path: string | undefined): NodeJ
 }
 
 /** Patches fs (callback and sync forms) and fs/promises so every path argument is routed. */
-export function installFsInterceptors(ctx: FsContext): VirtualFds {
+export function installFsInterceptors(base: FsContext): VirtualFds {
   const fds = new VirtualFds();
+  const ctx: FsContext = { ...base, fds };
   const f = fs as unknown as Record<string, (...a: unknown[]) => unknown>;
   const p = fs.promises as unknown as Record<string, (...a: unknown[]) => unknown>;
 
@@ -132,7 +135,6 @@ export function installFsInterceptors(ctx: FsContext): VirtualFds {
     if (typeof cbOrig === "function") {
       f[spec.name] = Object.assign(function (this: unknown, ...args: unknown[]) {
         const cb = typeof args.at(-1) === "function" ? (args.pop() as (...r: unknown[]) => void) : null;
-        if (spec.name === "open" && cb) return openAsync(spec, args, cb, this, cbOrig);
         const d = decide(spec, args, ctx);
         if (d.kind === "native") return cbOrig.apply(this, cb ? [...d.args, cb] : d.args);
         const done = (err: NodeJS.ErrnoException | null, v?: unknown) => {
@@ -151,7 +153,6 @@ export function installFsInterceptors(ctx: FsContext): VirtualFds {
     const syncOrig = f[`${spec.name}Sync`];
     if (typeof syncOrig === "function") {
       f[`${spec.name}Sync`] = function (this: unknown, ...args: unknown[]) {
-        if (spec.name === "open") return openSync(spec, args, this, syncOrig);
         const d = decide(spec, args, ctx);
         if (d.kind === "native") return syncOrig.apply(this, d.args);
         if (d.kind === "error") {
@@ -182,25 +183,6 @@ export function installFsInterceptors(ctx: FsContext): VirtualFds {
   }
   patchFdFunctions(f, fds, ctx);
 
-  function openAsync(spec: FsFunction, args: Args, cb: (...r: unknown[]) => void, self: unknown, orig: (...a: unknown[]) => unknown): unknown {
-    const d = decide(spec, args, ctx);
-    if (d.kind === "native") return orig.apply(self, [...d.args, cb]);
-    if (d.kind === "error") return void process.nextTick(cb, d.error);
-    runAsync(fds.openPlan(d.paths[0]!, args[1] as string), ctx.execAsync).then(
-      (fd) => cb(null, fd),
-      (e) => cb(translate(e, "open", d.paths[0])),
-    );
-  }
-  function openSync(spec: FsFunction, args: Args, self: unknown, orig: (...a: unknown[]) => unknown): unknown {
-    const d = decide(spec, args, ctx);
-    if (d.kind === "native") return orig.apply(self, d.args);
-    if (d.kind === "error") throw d.error;
-    try {
-      return runSync(fds.openPlan(d.paths[0]!, args[1] as string), ctx.execSync);
-    } catch (e) {
-      throw translate(e, "open", d.paths[0]);
-    }
-  }
   async function openPromise(spec: FsFunction, args: Args, self: unknown, orig: (...a: unknown[]) => unknown): Promise<unknown> {
     const d = decide(spec, args, ctx);
     if (d.kind === "native") return orig.apply(self, d.args);

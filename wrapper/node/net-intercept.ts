@@ -1,4 +1,5 @@
 import net from "node:net";
+import tls from "node:tls";
 import type { ChannelClient } from "./channel-client.js";
 import { fromChannelError } from "./node-errors.js";
 
@@ -69,5 +70,22 @@ export function installNetInterceptors(ctx: NetContext): void {
       },
     );
     return socket;
+  };
+
+  // A TLSSocket gets its TCP handle when it is constructed, before connect(): it cannot be pointed
+  // at a unix socket afterwards. So for a tunnelled destination, TLS runs over a plain socket that
+  // the interception above tunnels (TLS is still end to end: SNI and verification use the host name).
+  const origTlsConnect = tls.connect as (...args: unknown[]) => tls.TLSSocket;
+  (tls as { connect: unknown }).connect = function (this: unknown, ...args: unknown[]): tls.TLSSocket {
+    const cb = typeof args.at(-1) === "function" ? (args.at(-1) as () => void) : undefined;
+    const options: tls.ConnectionOptions =
+      typeof args[0] === "object" && args[0] !== null
+        ? { ...(args[0] as tls.ConnectionOptions) }
+        : { port: Number(args[0]), ...(typeof args[1] === "string" ? { host: args[1] } : {}), ...(typeof args[1] === "object" ? (args[1] as tls.ConnectionOptions) : typeof args[2] === "object" ? (args[2] as tls.ConnectionOptions) : {}) };
+    const host = options.host ?? "localhost";
+    const port = Number(options.port ?? 443);
+    if (options.socket || options.path || !routesToHost(host, port, ctx.hostLoopback)) return origTlsConnect.apply(this, args);
+    const raw = net.connect({ host, port });
+    return cb ? origTlsConnect.call(this, { ...options, host, port, socket: raw }, cb) : origTlsConnect.call(this, { ...options, host, port, socket: raw });
   };
 }

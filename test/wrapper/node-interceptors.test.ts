@@ -1,0 +1,175 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer as createHttps } from "node:https";
+import { createServer as createHttp } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import t from "tap";
+import { mcpw } from "../helpers/cli.js";
+import { tempDir } from "../helpers/server.js";
+
+/** Runs `script` under `mcpw run` in node and returns what it printed as JSON on its last line. */
+async function inSandbox(script: string, args: string[] = [], cwd = tempDir("mcpw-ic-")): Promise<Record<string, any>> {
+  const r = await mcpw(["run", "-q", ...args, "--", "node", "-e", script], { cwd });
+  const last = r.stdout.trim().split("\n").pop() ?? "";
+  try {
+    return JSON.parse(last);
+  } catch {
+    throw new Error(`no JSON from the sandbox (exit ${r.code}); stdout: ${r.stdout}; stderr: ${r.stderr}`);
+  }
+}
+
+const PRELUDE = `
+const fs = require("fs"), out = {};
+const attempt = async (name, f) => { try { out[name] = await f(); } catch (e) { out[name] = { error: e.code, message: e.message }; } };
+`;
+
+t.test("fs: bridge-served paths in sync, callback, promise, stream and worker forms; refusals name the rule", async (t) => {
+  const host = tempDir("mcpw-ic-host-");
+  writeFileSync(join(host, "ro.txt"), "read-only data");
+  mkdirSync(join(host, "rw"));
+  writeFileSync(join(host, "rw", "existing.txt"), "old");
+  // Not under /tmp: the sandbox has a /tmp of its own, so a host file there is merely absent.
+  const secret = mkdtempSync("/var/tmp/mcpw-ic-secret-");
+  writeFileSync(join(secret, "s.txt"), "nope");
+  const ro = join(host, "ro.txt");
+  const rw = join(host, "rw");
+  const r = await inSandbox(
+    `${PRELUDE}
+    (async () => {
+      await attempt("sync", () => fs.readFileSync(${JSON.stringify(ro)}, "utf8"));
+      await attempt("callback", () => new Promise((res, rej) => fs.readFile(${JSON.stringify(ro)}, "utf8", (e, d) => (e ? rej(e) : res(d)))));
+      await attempt("promise", () => fs.promises.readFile(${JSON.stringify(ro)}, "utf8"));
+      await attempt("stream", () => new Promise((res, rej) => { let s = ""; fs.createReadStream(${JSON.stringify(ro)}, "utf8").on("data", (c) => (s += c)).on("end", () => res(s)).on("error", rej); }));
+      await attempt("stat", () => fs.statSync(${JSON.stringify(ro)}).size);
+      await attempt("worker", () => new Promise((res, rej) => { const { Worker } = require("worker_threads"); const w = new Worker("require('worker_threads').parentPort.postMessage(require('fs').readFileSync(${JSON.stringify(ro).replace(/"/g, "'")}, 'utf8'))", { eval: true }); w.on("message", res); w.on("error", rej); }));
+      await attempt("writeReadOnly", () => fs.writeFileSync(${JSON.stringify(ro)}, "x"));
+      await attempt("writeRw", () => (fs.writeFileSync(${JSON.stringify(join(rw, "new.txt"))}, "written in the sandbox"), "ok"));
+      await attempt("appendRw", () => (fs.appendFileSync(${JSON.stringify(join(rw, "existing.txt"))}, "+more"), "ok"));
+      await attempt("mkdirRw", () => (fs.mkdirSync(${JSON.stringify(join(rw, "d/e"))}, { recursive: true }), "ok"));
+      await attempt("readdirRw", () => fs.readdirSync(${JSON.stringify(rw)}).sort());
+      await attempt("renameRw", () => (fs.renameSync(${JSON.stringify(join(rw, "new.txt"))}, ${JSON.stringify(join(rw, "renamed.txt"))}), "ok"));
+      await attempt("secret", () => fs.readFileSync(${JSON.stringify(join(secret, "s.txt"))}, "utf8"));
+      await attempt("secretStat", () => fs.statSync(${JSON.stringify(secret)}));
+      await attempt("mountWrite", () => (fs.writeFileSync("/mount/local.txt", "native"), fs.readFileSync("/mount/local.txt", "utf8")));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--ro", ro, "--rw", rw],
+  );
+  t.equal(r.sync, "read-only data");
+  t.equal(r.callback, "read-only data", JSON.stringify(r.callback));
+  t.equal(r.promise, "read-only data");
+  t.equal(r.stream, "read-only data");
+  t.equal(r.stat, 14);
+  t.equal(r.worker, "read-only data", "a worker thread is intercepted too");
+  t.equal(r.writeReadOnly.error, "EROFS");
+  t.match(r.writeReadOnly.message, /read-only \(filesystem\.readonly\)/);
+  t.equal(r.writeRw, "ok");
+  t.equal(readFileSync(join(rw, "renamed.txt"), "utf8"), "written in the sandbox", "the write and rename reached the host");
+  t.equal(readFileSync(join(rw, "existing.txt"), "utf8"), "old+more", JSON.stringify(r.appendRw));
+  t.same(r.readdirRw, ["d", "existing.txt", "new.txt"]);
+  t.equal(r.secret.error, "EACCES");
+  t.match(r.secret.message, /not in policy filesystem\.readonly or filesystem\.writable/);
+  t.equal(r.secretStat.error, "EACCES");
+  t.equal(r.mountWrite, "native");
+});
+
+t.test("net: http, https (TLS end to end), fetch and raw TCP reach an allowed host; others are refused", async (t) => {
+  const dir = tempDir("mcpw-ic-tls-");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { stdio: "ignore" });
+  const https = createHttps({ key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }, (req, res) => res.end(`tls ok ${req.url}`));
+  const http = createHttp((req, res) => res.end(`plain ok ${req.url}`));
+  await Promise.all([new Promise<void>((r) => https.listen(0, "127.0.0.1", r)), new Promise<void>((r) => http.listen(0, "127.0.0.1", r))]);
+  t.teardown(() => (https.close(), http.close()));
+  const hp = (https.address() as AddressInfo).port;
+  const pp = (http.address() as AddressInfo).port;
+  const ws = tempDir("mcpw-ic-ws-");
+  writeFileSync(join(ws, "ca.pem"), readFileSync(join(dir, "cert.pem")));
+  const r = await inSandbox(
+    `${PRELUDE}
+    const get = (mod, url, opts = {}) => new Promise((res, rej) => require(mod).get(url, opts, (m) => { let d = ""; m.on("data", (c) => (d += c)); m.on("end", () => res(d)); }).on("error", rej));
+    (async () => {
+      await attempt("http", () => get("http", "http://127.0.0.1:${pp}/a"));
+      await attempt("https", () => get("https", "https://localhost:${hp}/b"));
+      await attempt("fetch", () => fetch("http://127.0.0.1:${pp}/c").then((x) => x.text()));
+      await attempt("raw", () => new Promise((res, rej) => { const s = require("net").connect(${pp}, "127.0.0.1"); s.end("GET /d HTTP/1.0\\r\\n\\r\\n"); let d = ""; s.on("data", (c) => (d += c)); s.on("end", () => res(d.split("\\r\\n\\r\\n")[1])); s.on("error", rej); }));
+      await attempt("otherPort", () => get("http", "http://127.0.0.1:${pp + 1}/"));
+      await attempt("denied", () => fetch("http://example.com/").then((x) => x.status, (e) => { throw e.cause; }));
+      await attempt("dns", () => require("dns").promises.lookup("example.com"));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--mount", ws, "--allow-net", `127.0.0.1:${pp}`, "--allow-net", `localhost:${hp}`, "--set-env", "NODE_EXTRA_CA_CERTS=/mount/ca.pem"],
+  );
+  t.equal(r.http, "plain ok /a");
+  t.equal(r.https, "tls ok /b", "TLS verified end to end against the server's certificate");
+  t.equal(r.fetch, "plain ok /c");
+  t.equal(r.raw, "plain ok /d");
+  t.equal(r.otherPort.error, "ECONNREFUSED", "another port of the host's loopback is the sandbox's own loopback: nothing there");
+  t.equal(r.denied.error, "ECONNREFUSED");
+  t.match(r.denied.message, /host "example\.com:80" is not in network\.allowedDomains/);
+  t.equal(r.dns.error, "ENOTFOUND");
+  t.match(r.dns.message, /not in network\.allowedDomains/);
+});
+
+t.test("the sandbox cannot reach the host's loopback (the server's port) except what the policy names", async (t) => {
+  const http = createHttp((_req, res) => res.end("host service"));
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  t.teardown(() => http.close());
+  const port = (http.address() as AddressInfo).port;
+  const r = await inSandbox(
+    `${PRELUDE}
+    (async () => {
+      await attempt("node", () => new Promise((res, rej) => require("net").connect(${port}, "127.0.0.1").on("connect", () => res("connected")).on("error", rej)));
+      await attempt("curlDirect", () => require("child_process").execFileSync("/usr/bin/curl", ["-s", "--noproxy", "*", "http://127.0.0.1:${port}/"]).toString());
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--policy", writePolicy({ exec: { allow: ["curl"] } })],
+  );
+  t.equal(r.node.error, "ECONNREFUSED", "Node's own connect stays in the sandbox's network namespace");
+  t.ok(r.curlDirect.error || r.curlDirect.message, "a program that bypasses the interceptors finds nothing either");
+});
+
+t.test("programs: refused unless allowed; exec.allow runs inside, exec.viaBridge runs on the host", async (t) => {
+  const host = tempDir("mcpw-ic-exec-");
+  writeFileSync(join(host, "only-on-host"), "");
+  const r = await inSandbox(
+    `${PRELUDE}
+    const cp = require("child_process");
+    (async () => {
+      await attempt("denied", () => cp.execFileSync("/usr/bin/id"));
+      await attempt("deniedAsync", () => new Promise((res, rej) => cp.execFile("id", (e, so) => (e ? rej(e) : res(so)))));
+      await attempt("inside", () => cp.execFileSync("ls", ["/"]).toString().split("\\n").filter(Boolean).sort());
+      await attempt("viaBridge", () => cp.execFileSync("stat", ["-c", "%n", ${JSON.stringify(join(host, "only-on-host"))}]).toString().trim());
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--policy", writePolicy({ exec: { allow: ["ls"], viaBridge: ["stat"] } })],
+  );
+  t.equal(r.denied.error, "EACCES");
+  t.match(r.denied.message, /"id" is not in policy exec\.allow or exec\.viaBridge/);
+  t.equal(r.deniedAsync.error, "EACCES");
+  t.ok(r.inside.includes("mount") && !r.inside.includes("home"), "ls ran inside: it sees /mount and no /home");
+  t.equal(r.viaBridge, join(host, "only-on-host"), "stat ran on the host, through the bridge");
+});
+
+t.test("the in-sandbox proxy gives programs that honour HTTP_PROXY / ALL_PROXY the same policy", async (t) => {
+  const http = createHttp((req, res) => res.end(`via proxy ${req.url}`));
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  t.teardown(() => http.close());
+  const port = (http.address() as AddressInfo).port;
+  const cwd = tempDir("mcpw-ic-proxy-");
+  const run = (args: string[]) => mcpw(["run", "-q", "--allow-net", `127.0.0.1:${port}`, "--", "/usr/bin/curl", "-s", "-S", ...args], { cwd });
+  const viaHttpProxy = await run([`http://127.0.0.1:${port}/http-proxy`]);
+  t.equal(viaHttpProxy.stdout, "via proxy /http-proxy", viaHttpProxy.stderr);
+  const viaSocks = await run(["--proxy", "socks5h://127.0.0.1:17831", `http://127.0.0.1:${port}/socks`]);
+  t.equal(viaSocks.stdout, "via proxy /socks", viaSocks.stderr);
+  const refused = await run([`http://127.0.0.1:${port + 1}/`]);
+  t.match(refused.stdout, /mcpw proxy: .*127\.0\.0\.1:\d+ is refused by network\.denyIpLiterals/, "refused by the same policy, with the reason");
+  const connect = await run(["-p", `http://127.0.0.1:${port}/connect`]);
+  t.equal(connect.stdout, "via proxy /connect", "CONNECT tunnelling works too");
+});
+
+function writePolicy(policy: object): string {
+  const f = join(tempDir("mcpw-ic-policy-"), "policy.json");
+  writeFileSync(f, JSON.stringify(policy));
+  return f;
+}
