@@ -1,7 +1,8 @@
 // Builds what runs inside a sandbox into dist/sandbox/ (bound read-only at /opt/mcpw):
 // the Node preload as one dependency-free CommonJS file, and the Python sitecustomize.
 import { build } from "esbuild";
-import { cpSync, mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -22,4 +23,16 @@ for (const [entry, file] of [
     logLevel: "warning",
   });
 }
-cpSync(join(root, "wrapper", "python"), join(out, "python"), { recursive: true });
+const python = join(out, "python");
+rmSync(python, { recursive: true, force: true });
+cpSync(join(root, "wrapper", "python"), python, { recursive: true, filter: (src) => !src.includes("__pycache__") });
+// /opt/mcpw is read-only inside a sandbox, so Python cannot cache bytecode there: without these
+// .pyc files every Python process would compile the interceptors again (~10 ms). Best effort, for
+// each interpreter found here (each version gets its own cpython-3XY.pyc).
+for (const interpreter of ["python3", "/usr/bin/python3"]) {
+  try {
+    execFileSync(interpreter, ["-m", "compileall", "-q", python], { stdio: "ignore" });
+  } catch {
+    // that interpreter is not installed
+  }
+}
