@@ -177,9 +177,9 @@ def _signature(data):
     return (len(data), zlib.crc32(data))
 
 
-def _contents(fd):
+def _contents(fd, offset=0):
     size = os.fstat(fd).st_size
-    parts, offset = [], 0
+    parts = []
     while offset < size:
         part = os.pread(fd, min(size - offset, 16 * CHUNK), offset)
         if not part:
@@ -214,13 +214,16 @@ def open_fd(ctx, path, flags, mode=0o666):
             while offset < len(view):
                 offset += os.write(fd, view[offset:])
             os.lseek(fd, 0, os.SEEK_SET)
+        # Opened only to append: the file is not read, but the memfd gets its length (a hole, no
+        # memory), so tell() and seek(0, 2) give the file's size, as they would natively.
+        kept = len(content) if content is not None else stat(ctx, path).st_size
         if append:
             import fcntl
 
+            os.ftruncate(fd, kept)
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
         if writable:
-            data = content or b""
-            _open_files[fd] = _OpenFile(path, True, append, os.fstat(fd).st_ino, len(data), _signature(data))
+            _open_files[fd] = _OpenFile(path, True, append, os.fstat(fd).st_ino, kept, _signature(content or b""))
     except BaseException:
         os.close(fd)
         raise
@@ -246,12 +249,13 @@ def sync_fd(ctx, fd):
     f = open_file(fd)
     if f is None:
         return
-    data = _contents(fd)
     if f.append:
-        if len(data) > f.sent:
-            write_all(ctx, f.path, data[f.sent :], "append")
-            f.sent = len(data)
+        new = _contents(fd, f.sent)  # only what was added: never the hole before it
+        if new:
+            write_all(ctx, f.path, new, "append")
+            f.sent += len(new)
         return
+    data = _contents(fd)
     sig = _signature(data)
     if sig != f.signature:
         write_all(ctx, f.path, data, "overwrite")
