@@ -334,27 +334,42 @@ def getsockname(self):
 _IP_LEVELS = (_socket.IPPROTO_TCP, _socket.IPPROTO_IP, _socket.IPPROTO_IPV6)
 
 
-def setsockopt(self, level, optname, *value):
-    try:
-        return _orig["setsockopt"](self, level, optname, *value)
-    except OSError:
-        # TCP/IP options (TCP_NODELAY, keep-alive timers) mean nothing on the unix end of a tunnel;
-        # the bridge's own connection has TCP_NODELAY set.
-        if level not in _IP_LEVELS or _tunnel_of(self) is None:
-            raise
-        _options[(_inode(self), level, optname)] = value[0] if value else None
+def _kept_option(sock, level, optname):
+    """
+    Where a TCP/IP-level option of a tunnelled socket is kept, or None for any other socket or
+    level. Such options (TCP_NODELAY, keep-alive timers) mean nothing on the unix end of a tunnel;
+    the bridge's own connection has TCP_NODELAY set.
+    """
+    return (_inode(sock), level, optname) if level in _IP_LEVELS and _tunnel_of(sock) is not None else None
 
 
-def getsockopt(self, level, optname, *buflen):
-    try:
-        return _orig["getsockopt"](self, level, optname, *buflen)
-    except OSError:
-        if level not in _IP_LEVELS or _tunnel_of(self) is None:
-            raise
-        v = _options.get((_inode(self), level, optname), 0)
-        if buflen:
-            return v if isinstance(v, bytes) else int(v or 0).to_bytes(4, "little")[: buflen[0]]
-        return v if isinstance(v, int) else 0
+def _keep(key, value):
+    _options[key] = value[0] if value else None
+
+
+def _kept(key, buflen):
+    v = _options.get(key, 0)
+    if buflen:
+        return v if isinstance(v, bytes) else int(v or 0).to_bytes(4, "little")[: buflen[0]]
+    return v if isinstance(v, int) else 0
+
+
+def _option_method(name, on_tunnel):
+    def method(self, level, optname, *rest):
+        try:
+            return _orig[name](self, level, optname, *rest)
+        except OSError:
+            key = _kept_option(self, level, optname)
+            if key is None:
+                raise
+        return on_tunnel(key, rest)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+setsockopt = _option_method("setsockopt", _keep)
+getsockopt = _option_method("getsockopt", _kept)
 
 
 def install(module):
