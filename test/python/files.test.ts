@@ -284,3 +284,31 @@ report(bad=len(bad), child=os.waitstatus_to_exitcode(status), parent_after=open(
   t.equal(run.code, 0, run.stderr);
   t.same(out, { bad: 0, child: 0, parent_after: true });
 });
+
+t.test("bridge I/O from a finalizer that runs during a request neither deadlocks nor mixes up answers", async (t) => {
+  const h = hostTree(t);
+  const { out, run } = await probe(
+    `
+from _mcpw import context, jsonc
+context.get()
+p = ${JSON.stringify(h.roFile)}
+seen = []
+started = []
+class Unclosed:
+    def __del__(self):  # what the garbage collector may run at any allocation
+        seen.append(open(p).read())
+loads = jsonc.loads
+def loads_with_gc(text):
+    if not started:
+        started.append(1)
+        Unclosed()  # collected here, while this thread's request is in flight
+    return loads(text)
+jsonc.loads = loads_with_gc
+size = os.stat(p).st_size
+report(size=size, seen=seen, after=open(p).read() == seen[0])`,
+    ["--ro", h.roDir],
+    { timeoutMs: 20_000 },
+  );
+  t.equal(run.code, 0, run.stderr);
+  t.same(out, { size: Buffer.byteLength("read-only notes\nsecond line\n"), seen: ["read-only notes\nsecond line\n"], after: true });
+});
