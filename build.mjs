@@ -5,7 +5,8 @@
 //  - dist/cli/mcpw.mjs: the mcpw command. Loading the unbundled modules (zod alone is hundreds of
 //    files) cost ~300 ms of every `mcpw run` start; one file loads in about a third of that.
 import { build } from "esbuild";
-import { cpSync, mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -27,4 +28,16 @@ await Promise.all([
   build({ ...common, entryPoints: [join(root, "native", "sandbox-init.ts")], outfile: join(sandbox, "sandbox-init.mjs"), format: "esm", external, banner: esmRequire }),
   build({ ...common, entryPoints: [join(root, "client", "cli.ts")], outfile: join(root, "dist", "cli", "mcpw.mjs"), format: "esm", external, banner: esmRequire }),
 ]);
-cpSync(join(root, "wrapper", "python"), join(sandbox, "python"), { recursive: true });
+const python = join(sandbox, "python");
+rmSync(python, { recursive: true, force: true });
+cpSync(join(root, "wrapper", "python"), python, { recursive: true, filter: (src) => !src.includes("__pycache__") });
+// /opt/mcpw is read-only inside a sandbox, so Python cannot cache bytecode there: without these
+// .pyc files every Python process would compile the interceptors again (~10 ms). Best effort, for
+// each interpreter found here (each version gets its own cpython-3XY.pyc).
+for (const interpreter of ["python3", "/usr/bin/python3"]) {
+  try {
+    execFileSync(interpreter, ["-m", "compileall", "-q", python], { stdio: "ignore" });
+  } catch {
+    // that interpreter is not installed
+  }
+}

@@ -10,7 +10,9 @@ export type Route =
 const MOUNT = "/mount";
 
 function within(p: string, root: string): boolean {
-  return p === root || p.startsWith(root === "/" ? "/" : `${root}/`);
+  // A root written with a trailing slash ("/srv/data/") is the same root, as sandbox-rules.ts sees it.
+  const r = root.length > 1 && root.endsWith("/") ? root.slice(0, -1) : root;
+  return p === r || p.startsWith(r === "/" ? "/" : `${r}/`);
 }
 
 /**
