@@ -81,9 +81,9 @@ report(
   t.ok(out.ls.includes("mount") && !out.ls.includes("home") && !out.ls.includes("var"), "ls sees the sandbox's root", { ls: out.ls });
   t.not(out.ls_host, 0, "and not the host's files");
   const refused = `[Errno 13] Permission denied (mcpw: outside /mount and not in policy filesystem.readonly or filesystem.writable): '${privateFile}'`;
-  t.same(out.inherited, [refused, "/opt/mcpw/python"], "the child has the interceptors");
-  t.same(out.empty_env, [refused, "/opt/mcpw/python"], "even when the caller passes an empty env");
-  t.same(out.own_path, [refused, "/opt/mcpw/python:/mount/lib"], "a caller's PYTHONPATH is kept, after mcpw's");
+  t.same(out.inherited, [refused, "/opt/mcpw/dist/sandbox/python"], "the child has the interceptors");
+  t.same(out.empty_env, [refused, "/opt/mcpw/dist/sandbox/python"], "even when the caller passes an empty env");
+  t.same(out.own_path, [refused, "/opt/mcpw/dist/sandbox/python:/mount/lib"], "a caller's PYTHONPATH is kept, after mcpw's");
 });
 
 t.test("a viaBridge program runs on the host and relays output, stdin and exit status", async (t) => {

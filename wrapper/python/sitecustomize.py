@@ -1,5 +1,5 @@
 """
-mcpw's entry point into every Python process in a sandbox (PYTHONPATH=/opt/mcpw/python). Outside a
+mcpw's entry point into every Python process in a sandbox (PYTHONPATH=/opt/mcpw/dist/sandbox/python). Outside a
 sandbox (no $MCPW_CHANNEL_DIR/config.json) it does nothing at all but hand over to the
 sitecustomize it shadows, if there is one. The interceptors themselves live in _mcpw/.
 """

@@ -80,6 +80,11 @@ def install(directory):
 
     fs.install()
     procs.install_os()
+    # The sandbox's proxy serves programs that cannot be intercepted. This process is: its own
+    # urllib / requests / pip connect through tunnels (name-based checks, real exceptions), while
+    # its children get the proxy variables back (procs captured them at import).
+    for name in procs._PROXY_VARS:
+        os.environ.pop(name, None)
     os.register_at_fork(after_in_child=context.after_fork_in_child)
     hooks = {}
     for name, hook in (("socket", _patch_socket), ("subprocess", _patch_subprocess)):

@@ -11,7 +11,7 @@ _lock = _thread.allocate_lock()
 _directory = None
 _context = None
 
-# mcpw's Python directory (/opt/mcpw/python): PYTHONPATH for children, home of the exec shim.
+# mcpw's Python directory (/opt/mcpw/dist/sandbox/python): PYTHONPATH for children, home of the exec shim.
 LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXEC_SHIM = os.path.join(LIB_DIR, "mcpw_exec.py")
 
