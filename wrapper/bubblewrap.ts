@@ -1,3 +1,4 @@
+import { basename, dirname } from "node:path";
 import { findExecutableOrNull } from "../native/find-executable.js";
 import { probeKernelLayers, type KernelLayers } from "../native/probe.js";
 
@@ -28,8 +29,13 @@ export function installHint(): string {
  * `explainBubblewrap()` says why.
  */
 export function bubblewrapStatus(): BubblewrapStatus {
-  const path = findExecutableOrNull("bwrap", ["/usr/bin", "/usr/local/bin", "/bin"]);
-  if (!path) return { available: false, path: null, version: null, problem: `bubblewrap (bwrap) is not installed; install it with: ${installHint()}` };
+  // MCPW_BWRAP names a bubblewrap to use instead of the one on the system (or none, if it is absent).
+  const chosen = process.env.MCPW_BWRAP;
+  const path = chosen ? findExecutableOrNull(basename(chosen), [dirname(chosen)]) : findExecutableOrNull("bwrap", ["/usr/bin", "/usr/local/bin", "/bin"]);
+  if (!path) {
+    const where = chosen ? ` (MCPW_BWRAP=${chosen} is not an executable)` : "";
+    return { available: false, path: null, version: null, problem: `bubblewrap (bwrap) is not installed${where}; install it with: ${installHint()}` };
+  }
   return { available: true, path, version: null, problem: null };
 }
 
