@@ -69,7 +69,8 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
       workspace = resolve(this.opts.cwd, params.workspace);
     } else {
       workspace = resolve(this.opts.workspaceRoot, id);
-      mkdirSync(workspace, { recursive: true, mode: 0o700 });
+      mkdirSync(this.opts.workspaceRoot, { recursive: true, mode: 0o755 });
+      mkdirSync(workspace, { mode: 0o700 });
     }
     const sb: Sandbox = {
       id,

@@ -25,6 +25,11 @@ export interface SandboxLayout {
   hostname: string;
   /** The whole environment inside; nothing is inherited from the process that starts bubblewrap. */
   env: Record<string, string>;
+  /** Sources to bind from a stand-in (see sandbox-identity.ts): host path → stand-in. */
+  staged?: Map<string, string>;
+  /** uid/gid the sandbox has inside (default: bubblewrap's own). */
+  uid?: number;
+  gid?: number;
 }
 
 /** Top-level directories that merged-/usr systems make symlinks into /usr. */
@@ -78,15 +83,20 @@ export function bwrapArgs(layout: SandboxLayout, argv: string[]): string[] {
     else a.push("--ro-bind", p, p);
   }
   for (const p of etcFiles()) a.push("--ro-bind", p, p);
-  for (const [dest, src] of Object.entries(layout.files ?? {})) a.push("--ro-bind", src, dest);
+  // A source the sandbox's uid cannot reach comes from its stand-in (see sandbox-identity.ts).
+  const src = (p: string) => {
+    for (const [from, to] of layout.staged ?? []) if (p === from || p.startsWith(`${from}/`)) return to + p.slice(from.length);
+    return p;
+  };
+  for (const [dest, file] of Object.entries(layout.files ?? {})) a.push("--ro-bind", src(file), dest);
   // A fresh /proc for the new pid namespace (bubblewrap keeps /proc/sys and friends read-only), a
   // minimal /dev (null, zero, full, random, urandom, tty, pts, shm), and /tmp as a private tmpfs.
   a.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
-  for (const p of minimalCover(layout.readonlyPaths)) a.push("--ro-bind", p, p);
-  if (layout.lib) a.push("--ro-bind", layout.lib.dist, `${SANDBOX_PATHS.lib}/dist`, "--ro-bind", layout.lib.nodeModules, `${SANDBOX_PATHS.lib}/node_modules`);
-  if (layout.runDir) a.push("--bind", layout.runDir, SANDBOX_PATHS.run);
+  for (const p of minimalCover(layout.readonlyPaths)) a.push("--ro-bind", src(p), p);
+  if (layout.lib) a.push("--ro-bind", src(layout.lib.dist), `${SANDBOX_PATHS.lib}/dist`, "--ro-bind", src(layout.lib.nodeModules), `${SANDBOX_PATHS.lib}/node_modules`);
+  if (layout.runDir) a.push("--bind", src(layout.runDir), SANDBOX_PATHS.run);
   // The workspace, read-write, as /mount and the working directory.
-  a.push("--bind", layout.workspace, SANDBOX_PATHS.mount, "--chdir", SANDBOX_PATHS.mount);
+  a.push("--bind", src(layout.workspace), SANDBOX_PATHS.mount, "--chdir", SANDBOX_PATHS.mount);
   a.push("--", ...argv);
   return a;
 }

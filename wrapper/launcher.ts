@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -14,6 +14,7 @@ import { installTree, resolveCommand, type ResolvedCommand } from "./command-res
 import { buildInitSpec, isolatedReadOnly, PROXY_PORT } from "./init-spec.js";
 import { findExecutableOrNull } from "../native/find-executable.js";
 import type { InterceptorConfig } from "./interceptor-config.js";
+import { prepareWorkspace, reachableBy, sandboxIdentity, stagingFor } from "./sandbox-identity.js";
 import { SandboxProcess } from "./sandbox-process.js";
 import { Supervisor, type CallOp } from "./supervisor.js";
 
@@ -125,15 +126,27 @@ export async function launchSandbox(req: LaunchRequest): Promise<LaunchedSandbox
     throw new McpwError("internal", `${SANDBOX_LIB_DIR} is missing; run npm run build in the mcpw checkout`);
   }
   const isolated = bwrap.available;
+  // As root, the sandbox runs as an unprivileged uid (see sandbox-identity.ts).
+  const identity = sandboxIdentity(req.workspace);
+  if (identity) {
+    prepareWorkspace(req.workspace, identity);
+    // Without bubblewrap there is no mount namespace to stage an unreachable workspace in.
+    if (!isolated && !reachableBy(req.workspace, identity)) {
+      throw new McpwError("bad_params", `workspace ${req.workspace} is inside a directory uid ${identity.uid} cannot enter, and without bubblewrap mcpw cannot bind it elsewhere: use a workspace outside it`, { field: "workspace" });
+    }
+  }
   const runDir = mkdtempSync(join(tmpdir(), "mcpw-run-"));
   let supervisor: Supervisor | null = null;
+  let stageDir: string | null = null;
   const dispose = () => {
     supervisor?.close();
     rmSync(runDir, { recursive: true, force: true });
+    if (stageDir) rmSync(stageDir, { recursive: true, force: true });
   };
   try {
-    const uid = process.getuid?.() ?? 0;
-    const gid = process.getgid?.() ?? 0;
+    if (identity) chownSync(runDir, identity.uid, identity.gid);
+    const uid = identity?.uid ?? process.getuid?.() ?? 0;
+    const gid = identity?.gid ?? process.getgid?.() ?? 0;
     writeFileSync(join(runDir, "passwd"), `sandbox:x:${uid}:${gid}:mcpw sandbox:${SANDBOX_PATHS.mount}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
     writeFileSync(join(runDir, "group"), `sandbox:x:${gid}:\nnogroup:x:65534:\n`);
     const files = { "/etc/passwd": join(runDir, "passwd"), "/etc/group": join(runDir, "group") };
@@ -185,16 +198,24 @@ export async function launchSandbox(req: LaunchRequest): Promise<LaunchedSandbox
     let child: ChildProcess;
     let proc: SandboxProcess;
     if (isolated) {
-      const args = bwrapArgs({ ...layout, env: { [SPEC_FD_ENV]: String(SPEC_FD) } }, initArgv);
-      const [exe, ...rest] = [...dieWithUs(), bwrap.path!, "--json-status-fd", String(STATUS_FD), ...args];
+      // Bind sources the sandbox uid cannot reach are staged; the uid drop comes before
+      // --pdeathsig, which a change of credentials would clear.
+      const sources = [...runtime, MCPW_DIST, MCPW_NODE_MODULES].map((path) => ({ path, writable: false }));
+      sources.push({ path: req.workspace, writable: true }, { path: runDir, writable: true });
+      const staging = identity ? stagingFor(sources, identity) : { prefix: [], replace: new Map<string, string>(), dir: null };
+      stageDir = staging.dir;
+      const args = bwrapArgs({ ...layout, staged: staging.replace, env: { [SPEC_FD_ENV]: String(SPEC_FD) } }, initArgv);
+      const [exe, ...rest] = [...staging.prefix, ...dieWithUs(), bwrap.path!, "--json-status-fd", String(STATUS_FD), ...args];
       child = spawn(exe!, rest, { env: {}, stdio: withExtraFds(req.stdio) });
       proc = new SandboxProcess(child, child.stdio[STATUS_FD] as Readable);
       isolation.bubblewrap = `on (${bwrap.path})`;
       isolation.namespaces = "user, mount, pid, ipc, uts, cgroup, net (loopback only)";
+      isolation.uid = identity ? `host uid ${identity.uid} (mcpw runs as root; the sandbox does not)` : `host uid ${process.getuid?.()} (mcpw's own)`;
       isolation.filesystem = `new root: /usr and runtime read-only, workspace at ${SANDBOX_PATHS.mount}`;
     } else {
       // best-effort, and said loudly by the caller: no namespaces; the kernel layers and the interceptors remain.
-      const [exe, ...rest] = [...dieWithUs(), ...initArgv];
+      const drop = identity ? ["setpriv", "--reuid", String(identity.uid), "--regid", String(identity.gid), "--clear-groups"] : [];
+      const [exe, ...rest] = [...drop, ...dieWithUs(), ...initArgv];
       child = spawn(exe!, rest, { env: { [SPEC_FD_ENV]: String(SPEC_FD) }, cwd: req.workspace, stdio: withExtraFds(req.stdio).map((s, i) => (i === STATUS_FD ? "ignore" : s)), detached: true });
       proc = new SandboxProcess(child, null);
       isolation.bubblewrap = `MISSING: ${bwrap.problem}`;

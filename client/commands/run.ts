@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, realpathSync, rmdirSync } from "node:fs";
 import { constants } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { McpwError } from "../../protocol/errors.js";
 import { Policy, type PolicyInput } from "../../protocol/policy.js";
 import { parseConfig, readJsonFile } from "../../server/config.js";
@@ -138,7 +138,9 @@ function auditFileIn(stateDir: string): string | null {
 function defaultWorkspace(cwd: string, stateDir: string, id: string): string {
   for (const dir of [join(cwd, "mount", id), join(stateDir, "workspaces", id)]) {
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      // The parent is searchable (a sandbox may run as another uid); the workspace itself is 0700.
+      mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
+      mkdirSync(dir, { mode: 0o700 });
       return dir;
     } catch {
       // try the next place

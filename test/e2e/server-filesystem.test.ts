@@ -4,12 +4,11 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { connectMcp, SERVERS, textOf } from "../helpers/mcp-client.js";
-import { tempDir } from "../helpers/server.js";
+import { sandboxWorkspace, tempDir } from "../helpers/server.js";
 
 t.test("@modelcontextprotocol/server-filesystem under mcpw run: /mount works, host paths do not", async (t) => {
   const cwd = tempDir("mcpw-e2e-fs-");
-  const ws = join(cwd, "ws");
-  mkdirSync(ws);
+  const ws = sandboxWorkspace("mcpw-e2e-fs-ws-");
   writeFileSync(join(ws, "hello.txt"), "hello from the workspace");
   // A host secret the server's own arguments allow ("/"), but the sandbox does not.
   const secretDir = join(homedir(), `.mcpw-e2e-secret-${randomBytes(4).toString("hex")}`);

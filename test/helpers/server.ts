@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
@@ -25,6 +25,16 @@ export interface TestServer {
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * A workspace to hand to a sandbox. As root, mcpw runs sandboxes as uid 65534 and wants the
+ * workspace to be theirs (as a root user would have to chown it); otherwise it is the caller's own.
+ */
+export function sandboxWorkspace(prefix = "mcpw-test-ws-"): string {
+  const dir = tempDir(prefix);
+  if (process.getuid?.() === 0) chownSync(dir, 65534, 65534);
+  return dir;
 }
 
 /** A real server on an ephemeral loopback port, with its own state dir. */

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import t from "tap";
 import { mcpw } from "../helpers/cli.js";
 import { connectMcp, textOf } from "../helpers/mcp-client.js";
-import { tempDir } from "../helpers/server.js";
+import { sandboxWorkspace, tempDir } from "../helpers/server.js";
 
 const NO_BWRAP = { MCPW_BWRAP: "/nonexistent/bwrap" };
 
@@ -24,7 +24,7 @@ t.test("without bubblewrap: strict refuses to start; best-effort runs, says so l
     fs.writeFileSync("/mount/ok.txt", "in the workspace");
     out.mount = fs.readFileSync("/mount/ok.txt", "utf8");
     console.log(JSON.stringify(out));`;
-  const loose = await mcpw(["run", "--isolation", "best-effort", "--", "node", "-e", probe], { cwd, env: NO_BWRAP });
+  const loose = await mcpw(["run", "--isolation", "best-effort", "--mount", sandboxWorkspace(), "--", "node", "-e", probe], { cwd, env: NO_BWRAP });
   t.equal(loose.code, 0, loose.stderr);
   t.match(loose.stderr, /WARNING: running WITHOUT isolation/, "best-effort says so loudly");
   const out = JSON.parse(loose.stdout.trim());

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import t from "tap";
 import { McpwError } from "../../protocol/errors.js";
 import { Policy } from "../../protocol/policy.js";
@@ -85,4 +86,33 @@ t.test("bad requests fail before anything starts", async (t) => {
   await t.rejects(launchSandbox(request("sb-bad00001", ["definitely-not-a-command"])), /command not found: definitely-not-a-command/);
   await t.rejects(launchSandbox(request("sb-bad00002", ["node", "missing-script.js"])), /script not found: .*missing-script\.js/);
   await t.rejects(launchSandbox(request("sb-bad00003", ["node", "-e", "1"], { workspace: "/nonexistent/dir" })), /workspace \/nonexistent\/dir does not exist/);
+});
+
+t.test("root is no exception: a sandbox started by root runs as an unprivileged host uid", { skip: process.getuid?.() !== 0 && "needs root" }, async (t) => {
+  const probe = `
+    const fs = require("fs"), out = {};
+    out.status = fs.readFileSync("/proc/self/status", "utf8").match(/^Uid:\\s+(\\d+)/m)[1];
+    for (const f of ["/proc/sys/kernel/core_pattern", "/proc/sysrq-trigger", "/proc/sys/vm/drop_caches"]) {
+      try { fs.writeFileSync(f, "0"); out[f] = "written"; } catch (e) { out[f] = e.code; }
+    }
+    out.sys = fs.existsSync("/sys/kernel");
+    fs.writeFileSync("/mount/made-by-sandbox", "x");
+    console.log(JSON.stringify(out));
+    setTimeout(() => {}, 3000);`;
+  const workspace = tempDir("mcpw-root-ws-");
+  const run = await launchSandbox(request("sb-root0001", ["node", "-e", probe], { workspace }));
+  let stdout = "";
+  run.child.stdout!.on("data", (d) => (stdout += d));
+  for (let i = 0; i < 100 && !stdout.includes("}"); i++) await new Promise((r) => setTimeout(r, 50));
+  const out = JSON.parse(stdout);
+  // From the host: the sandboxed process (a child of the namespace's init) and its uid.
+  const init = await run.process.namespaceInit;
+  const kids = readFileSync(`/proc/${init}/task/${init}/children`, "utf8").trim().split(/\s+/);
+  const hostUid = readFileSync(`/proc/${kids[0]}/status`, "utf8").match(/^Uid:\s+(\d+)/m)![1];
+  await run.process.stop(0);
+  run.dispose();
+  t.equal(hostUid, "65534", "on the host the sandboxed process is uid 65534, not 0");
+  for (const f of ["/proc/sys/kernel/core_pattern", "/proc/sysrq-trigger", "/proc/sys/vm/drop_caches"]) t.not(out[f], "written", `${f} cannot be written`);
+  t.notOk(out.sys, "/sys is not there");
+  t.equal(statSync(join(workspace, "made-by-sandbox")).uid, 65534, "and the workspace is still writable by it");
 });

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import t from "tap";
 import { mcpw } from "../helpers/cli.js";
-import { tempDir } from "../helpers/server.js";
+import { sandboxWorkspace, tempDir } from "../helpers/server.js";
 
 /** Runs `script` under `mcpw run` in node and returns what it printed as JSON on its last line. */
 async function inSandbox(script: string, args: string[] = [], cwd = tempDir("mcpw-ic-")): Promise<Record<string, any>> {
@@ -83,7 +83,7 @@ t.test("net: http, https (TLS end to end), fetch and raw TCP reach an allowed ho
   t.teardown(() => (https.close(), http.close()));
   const hp = (https.address() as AddressInfo).port;
   const pp = (http.address() as AddressInfo).port;
-  const ws = tempDir("mcpw-ic-ws-");
+  const ws = sandboxWorkspace("mcpw-ic-ws-");
   writeFileSync(join(ws, "ca.pem"), readFileSync(join(dir, "cert.pem")));
   const r = await inSandbox(
     `${PRELUDE}
