@@ -5,7 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import { McpwError } from "../../protocol/errors.js";
 import { Policy, type PolicyInput } from "../../protocol/policy.js";
 import { parseConfig, readJsonFile } from "../../server/config.js";
-import { startEmbedded } from "../../server/embedded.js";
+import { startEmbedded, type Embedded } from "../../server/embedded.js";
 import { defaultStateDir, ensureStateDir } from "../../server/state-dir.js";
 import { launchSandbox } from "../../wrapper/launcher.js";
 import { list, str, UsageError, type CommandSpec, type ParsedArgs } from "../command.js";
@@ -81,9 +81,11 @@ stderr. The exit code is the program's. In an MCP client configuration:
       workspace = defaultWorkspace(cwd, stateDir, id);
       madeWorkspace = true;
     }
-    // The embedded server and bridge come up while the sandbox boots; the sandbox's first privileged
-    // request waits for them.
-    const starting = startEmbedded({ env, policy, auditPath, cwd });
+    // The sandbox is spawned first; the embedded server and bridge are built while it boots, and
+    // its first privileged request waits for them.
+    let ready!: (e: Embedded) => void;
+    let failed!: (e: unknown) => void;
+    const starting = new Promise<Embedded>((res, rej) => ((ready = res), (failed = rej)));
     starting.catch(() => undefined);
     let launched;
     try {
@@ -102,10 +104,10 @@ stderr. The exit code is the program's. In an MCP client configuration:
         },
       });
     } catch (e) {
-      await starting.then((s) => s.close()).catch(() => undefined);
       if (madeWorkspace) rmdirSync(workspace);
       throw e;
     }
+    startEmbedded({ env, policy, auditPath, cwd }).then(ready, failed);
     const embedded = await starting.catch(async (e: unknown) => {
       await launched.process.stop(0);
       launched.dispose();
