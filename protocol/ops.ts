@@ -83,38 +83,13 @@ export const ExecOp = z
   })
   .strict();
 
-export const Op = z.discriminatedUnion("op", [
-  FsStatOp,
-  FsReadOp,
-  FsWriteOp,
-  FsListOp,
-  FsMkdirOp,
-  FsRmOp,
-  FsRenameOp,
-  FsReadlinkOp,
-  FsRealpathOp,
-  NetConnectOp,
-  NetResolveOp,
-  HttpRequestOp,
-  ExecOp,
-]);
+/** What a sandbox may ask its supervisor for directly; TCP goes through tunnel.open instead. */
+const SANDBOX_OPS = [FsStatOp, FsReadOp, FsWriteOp, FsListOp, FsMkdirOp, FsRmOp, FsRenameOp, FsReadlinkOp, FsRealpathOp, NetResolveOp, HttpRequestOp, ExecOp] as const;
+
+export const Op = z.discriminatedUnion("op", [...SANDBOX_OPS, NetConnectOp]);
 export type Op = z.infer<typeof Op>;
 
-/** What a sandbox may ask its supervisor for directly; TCP goes through tunnel.open instead. */
-export const SandboxOp = z.discriminatedUnion("op", [
-  FsStatOp,
-  FsReadOp,
-  FsWriteOp,
-  FsListOp,
-  FsMkdirOp,
-  FsRmOp,
-  FsRenameOp,
-  FsReadlinkOp,
-  FsRealpathOp,
-  NetResolveOp,
-  HttpRequestOp,
-  ExecOp,
-]);
+export const SandboxOp = z.discriminatedUnion("op", SANDBOX_OPS);
 export type SandboxOp = z.infer<typeof SandboxOp>;
 export type OpInput = z.input<typeof Op>;
 export type OpName = Op["op"];

@@ -75,18 +75,24 @@ function scriptArgument(args: string[], withValue: Set<string>, stopOn: Set<stri
   return -1;
 }
 
-function resolveNode(node: string, args: string[], opts: ResolveOptions): ResolvedCommand {
-  const readonlyPaths = [installTree(node)];
-  const i = scriptArgument(args, NODE_OPTS_WITH_VALUE, new Set(["-e", "--eval", "-p", "--print", "-i"]));
+/**
+ * The interpreter's args with the script (if any) made a real absolute path, and the script's
+ * package tree (found by `markers`) to expose read-only.
+ */
+function withScript(args: string[], i: number, markers: string[], opts: ResolveOptions): { args: string[]; tree: string | null } {
+  if (i < 0) return { args, tree: null };
+  const script = resolve(opts.cwd, args[i]!);
+  if (!existsSync(script)) throw new McpwError("not_found", `script not found: ${script}`, { field: "command" });
+  const real = realpathSync(script);
   const out = [...args];
-  if (i >= 0) {
-    const script = resolve(opts.cwd, args[i]!);
-    if (!existsSync(script)) throw new McpwError("not_found", `script not found: ${script}`, { field: "command" });
-    const real = realpathSync(script);
-    out[i] = real;
-    readonlyPaths.push(exposableTree(real, ["package.json"], opts));
-  }
-  return { argv: [node, ...out], runtime: "node", readonlyPaths };
+  out[i] = real;
+  return { args: out, tree: exposableTree(real, markers, opts) };
+}
+
+function resolveNode(node: string, args: string[], opts: ResolveOptions): ResolvedCommand {
+  const i = scriptArgument(args, NODE_OPTS_WITH_VALUE, new Set(["-e", "--eval", "-p", "--print", "-i"]));
+  const s = withScript(args, i, ["package.json"], opts);
+  return { argv: [node, ...s.args], runtime: "node", readonlyPaths: [installTree(node), ...(s.tree ? [s.tree] : [])] };
 }
 
 /**
@@ -142,17 +148,10 @@ function resolvePython(python: string, args: string[], opts: ResolveOptions): Re
   // Ask the interpreter itself: this sees through pyenv shims and virtualenvs.
   const info = pythonInfo(python);
   const exe = realpathSync(info.executable);
-  const readonlyPaths = [info.prefix, info.base_prefix, installTree(exe)];
   const i = scriptArgument(args, new Set(["-W", "-X", "--check-hash-based-pycs"]), new Set(["-c", "-m", "-"]));
-  const out = [...args];
-  if (i >= 0) {
-    const script = resolve(opts.cwd, args[i]!);
-    if (!existsSync(script)) throw new McpwError("not_found", `script not found: ${script}`, { field: "command" });
-    const real = realpathSync(script);
-    out[i] = real;
-    readonlyPaths.push(exposableTree(real, ["pyproject.toml", "setup.py", "setup.cfg"], opts));
-  }
-  return { argv: [exe, ...out], runtime: "python", readonlyPaths: [...new Set(readonlyPaths)] };
+  const s = withScript(args, i, ["pyproject.toml", "setup.py", "setup.cfg"], opts);
+  const readonlyPaths = [info.prefix, info.base_prefix, installTree(exe), ...(s.tree ? [s.tree] : [])];
+  return { argv: [exe, ...s.args], runtime: "python", readonlyPaths: [...new Set(readonlyPaths)] };
 }
 
 /** `npx [-y] [-p pkg] <pkg-or-bin> [args]` → `node <bin script> [args]`, resolved on the host. */
