@@ -116,3 +116,24 @@ t.test("root is no exception: a sandbox started by root runs as an unprivileged 
   t.notOk(out.sys, "/sys is not there");
   t.equal(statSync(join(workspace, "made-by-sandbox")).uid, 65534, "and the workspace is still writable by it");
 });
+
+t.test("a sandbox dies with the process that started it, even when that process is killed outright", async (t) => {
+  const marker = "mcpw-orphan-marker";
+  const script = `
+    import { launchSandbox } from ${JSON.stringify(join(process.cwd(), "dist/wrapper/launcher.js"))};
+    import { Policy } from ${JSON.stringify(join(process.cwd(), "dist/protocol/policy.js"))};
+    const run = await launchSandbox({ id: "sb-orphan01", command: ["node", "-e", "setInterval(() => {}, 1000) // ${marker}"], policy: Policy.parse({}),
+      workspace: ${JSON.stringify(tempDir("mcpw-orphan-ws-"))}, cwd: process.cwd(), hostEnv: process.env, stdio: "ignore",
+      channel: { callOp: async () => { throw new Error("none"); }, audit: () => {} } });
+    await run.process.namespaceInit;
+    console.log("started");
+    setInterval(() => {}, 1000);`;
+  const { spawn } = await import("node:child_process");
+  const parent = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve) => parent.stdout.on("data", (d) => String(d).includes("started") && resolve()));
+  for (let i = 0; i < 100 && processesWith(marker).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  t.ok(processesWith(marker).length > 0, "the sandboxed program is running");
+  parent.kill("SIGKILL");
+  for (let i = 0; i < 100 && processesWith(marker).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  t.same(processesWith(marker), [], "after SIGKILL of its parent, nothing of the sandbox is left");
+});
