@@ -1,29 +1,15 @@
 import { z } from "zod";
 
+import { ERROR_CODES, McpwError, type ErrorCode } from "./mcpw-error.js";
+
+export { McpwError, type ErrorCode };
+
 /** Every error that crosses a boundary carries one of these codes. */
-export const ErrorCode = z.enum([
-  "bad_frame", // not JSON, wrong envelope, frame too large
-  "bad_params", // envelope fine, params failed their schema
-  "unsupported_version",
-  "unknown_method",
-  "unauthorized", // missing, malformed, unknown, expired or revoked token
-  "forbidden", // authenticated, but this role may not do that
-  "rate_limited",
-  "not_found",
-  "conflict",
-  "no_bridge", // no active bridge for the selected environment
-  "bridge_gone", // the bridge dropped while the request was in flight
-  "timeout",
-  "policy_denied", // a policy rule refused the operation
-  "io_error", // the operation was allowed but failed (ENOENT, ECONNREFUSED, ...)
-  "too_large",
-  "internal",
-]);
-export type ErrorCode = z.infer<typeof ErrorCode>;
+export const ErrorCodeSchema = z.enum(ERROR_CODES);
 
 export const ErrorBody = z
   .object({
-    code: ErrorCode,
+    code: ErrorCodeSchema,
     message: z.string(),
     /** Dotted path of the offending field, when one field is to blame. */
     field: z.string().optional(),
@@ -36,38 +22,8 @@ export const ErrorBody = z
   .strict();
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
-/** An error with a wire code; anything else thrown by a handler becomes `internal`. */
-export class McpwError extends Error {
-  readonly code: ErrorCode;
-  readonly field?: string;
-  readonly errno?: string;
-  readonly rule?: string;
-  readonly retryAfterMs?: number;
-
-  constructor(code: ErrorCode, message: string, extra: Omit<ErrorBody, "code" | "message"> = {}) {
-    super(message);
-    this.name = "McpwError";
-    this.code = code;
-    if (extra.field !== undefined) this.field = extra.field;
-    if (extra.errno !== undefined) this.errno = extra.errno;
-    if (extra.rule !== undefined) this.rule = extra.rule;
-    if (extra.retryAfterMs !== undefined) this.retryAfterMs = extra.retryAfterMs;
-  }
-
-  toBody(): ErrorBody {
-    const body: ErrorBody = { code: this.code, message: this.message };
-    if (this.field !== undefined) body.field = this.field;
-    if (this.errno !== undefined) body.errno = this.errno;
-    if (this.rule !== undefined) body.rule = this.rule;
-    if (this.retryAfterMs !== undefined) body.retryAfterMs = this.retryAfterMs;
-    return body;
-  }
-
-  static fromBody(body: ErrorBody): McpwError {
-    const { code, message, ...extra } = body;
-    return new McpwError(code, message, extra);
-  }
-}
+/** The wire form of an error, as a type (McpwError.toBody() returns one). */
+export type { ErrorBodyData } from "./mcpw-error.js";
 
 /** Turns a zod failure into one error that names the first bad field (prefixed, e.g. "params."). */
 export function zodToMcpwError(error: z.ZodError, code: ErrorCode, prefix = ""): McpwError {

@@ -198,11 +198,15 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
     sb.exited = new Promise((resolveExit) => {
       let spawnError: Error | null = null;
       child.on("error", (err) => (spawnError = err));
-      child.on("spawn", () => {
+      const running = () => {
+        if (sb.state !== "starting") return;
         sb.state = "running";
         this.log(sb, "system", `started: ${run.resolved.argv.join(" ").slice(0, 300)}`);
         this.emit("state", this.info(sb));
-      });
+      };
+      // The launcher spawns before it returns, so 'spawn' may already have fired.
+      if (child.pid !== undefined) running();
+      else child.once("spawn", running);
       child.on("close", (code, signal) => {
         const reason = spawnError
           ? `failed to start: ${spawnError.message}`

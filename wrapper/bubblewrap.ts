@@ -1,6 +1,5 @@
 import { basename, dirname } from "node:path";
 import { findExecutableOrNull } from "../native/find-executable.js";
-import { probeKernelLayers, type KernelLayers } from "../native/probe.js";
 
 export interface BubblewrapStatus {
   available: boolean;
@@ -8,14 +7,6 @@ export interface BubblewrapStatus {
   version: string | null;
   /** Why it cannot be used, with the command that fixes it where there is one. */
   problem: string | null;
-}
-
-let cached: KernelLayers | null = null;
-
-/** The machine's isolation layers, probed once per process (bwrap is really run: a few ms). */
-export function kernelLayers(): KernelLayers {
-  cached ??= probeKernelLayers();
-  return cached;
 }
 
 /** The command that installs bubblewrap here. */
@@ -39,14 +30,3 @@ export function bubblewrapStatus(): BubblewrapStatus {
   return { available: true, path, version: null, problem: null };
 }
 
-/** The full probe's answer to "why can bubblewrap not run here?" (runs bwrap: a few ms). */
-export function explainBubblewrap(): BubblewrapStatus {
-  const { bubblewrap, userNamespaces } = kernelLayers();
-  if (!bubblewrap.available) {
-    return { available: false, path: bubblewrap.path, version: null, problem: `bubblewrap (bwrap) is not usable: ${bubblewrap.detail}; install it with: ${installHint()}` };
-  }
-  if (!userNamespaces.available) {
-    return { available: false, path: bubblewrap.path, version: bubblewrap.version, problem: `bubblewrap cannot create user namespaces here: ${userNamespaces.detail}` };
-  }
-  return { available: true, path: bubblewrap.path, version: bubblewrap.version, problem: null };
-}

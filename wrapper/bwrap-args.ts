@@ -110,7 +110,7 @@ export function etcFiles(): string[] {
  * Every path the sandbox sees natively (what bwrapArgs binds or creates). The interceptors serve
  * these themselves and send only policy-listed host paths to the bridge.
  */
-export function sandboxView(layout: SandboxLayout): string[] {
+export function sandboxView(layout: Omit<SandboxLayout, "env">): string[] {
   const view: string[] = ["/usr", "/proc", "/dev", "/tmp", SANDBOX_PATHS.mount];
   for (const p of USR_LINKS) if (existsSync(p)) view.push(p);
   view.push(...etcFiles());

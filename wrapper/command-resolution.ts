@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, delimiter, dirname, join, resolve, sep } from "node:path";
-import { McpwError } from "../protocol/errors.js";
+import { McpwError } from "../protocol/mcpw-error.js";
 import { findExecutableOrNull } from "../native/find-executable.js";
 
 /**

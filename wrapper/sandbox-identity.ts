@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { McpwError } from "../protocol/errors.js";
+import { McpwError } from "../protocol/mcpw-error.js";
 
 /**
  * Root is no exception: a sandbox started by root must hold no host privilege, and a user namespace

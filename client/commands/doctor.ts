@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { installHint, kernelLayers } from "../../wrapper/bubblewrap.js";
+import { installHint } from "../../wrapper/bubblewrap.js";
+import { kernelLayers } from "../../wrapper/kernel-layers.js";
 import { SANDBOX_LIB_DIR } from "../../wrapper/launcher.js";
 import type { CommandSpec } from "../command.js";
 

@@ -122,7 +122,8 @@ t.test("a sandbox dies with the process that started it, even when that process 
   const script = `
     import { launchSandbox } from ${JSON.stringify(join(process.cwd(), "dist/wrapper/launcher.js"))};
     import { Policy } from ${JSON.stringify(join(process.cwd(), "dist/protocol/policy.js"))};
-    const run = await launchSandbox({ id: "sb-orphan01", command: ["node", "-e", "setInterval(() => {}, 1000) // ${marker}"], policy: Policy.parse({}),
+    // The marker is joined here, so only the sandboxed program's command line holds it, not this one's.
+    const run = await launchSandbox({ id: "sb-orphan01", command: ["node", "-e", "setInterval(() => {}, 1000) // " + ${JSON.stringify(marker.slice(0, 6))} + ${JSON.stringify(marker.slice(6))}], policy: Policy.parse({}),
       workspace: ${JSON.stringify(tempDir("mcpw-orphan-ws-"))}, cwd: process.cwd(), hostEnv: process.env, stdio: "ignore",
       channel: { callOp: async () => { throw new Error("none"); }, audit: () => {} } });
     await run.process.namespaceInit;
@@ -135,5 +136,15 @@ t.test("a sandbox dies with the process that started it, even when that process 
   t.ok(processesWith(marker).length > 0, "the sandboxed program is running");
   parent.kill("SIGKILL");
   for (let i = 0; i < 100 && processesWith(marker).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
-  t.same(processesWith(marker), [], "after SIGKILL of its parent, nothing of the sandbox is left");
+  const left = processesWith(marker);
+  const describe = (pid: number) => {
+    try {
+      const st = readFileSync(`/proc/${pid}/status`, "utf8");
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(st)![1]);
+      return `${pid} (${/^NSpid:\s+(.*)$/m.exec(st)![1]}) parent ${ppid}: ${readFileSync(`/proc/${ppid}/cmdline`, "utf8").replace(/\0/g, " ").slice(0, 80)}`;
+    } catch {
+      return `${pid} (gone)`;
+    }
+  };
+  t.same(left, [], "after SIGKILL of its parent, nothing of the sandbox is left", { survivors: left.map(describe) });
 });

@@ -1,0 +1,218 @@
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import { chownSync, existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { findExecutableOrNull } from "../native/find-executable.js";
+import { MCPW_DIST, MCPW_NODE_MODULES, SANDBOX_LIB_DIR } from "../native/install-paths.js";
+import { McpwError } from "../protocol/mcpw-error.js";
+import { bubblewrapStatus } from "./bubblewrap.js";
+import { bwrapArgs, SANDBOX_PATHS, type SandboxLayout } from "./bwrap-args.js";
+import { installTree, resolveCommand, type ResolvedCommand } from "./command-resolution.js";
+import { prepareWorkspace, reachableBy, sandboxIdentity, stagingFor, type SandboxIdentity } from "./sandbox-identity.js";
+import { SandboxProcess } from "./sandbox-process.js";
+
+/**
+ * The first half of starting a sandbox, which needs no policy: check the command and workspace,
+ * lay out the binds, and spawn bubblewrap with sandbox-init inside, which then waits for its spec
+ * on fd 4. The second half (launcher.ts) turns the policy into that spec. Splitting them lets
+ * `mcpw run` spawn the sandbox before its main code has even loaded (this module loads no schema
+ * library), so the sandbox's start-up and mcpw's overlap.
+ */
+export interface PrepareRequest {
+  id: string;
+  command: string[];
+  /** Host directory bound at /mount; must exist and be a directory. */
+  workspace: string;
+  /** Where relative commands and scripts are resolved on the host. */
+  cwd: string;
+  /** For finding commands (PATH, HOME); nothing of it reaches the sandbox here. */
+  hostEnv: NodeJS.ProcessEnv;
+  stdio: StdioOptions;
+  /** Paths never exposed automatically (home, state dir). */
+  protect?: string[];
+  /** The policy's isolation: strict refuses to start without bubblewrap. */
+  isolation: "strict" | "best-effort";
+}
+
+/** Paths as the sandbox sees them (they differ without bubblewrap). */
+export interface InsidePaths {
+  libDir: string;
+  channelDir: string;
+  home: string;
+  dist: string;
+  workspace: string;
+}
+
+export interface PreparedSandbox {
+  id: string;
+  workspace: string;
+  resolved: ResolvedCommand;
+  isolated: boolean;
+  identity: SandboxIdentity | null;
+  runDir: string;
+  layout: Omit<SandboxLayout, "env">;
+  /** Generated files bound read-only: destination → host file. */
+  files: Record<string, string>;
+  /** Node binary (the same path inside). */
+  node: string;
+  /** Trees the program needs to read and execute. */
+  runtime: string[];
+  inside: InsidePaths;
+  child: ChildProcess;
+  process: SandboxProcess;
+  /** Where sandbox-init reads its spec. */
+  specPipe: Writable;
+  isolation: Record<string, string>;
+  /** Kills the waiting sandbox (it has run nothing yet) and removes its directories. */
+  abort(): void;
+  /** Removes the run and staging directories (after the sandbox has exited). */
+  dispose(): void;
+}
+
+/** bubblewrap reports the sandbox's pid (and later its exit) as JSON on this fd. */
+const STATUS_FD = 3;
+/** sandbox-init reads its spec from this inherited fd (a pipe we write and close). */
+const SPEC_FD = 4;
+const SPEC_FD_ENV = "MCPW_INIT_SPEC_FD";
+
+/** The caller's stdio, then bubblewrap's status fd and the spec pipe. */
+function withExtraFds(stdio: StdioOptions, status: boolean): Exclude<StdioOptions, string> {
+  const base = typeof stdio === "string" ? [stdio, stdio, stdio] : [...stdio];
+  while (base.length < SPEC_FD + 1) base.push("ignore");
+  base[STATUS_FD] = status ? "pipe" : "ignore";
+  base[SPEC_FD] = "pipe";
+  return base;
+}
+
+/**
+ * bubblewrap's --die-with-parent ties the sandbox to the bwrap process, not bwrap to us: if mcpw is
+ * killed outright, bwrap and the sandbox would live on. setpriv (util-linux) sets PR_SET_PDEATHSIG
+ * on itself and then execs bwrap in the same process, so the kernel kills bwrap when we die.
+ */
+function dieWithUs(): string[] {
+  const setpriv = findExecutableOrNull("setpriv", ["/usr/bin", "/bin", "/usr/sbin"]);
+  return setpriv ? [setpriv, "--pdeathsig", "KILL"] : [];
+}
+
+/** Checks a workspace path before anything is started. */
+export function checkWorkspace(path: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new McpwError("not_found", `workspace ${path} does not exist`, { field: "workspace" });
+  }
+  if (!st.isDirectory()) throw new McpwError("bad_params", `workspace ${path} is not a directory`, { field: "workspace" });
+}
+
+/**
+ * Checks the request and spawns the sandbox, which waits for its spec. Everything that can be wrong
+ * with the request (command, workspace, missing isolation under a strict policy) is found before
+ * anything is started.
+ */
+export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
+  checkWorkspace(req.workspace);
+  const resolved = resolveCommand(req.command, { cwd: req.cwd, env: req.hostEnv, ...(req.protect ? { protect: req.protect } : {}) });
+  const bwrap = bubblewrapStatus();
+  if (!bwrap.available && req.isolation === "strict") {
+    throw new McpwError("policy_denied", `cannot isolate: ${bwrap.problem} (policy isolation is "strict"; "best-effort" would run with interceptors only)`, {
+      rule: "isolation",
+    });
+  }
+  if (!existsSync(join(SANDBOX_LIB_DIR, "node-preload.cjs"))) {
+    throw new McpwError("internal", `${SANDBOX_LIB_DIR} is missing; run npm run build in the mcpw checkout`);
+  }
+  const isolated = bwrap.available;
+  // As root, the sandbox runs as an unprivileged uid (see sandbox-identity.ts).
+  const identity = sandboxIdentity(req.workspace);
+  if (identity) {
+    prepareWorkspace(req.workspace, identity);
+    // Without bubblewrap there is no mount namespace to stage an unreachable workspace in.
+    if (!isolated && !reachableBy(req.workspace, identity)) {
+      throw new McpwError("bad_params", `workspace ${req.workspace} is inside a directory uid ${identity.uid} cannot enter, and without bubblewrap mcpw cannot bind it elsewhere: use a workspace outside it`, { field: "workspace" });
+    }
+  }
+  const runDir = mkdtempSync(join(tmpdir(), "mcpw-run-"));
+  let stageDir: string | null = null;
+  const removeDirs = () => {
+    rmSync(runDir, { recursive: true, force: true });
+    if (stageDir) rmSync(stageDir, { recursive: true, force: true });
+  };
+  try {
+    if (identity) chownSync(runDir, identity.uid, identity.gid);
+    const uid = identity?.uid ?? process.getuid?.() ?? 0;
+    const gid = identity?.gid ?? process.getgid?.() ?? 0;
+    writeFileSync(join(runDir, "passwd"), `sandbox:x:${uid}:${gid}:mcpw sandbox:${SANDBOX_PATHS.mount}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
+    writeFileSync(join(runDir, "group"), `sandbox:x:${gid}:\nnogroup:x:65534:\n`);
+    const files = { "/etc/passwd": join(runDir, "passwd"), "/etc/group": join(runDir, "group") };
+    const node = realpathSync(process.execPath);
+    const runtime = [...resolved.readonlyPaths, installTree(node)];
+    const layout: Omit<SandboxLayout, "env"> = {
+      workspace: req.workspace,
+      readonlyPaths: runtime,
+      runDir,
+      lib: { dist: MCPW_DIST, nodeModules: MCPW_NODE_MODULES },
+      files,
+      hostname: `mcpw-${req.id}`,
+    };
+    const inside: InsidePaths = isolated
+      ? { libDir: `${SANDBOX_PATHS.lib}/dist/sandbox`, channelDir: SANDBOX_PATHS.run, home: SANDBOX_PATHS.mount, dist: `${SANDBOX_PATHS.lib}/dist`, workspace: SANDBOX_PATHS.mount }
+      : { libDir: SANDBOX_LIB_DIR, channelDir: runDir, home: req.workspace, dist: MCPW_DIST, workspace: req.workspace };
+    const initArgv = [node, `${inside.dist}/sandbox/sandbox-init.mjs`, "--"];
+
+    const isolation: Record<string, string> = {};
+    let child: ChildProcess;
+    let proc: SandboxProcess;
+    if (isolated) {
+      // Bind sources the sandbox uid cannot reach are staged; the uid drop comes before
+      // --pdeathsig, which a change of credentials would clear.
+      const sources = [...runtime, MCPW_DIST, MCPW_NODE_MODULES].map((path) => ({ path, writable: false }));
+      sources.push({ path: req.workspace, writable: true }, { path: runDir, writable: true });
+      const staging = identity ? stagingFor(sources, identity) : { prefix: [], replace: new Map<string, string>(), dir: null };
+      stageDir = staging.dir;
+      const args = bwrapArgs({ ...layout, staged: staging.replace, env: { [SPEC_FD_ENV]: String(SPEC_FD) } }, initArgv);
+      const [exe, ...rest] = [...staging.prefix, ...dieWithUs(), bwrap.path!, "--json-status-fd", String(STATUS_FD), ...args];
+      child = spawn(exe!, rest, { env: {}, stdio: withExtraFds(req.stdio, true) });
+      proc = new SandboxProcess(child, child.stdio[STATUS_FD] as Readable);
+      isolation.bubblewrap = `on (${bwrap.path})`;
+      isolation.namespaces = "user, mount, pid, ipc, uts, cgroup, net (loopback only)";
+      isolation.uid = identity ? `host uid ${identity.uid} (mcpw runs as root; the sandbox does not)` : `host uid ${process.getuid?.()} (mcpw's own)`;
+      isolation.filesystem = `new root: /usr and runtime read-only, workspace at ${SANDBOX_PATHS.mount}`;
+    } else {
+      // best-effort, and said loudly by the caller: no namespaces; the kernel layers and the interceptors remain.
+      const drop = identity ? ["setpriv", "--reuid", String(identity.uid), "--regid", String(identity.gid), "--clear-groups"] : [];
+      const [exe, ...rest] = [...drop, ...dieWithUs(), ...initArgv];
+      child = spawn(exe!, rest, { env: { [SPEC_FD_ENV]: String(SPEC_FD) }, cwd: req.workspace, stdio: withExtraFds(req.stdio, false), detached: true });
+      proc = new SandboxProcess(child, null);
+      isolation.bubblewrap = `MISSING: ${bwrap.problem}`;
+      isolation.namespaces = "none (best-effort: the process runs with the host's view of files and network)";
+    }
+    const specPipe = (child.stdio[SPEC_FD] as Writable).on("error", () => undefined);
+    return {
+      id: req.id,
+      workspace: req.workspace,
+      resolved,
+      isolated,
+      identity,
+      runDir,
+      layout,
+      files,
+      node,
+      runtime,
+      inside,
+      child,
+      process: proc,
+      specPipe,
+      isolation,
+      abort() {
+        proc.kill();
+        removeDirs();
+      },
+      dispose: removeDirs,
+    };
+  } catch (e) {
+    removeDirs();
+    throw e;
+  }
+}
