@@ -4,6 +4,7 @@
 //    ESM file (koffi stays external); the Python sitecustomize, copied.
 //  - dist/cli/mcpw.cjs: the mcpw command, with a V8 code cache (bin/load-bundle.mjs). Loading the
 //    unbundled modules (zod alone is hundreds of files) cost ~300 ms of every `mcpw run` start.
+//  - dist/cli/run-start.cjs: mcpw run's first half (no zod), loaded first to spawn the sandbox.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, rmSync } from "node:fs";
@@ -26,19 +27,26 @@ await Promise.all([
     ["proxy.ts", "proxy.cjs"],
   ].map(([entry, file]) => build({ ...common, entryPoints: [join(root, "wrapper", "node", entry)], outfile: join(sandbox, file), format: "cjs" })),
   build({ ...common, entryPoints: [join(root, "native", "sandbox-init.ts")], outfile: join(sandbox, "sandbox-init.mjs"), format: "esm", external, banner: esmRequire }),
-  build({
-    ...common,
-    entryPoints: [join(root, "client", "cli.ts")],
-    outfile: join(root, "dist", "cli", "mcpw.cjs"),
-    format: "cjs",
-    external,
-    // import.meta.url (install-paths.ts) becomes the bundle's own URL.
-    define: { "import.meta.url": "__mcpwBundleUrl" },
-    banner: { js: 'const __mcpwBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
-  }),
+  ...[
+    ["cli.ts", "mcpw.cjs"],
+    ["run-start.ts", "run-start.cjs"],
+  ].map(([entry, file]) =>
+    build({
+      ...common,
+      entryPoints: [join(root, "client", entry)],
+      outfile: join(root, "dist", "cli", file),
+      format: "cjs",
+      external,
+      // import.meta.url (install-paths.ts) becomes the bundle's own URL.
+      define: { "import.meta.url": "__mcpwBundleUrl" },
+      banner: { js: 'const __mcpwBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
+    }),
+  ),
 ]);
 // The code cache is made by a fresh process running the bundle as bin/mcpw.js will.
-execFileSync(process.execPath, ["--input-type=module", "-e", `import { loadBundle } from ${JSON.stringify(join(root, "bin", "load-bundle.mjs"))}; loadBundle(${JSON.stringify(join(root, "dist", "cli", "mcpw.cjs"))}, { writeCache: true });`], { stdio: "inherit" });
+for (const file of ["mcpw.cjs", "run-start.cjs"]) {
+  execFileSync(process.execPath, ["--input-type=module", "-e", `import { loadBundle } from ${JSON.stringify(join(root, "bin", "load-bundle.mjs"))}; loadBundle(${JSON.stringify(join(root, "dist", "cli", file))}, { writeCache: true });`], { stdio: "inherit" });
+}
 const python = join(sandbox, "python");
 rmSync(python, { recursive: true, force: true });
 cpSync(join(root, "wrapper", "python"), python, { recursive: true, filter: (src) => !src.includes("__pycache__") });

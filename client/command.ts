@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { McpwError } from "../protocol/errors.js";
+import { McpwError } from "../protocol/mcpw-error.js";
 
 export interface OptionSpec {
   type: "string" | "boolean";
@@ -25,6 +25,8 @@ export interface CommandSpec {
 }
 
 export interface ParsedArgs {
+  /** The command line these were parsed from (after the command's name). */
+  raw: string[];
   values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
   /** Everything after `--`. */
@@ -55,7 +57,7 @@ export function parseCommandArgs(spec: CommandSpec, argv: string[]): ParsedArgs 
   }
   const values = { ...parsed.values } as ParsedArgs["values"];
   for (const [k, o] of Object.entries(spec.options)) if (values[k] === undefined && o.default !== undefined) values[k] = o.default;
-  return { values, positionals: parsed.positionals, rest };
+  return { raw: argv, values, positionals: parsed.positionals, rest };
 }
 
 export function helpText(spec: CommandSpec): string {

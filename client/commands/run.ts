@@ -1,13 +1,13 @@
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, realpathSync, rmdirSync } from "node:fs";
+import { existsSync, realpathSync, rmdirSync } from "node:fs";
 import { constants } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { McpwError } from "../../protocol/errors.js";
 import { Policy, type PolicyInput } from "../../protocol/policy.js";
 import { parseConfig, readJsonFile } from "../../server/config.js";
 import { startEmbedded, type Embedded } from "../../server/embedded.js";
 import { defaultStateDir, ensureStateDir } from "../../server/state-dir.js";
-import { launchSandbox } from "../../wrapper/launcher.js";
+import { configureSandbox } from "../../wrapper/launcher.js";
+import { RUN_OPTIONS, startRunSandbox, type RunStart } from "../run-start.js";
 import { list, str, UsageError, type CommandSpec, type ParsedArgs } from "../command.js";
 
 const LOOPBACK_NAME = /^(localhost)(:\d+)?$/i;
@@ -48,63 +48,47 @@ export const runCommand: CommandSpec = {
   summary: "run a command sandboxed, with an embedded server and bridge (no daemons needed)",
   usage: "[--policy <file>] [--mount <dir>] [--ro <path>]... [--rw <path>]... [--allow-net <host>]... [--pass-env <name>]... [--env <env>] -- <command...>",
   rest: true,
-  options: {
-    policy: { type: "string", help: "<file> JSON policy (default: {}, the tightest)" },
-    mount: { type: "string", help: "<dir> host directory to bind at /mount (default ./mount/<sandbox-id>/)" },
-    ro: { type: "string", multiple: true, help: "<path> expose a host path read-only, at the same path inside" },
-    rw: { type: "string", multiple: true, help: "<path> expose a host path read-write, at the same path inside" },
-    "allow-net": { type: "string", multiple: true, help: "<host> allow connections to host (example.com, *.example.com, host:port)" },
-    "pass-env": { type: "string", multiple: true, help: "<name> pass this host environment variable in (none are by default)" },
-    "set-env": { type: "string", multiple: true, help: "<name=value> set a variable inside the sandbox" },
-    env: { type: "string", help: "<env> environment name of the embedded bridge (env MCPW_ENV; default dev)" },
-    isolation: { type: "string", help: "<mode> strict (refuse without bubblewrap) or best-effort" },
-    audit: { type: "string", help: "<file> audit log (default <state-dir>/run-audit.jsonl)" },
-    quiet: { type: "boolean", short: "q", help: "no start-up line on stderr" },
-  },
+  options: RUN_OPTIONS,
+
   details: `
 stdin and stdout belong to the program (MCP stdio passes through untouched); mcpw writes only to
 stderr. The exit code is the program's. In an MCP client configuration:
   "command": "mcpw", "args": ["run", "--", "npx", "@modelcontextprotocol/server-memory"]`,
   async run(args) {
-    if (args.rest.length === 0) throw new UsageError("mcpw run needs a command after --, e.g. mcpw run -- node server.js");
+    // The sandbox's first half may already be running: bin/mcpw.js started it while this loaded.
+    const early = takeFastStart(args.raw);
+    let policy: Policy;
+    try {
+      if (args.rest.length === 0) throw new UsageError("mcpw run needs a command after --, e.g. mcpw run -- node server.js");
+      policy = runPolicy(args, process.cwd());
+    } catch (e) {
+      if (early) abandon(early);
+      throw e;
+    }
     const cwd = process.cwd();
-    const policy = runPolicy(args, cwd);
     const env = str(args.values.env) ?? process.env.MCPW_ENV ?? "dev";
     const stateDir = defaultStateDir();
-    const id = `sb-${randomBytes(4).toString("hex")}`;
     const auditPath = str(args.values.audit) ?? auditFileIn(stateDir);
-
-    let workspace: string;
-    let madeWorkspace = false;
-    if (str(args.values.mount)) workspace = resolve(cwd, str(args.values.mount)!);
-    else {
-      workspace = defaultWorkspace(cwd, stateDir, id);
-      madeWorkspace = true;
-    }
-    // The sandbox is spawned first; the embedded server and bridge are built while it boots, and
-    // its first privileged request waits for them.
+    const start: RunStart = early ?? startRunSandbox(args, args.raw);
+    const { id, workspace } = start;
+    // The embedded server and bridge are built while the sandbox boots; the sandbox's first
+    // privileged request waits for them.
     let ready!: (e: Embedded) => void;
     let failed!: (e: unknown) => void;
     const starting = new Promise<Embedded>((res, rej) => ((ready = res), (failed = rej)));
     starting.catch(() => undefined);
     let launched;
     try {
-      launched = await launchSandbox({
-        id,
-        command: args.rest,
+      launched = await configureSandbox(start.prepared, {
         policy,
-        workspace,
-        cwd,
         hostEnv: process.env,
-        stdio: "inherit",
-        protect: [stateDir],
         channel: {
           callOp: async (o, op, opts) => (await starting).server.router.call(o, op, opts),
           audit: (e) => void starting.then((s) => s.server.audit.write(e)),
         },
       });
     } catch (e) {
-      if (madeWorkspace) rmdirSync(workspace);
+      abandon(start);
       throw e;
     }
     startEmbedded({ env, policy, auditPath, cwd }).then(ready, failed);
@@ -136,17 +120,18 @@ function auditFileIn(stateDir: string): string | null {
   }
 }
 
-/** ./mount/<id>/ beside the caller, or under the state dir when the cwd is not writable. */
-function defaultWorkspace(cwd: string, stateDir: string, id: string): string {
-  for (const dir of [join(cwd, "mount", id), join(stateDir, "workspaces", id)]) {
-    try {
-      // The parent is searchable (a sandbox may run as another uid); the workspace itself is 0700.
-      mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
-      mkdirSync(dir, { mode: 0o700 });
-      return dir;
-    } catch {
-      // try the next place
-    }
-  }
-  throw new McpwError("io_error", `cannot create a workspace under ${join(cwd, "mount")} or ${join(stateDir, "workspaces")}; pass --mount <dir>`);
+/** The sandbox bin/mcpw.js started early for exactly this command line, if any. */
+function takeFastStart(argv: string[]): RunStart | null {
+  const g = globalThis as { __mcpwRunStart?: RunStart | null };
+  const early = g.__mcpwRunStart ?? null;
+  g.__mcpwRunStart = null;
+  if (early && JSON.stringify(early.argv) === JSON.stringify(argv)) return early;
+  if (early) abandon(early);
+  return null;
+}
+
+/** Kills a started sandbox that will not be configured (it has run nothing) and removes what was made for it. */
+function abandon(start: RunStart): void {
+  start.prepared.abort();
+  if (start.madeWorkspace) rmdirSync(start.workspace);
 }

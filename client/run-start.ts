@@ -1,0 +1,96 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, rmdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { McpwError } from "../protocol/mcpw-error.js";
+import { defaultStateDir } from "../server/state-dir.js";
+import { bubblewrapStatus } from "../wrapper/bubblewrap.js";
+import { prepareSandbox, type PreparedSandbox } from "../wrapper/sandbox-prepare.js";
+import { parseCommandArgs, str, type CommandSpec, type ParsedArgs } from "./command.js";
+
+/**
+ * The part of `mcpw run` that starts the sandbox, with no schema library in it: bin/mcpw.js loads
+ * this small bundle first and spawns the sandbox (which then waits for its spec) while the main
+ * CLI loads; `mcpw run` picks the started sandbox up, or starts one itself if this did not.
+ */
+
+/** The options of `mcpw run` (its help, and the parse both halves share). */
+export const RUN_OPTIONS: CommandSpec["options"] = {
+  policy: { type: "string", help: "<file> JSON policy (default: {}, the tightest)" },
+  mount: { type: "string", help: "<dir> host directory to bind at /mount (default ./mount/<sandbox-id>/)" },
+  ro: { type: "string", multiple: true, help: "<path> expose a host path read-only, at the same path inside" },
+  rw: { type: "string", multiple: true, help: "<path> expose a host path read-write, at the same path inside" },
+  "allow-net": { type: "string", multiple: true, help: "<host> allow connections to host (example.com, *.example.com, host:port)" },
+  "pass-env": { type: "string", multiple: true, help: "<name> pass this host environment variable in (none are by default)" },
+  "set-env": { type: "string", multiple: true, help: "<name=value> set a variable inside the sandbox" },
+  env: { type: "string", help: "<env> environment name of the embedded bridge (env MCPW_ENV; default dev)" },
+  isolation: { type: "string", help: "<mode> strict (refuse without bubblewrap) or best-effort" },
+  audit: { type: "string", help: "<file> audit log (default <state-dir>/run-audit.jsonl)" },
+  quiet: { type: "boolean", short: "q", help: "no start-up line on stderr" },
+};
+
+/** A sandbox whose first half has started. */
+export interface RunStart {
+  id: string;
+  workspace: string;
+  /** The workspace was made for this run (so a failed start removes it). */
+  madeWorkspace: boolean;
+  prepared: PreparedSandbox;
+  /** The command line it was started for. */
+  argv: string[];
+}
+
+/** ./mount/<id>/ beside the caller, or under the state dir when the cwd is not writable. */
+export function defaultWorkspace(cwd: string, stateDir: string, id: string): string {
+  for (const dir of [join(cwd, "mount", id), join(stateDir, "workspaces", id)]) {
+    try {
+      // The parent is searchable (a sandbox may run as another uid); the workspace itself is 0700.
+      mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
+      mkdirSync(dir, { mode: 0o700 });
+      return dir;
+    } catch {
+      // try the next place
+    }
+  }
+  throw new McpwError("io_error", `cannot create a workspace under ${join(cwd, "mount")} or ${join(stateDir, "workspaces")}; pass --mount <dir>`);
+}
+
+/** Starts the first half for `args`; throws what is wrong (the workspace it made is removed). */
+export function startRunSandbox(args: ParsedArgs, argv: string[]): RunStart {
+  const cwd = process.cwd();
+  const stateDir = defaultStateDir();
+  const id = `sb-${randomBytes(4).toString("hex")}`;
+  const mount = str(args.values.mount);
+  const workspace = mount ? resolve(cwd, mount) : defaultWorkspace(cwd, stateDir, id);
+  try {
+    const prepared = prepareSandbox({
+      id,
+      command: args.rest,
+      workspace,
+      cwd,
+      hostEnv: process.env,
+      stdio: "inherit",
+      protect: [stateDir],
+      // Only the absence of bubblewrap depends on it; the fast start does not run without bubblewrap.
+      isolation: str(args.values.isolation) === "best-effort" ? "best-effort" : "strict",
+    });
+    return { id, workspace, madeWorkspace: !mount, prepared, argv };
+  } catch (e) {
+    if (!mount) rmdirSync(workspace);
+    throw e;
+  }
+}
+
+/**
+ * bin/mcpw.js's fast start: null whenever anything is unusual (no bubblewrap, a bad command line, a
+ * missing command) — `mcpw run` then does everything itself and reports what is wrong.
+ */
+export function fastStart(argv: string[]): RunStart | null {
+  try {
+    if (!bubblewrapStatus().available) return null;
+    const args = parseCommandArgs({ name: "run", summary: "", options: RUN_OPTIONS, rest: true, run: async () => 0 }, argv);
+    if (args.rest.length === 0 || args.values.help) return null;
+    return startRunSandbox(args, argv);
+  } catch {
+    return null;
+  }
+}
