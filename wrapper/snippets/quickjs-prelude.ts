@@ -64,7 +64,7 @@ export const QUICKJS_PRELUDE = String.raw`
   };
 
   const op = (name, path, extra) => h.fs(JSON.stringify(Object.assign({ op: name, path: String(path) }, extra || {})));
-  const data = (d) => (typeof d === "string" ? { text: d } : d);
+  const data = (d) => (typeof d === "string" || d instanceof ArrayBuffer ? d : ArrayBuffer.isView(d) ? d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength) : String(d));
   globalThis.fs = Object.freeze({
     readFile: (path, encoding) => op("fs.readFile", path).then((r) => (encoding === undefined || encoding === null ? r.bytes : r.text)),
     writeFile: (path, d) => h.fsWrite(JSON.stringify({ op: "fs.write", path: String(path), mode: "overwrite" }), data(d)),

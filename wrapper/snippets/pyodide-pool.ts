@@ -1,0 +1,192 @@
+import { Worker } from "node:worker_threads";
+import type { ChannelRequest, PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-protocol.js";
+import { ensurePyodideSnapshot } from "./pyodide-snapshot.js";
+import { answer, newChannelBuffer } from "./sync-channel.js";
+
+/**
+ * Pre-initialised Pyodide workers. A call takes a ready worker, so it never pays start-up; the
+ * pool starts a replacement in the background whenever a worker leaves it.
+ *
+ * Time: at timeoutMs the pool sets the worker's interrupt buffer (Python raises KeyboardInterrupt
+ * at its next check) and answers any call it is blocked in; if the snippet has not finished
+ * `graceMs` later (it caught the interrupt, or is stuck in C), the worker is terminated and
+ * replaced. A worker that hit a limit, could not reset, or served `recycleAfter` snippets is
+ * replaced too; `recycleAfter: 1` gives every snippet a brand-new interpreter.
+ */
+
+export interface PyodidePoolOptions {
+  size: number;
+  /** Where the memory snapshot is kept. */
+  cacheDir: string;
+  /** Virtual directories the proxy file system serves. */
+  mounts: string[];
+  recycleAfter?: number;
+  graceMs?: number;
+}
+
+export type CallHandler = (request: ChannelRequest) => Promise<unknown>;
+
+interface PyWorker {
+  worker: Worker;
+  control: SharedArrayBuffer;
+  channel: SharedArrayBuffer;
+  runs: number;
+  ready: Promise<void>;
+  onMessage: ((m: WorkerMessage) => void) | null;
+  exited: boolean;
+}
+
+const WORKER_URL = new URL("./pyodide-worker.js", import.meta.url);
+
+export class PyodidePool {
+  private readonly idle: PyWorker[] = [];
+  private readonly starting = new Set<PyWorker>();
+  private readonly waiting: ((w: PyWorker) => void)[] = [];
+  private closed = false;
+  /** Workers replaced so far (after limits, failures or recycleAfter). */
+  replaced = 0;
+
+  private constructor(
+    private readonly options: Required<PyodidePoolOptions>,
+    private readonly snapshot: string,
+  ) {}
+
+  static async create(options: PyodidePoolOptions): Promise<PyodidePool> {
+    const snapshot = await ensurePyodideSnapshot(options.cacheDir);
+    const pool = new PyodidePool({ recycleAfter: 200, graceMs: 1000, ...options }, snapshot);
+    for (let i = 0; i < options.size; i++) pool.spawn();
+    return pool;
+  }
+
+  /** Resolves once at least one worker is ready. */
+  async warm(): Promise<void> {
+    const w = await this.take();
+    this.release(w);
+  }
+
+  get available(): number {
+    return this.idle.length;
+  }
+
+  async run(job: PyJob, onCall: CallHandler, timeoutMs: number): Promise<PyJobResult> {
+    const w = await this.take();
+    const control = new Int32Array(w.control, 0, 2);
+    let callPending = false;
+    let timedOut = false;
+    return new Promise<PyJobResult>((resolve) => {
+      let grace: NodeJS.Timeout | undefined;
+      let settled = false;
+      const onExit = () => {
+        if (!settled) finish({ stdout: "", stderr: "[mcpw: the Python worker exited during the run; it is replaced]\n", exitCode: 137, reason: "memory", fatal: true }, true);
+      };
+      const finish = (result: PyJobResult, retire: boolean) => {
+        if (settled) return;
+        settled = true;
+        w.worker.off("exit", onExit);
+        clearTimeout(timer);
+        clearTimeout(grace);
+        w.onMessage = null;
+        w.runs++;
+        if (retire || result.fatal || result.reason === "timeout" || result.reason === "memory" || w.runs >= this.options.recycleAfter) this.retire(w);
+        else this.release(w);
+        resolve(result);
+      };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        Atomics.store(control, 1, 1);
+        Atomics.store(control, 0, 2);
+        if (callPending) answer(w.channel, { ok: false, error: { message: "the snippet's time is up (limits.timeoutMs)", code: "ETIMEDOUT" } });
+        grace = setTimeout(() => {
+          finish(
+            { stdout: "", stderr: `[mcpw: stopped after ${timeoutMs} ms (limits.timeoutMs); the interpreter did not stop, so its worker was terminated and replaced]\n`, exitCode: 124, reason: "timeout" },
+            true,
+          );
+        }, this.options.graceMs);
+      }, timeoutMs);
+      w.onMessage = (m) => {
+        if (m.type === "call") {
+          callPending = true;
+          void onCall(JSON.parse(m.request) as ChannelRequest).then(
+            (result) => ({ ok: true, result }),
+            (err: unknown) => {
+              const e = err as { message?: string; errno?: string; code?: string };
+              return { ok: false, error: { message: e.message ?? String(err), code: e.errno ?? e.code ?? "EIO" } };
+            },
+          ).then((reply) => {
+            if (!callPending || timedOut) return;
+            callPending = false;
+            answer(w.channel, reply);
+          });
+        } else if (m.type === "done") {
+          if (timedOut && m.result.reason !== "timeout") {
+            m.result.reason = "timeout";
+            m.result.exitCode = 124;
+          }
+          if (m.result.reason === "timeout") m.result.stderr += `[mcpw: stopped after ${timeoutMs} ms (limits.timeoutMs)]\n`;
+          finish(m.result, false);
+        } else if (m.type === "failed") {
+          finish({ stdout: "", stderr: `[mcpw: the Python worker failed: ${m.message}]\n`, exitCode: 1, fatal: true }, true);
+        }
+      };
+      w.worker.once("exit", onExit);
+      w.worker.postMessage(job);
+    });
+  }
+
+  private spawn(): void {
+    if (this.closed) return;
+    const init: WorkerInit = { snapshot: this.snapshot, control: new SharedArrayBuffer(8), channel: newChannelBuffer(), mounts: this.options.mounts };
+    const worker = new Worker(WORKER_URL, { workerData: init, resourceLimits: { maxOldGenerationSizeMb: 512, stackSizeMb: 16 }, stdout: false, stderr: false });
+    const w: PyWorker = { worker, control: init.control, channel: init.channel, runs: 0, onMessage: null, exited: false, ready: Promise.resolve() };
+    this.starting.add(w);
+    w.ready = new Promise<void>((resolve, reject) => {
+      worker.on("message", (m: WorkerMessage) => {
+        if (m.type === "ready") {
+          this.starting.delete(w);
+          resolve();
+          this.release(w);
+        } else if (m.type === "failed" && this.starting.has(w)) {
+          this.starting.delete(w);
+          reject(new Error(m.message));
+        } else w.onMessage?.(m);
+      });
+      worker.on("error", (e) => {
+        if (this.starting.delete(w)) reject(e);
+      });
+      worker.on("exit", () => {
+        w.exited = true;
+        if (this.starting.delete(w)) reject(new Error("the Python worker exited while starting"));
+      });
+    });
+    w.ready.catch((e: unknown) => {
+      process.stderr.write(`mcpw: a Python worker failed to start: ${(e as Error).message}\n`);
+      if (!this.closed) setTimeout(() => this.spawn(), 1000).unref();
+    });
+  }
+
+  private take(): Promise<PyWorker> {
+    const w = this.idle.shift();
+    if (w) return Promise.resolve(w);
+    if (this.starting.size === 0) this.spawn();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(w: PyWorker): void {
+    if (this.closed || w.exited) return void w.worker.terminate();
+    const next = this.waiting.shift();
+    if (next) next(w);
+    else this.idle.push(w);
+  }
+
+  private retire(w: PyWorker): void {
+    this.replaced++;
+    w.onMessage = null;
+    void w.worker.terminate();
+    this.spawn();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.idle.splice(0), ...this.starting].map((w) => w.worker.terminate()));
+  }
+}

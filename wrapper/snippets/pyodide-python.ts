@@ -1,0 +1,216 @@
+/**
+ * Python installed once in every Pyodide worker, before any snippet: the bridge-backed network
+ * (urllib and pyodide.http go through `_mcpw_host.call`, a synchronous call to the main thread,
+ * which sends an http.request op to the bridge), the pip installer, the JSON form of a result, and
+ * the reset that runs after every snippet so the next one starts from the same state.
+ */
+export const MCPW_PYTHON = String.raw`
+import builtins, email.message, io, json, os, sys, types, urllib.error, urllib.request, urllib.response
+import _mcpw_host
+
+def _call(kind, params):
+    answer = json.loads(_mcpw_host.call(json.dumps({"method": kind, "params": params})))
+    if not answer.get("ok"):
+        err = answer.get("error") or {}
+        raise OSError(err.get("message", "the host refused"))
+    return answer.get("result")
+
+# ---- network: every request is an http.request op at the bridge, under the snippet's policy
+def http_request(url, method="GET", headers=None, body=None):
+    import base64
+    params = {"url": url, "method": method.upper(), "headers": dict(headers or {})}
+    if body:
+        params["body"] = base64.b64encode(body if isinstance(body, bytes) else str(body).encode()).decode()
+    r = _call("http", params)
+    r["body"] = base64.b64decode(r["body"])
+    return r
+
+class _Handler(urllib.request.BaseHandler):
+    handler_order = 100  # before urllib's own HTTPHandler, which would open a socket
+    def _open(self, req):
+        try:
+            r = http_request(req.full_url, req.get_method(), dict(req.header_items()), req.data)
+        except OSError as e:
+            raise urllib.error.URLError(str(e)) from None
+        headers = email.message.Message()
+        for k, v in r["headers"].items():
+            headers[k] = v
+        resp = urllib.response.addinfourl(io.BytesIO(r["body"]), headers, r["url"], r["status"])
+        resp.msg = r["statusText"]
+        if r["status"] >= 400:
+            raise urllib.error.HTTPError(r["url"], r["status"], r["statusText"], headers, io.BytesIO(r["body"]))
+        return resp
+    http_open = _open
+    https_open = _open
+
+urllib.request.install_opener(urllib.request.build_opener(_Handler))
+
+class FetchResponse:
+    def __init__(self, r):
+        self.status = r["status"]; self.status_text = r["statusText"]; self.url = r["url"]
+        self.headers = dict(r["headers"]); self.ok = 200 <= self.status < 300; self.redirected = r["redirects"] > 0
+        self._body = r["body"]
+    async def bytes(self): return self._body
+    async def memoryview(self): return memoryview(self._body)
+    async def string(self): return self._body.decode()
+    async def text(self): return self._body.decode()
+    async def json(self, **kw): return json.loads(self._body, **kw)
+    def raise_for_status(self):
+        if self.status >= 400: raise OSError(f"{self.status} {self.status_text} for {self.url}")
+
+async def pyfetch(url, method="GET", headers=None, body=None, **_ignored):
+    return FetchResponse(http_request(url, method, headers, body))
+
+def open_url(url):
+    return io.StringIO(http_request(url)["body"].decode())
+
+import pyodide.http as _ph
+_ph.pyfetch = pyfetch
+_ph.open_url = open_url
+
+# ---- pip: wheels fetched through the bridge, unpacked into site-packages
+def install(requirements=(), wheel_urls=(), index_url=None):
+    import io, re, zipfile, site, html.parser, urllib.parse
+    target = site.getsitepackages()[0]
+    done = []
+    def unpack(data, name):
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            for member in z.namelist():
+                if member.startswith("/") or ".." in member.split("/"):
+                    raise OSError(f"{name}: unsafe path {member!r} in the wheel")
+            z.extractall(target)
+        done.append(name)
+    for url in wheel_urls:
+        name = url.rsplit("/", 1)[-1].split("?")[0]
+        if not name.endswith("-none-any.whl"):
+            raise OSError(f"{name}: only pure-Python wheels (*-none-any.whl) can be installed")
+        unpack(http_request(url)["body"], name)
+    for req in requirements:
+        if not index_url:
+            raise OSError(f"{req}: no package index is configured (pip.indexUrl)")
+        pkg, _, pin = req.partition("==")
+        norm = re.sub(r"[-_.]+", "-", pkg).lower()
+        page_url = index_url.rstrip("/") + "/" + norm + "/"
+        page = http_request(page_url)
+        if page["status"] != 200:
+            raise OSError(f"{req}: the index answered {page['status']} for {page_url}")
+        links = re.findall(r'href="([^"]+)"', page["body"].decode())
+        wheels = []
+        for link in links:
+            file = link.split("#")[0].rsplit("/", 1)[-1]
+            m = re.match(r"^([^-]+)-([^-]+)-.*-none-any\.whl$", file)
+            if m and re.sub(r"[-_.]+", "-", m.group(1)).lower() == norm and (not pin or m.group(2) == pin):
+                wheels.append((m.group(2), urllib.parse.urljoin(page_url, link.split("#")[0]), file))
+        if not wheels:
+            raise OSError(f"{req}: no pure-Python wheel{' for version ' + pin if pin else ''} on {page_url}")
+        def key(w):
+            return [int(p) if p.isdigit() else 0 for p in re.split(r"[.+!-]", w[0])]
+        version, url, file = sorted(wheels, key=key)[-1]
+        unpack(http_request(url)["body"], file)
+    import importlib
+    importlib.invalidate_caches()
+    return done
+
+# ---- the result value as JSON
+def to_json(value):
+    if value is None:
+        return None
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return json.dumps(repr(value))
+
+# ---- reset: the next snippet starts from this state
+_SCRATCH = ("/tmp", "/home/pyodide")
+def _types_of(mod):
+    name = getattr(mod, "__name__", None)
+    return [v for v in list(vars(mod).values()) if isinstance(v, type) and getattr(v, "__module__", None) == name]
+
+_STATE = {}  # mutated in place, so its identity (what reset compares) never changes
+
+def _record():
+    mods = {n: m for n, m in sys.modules.items()}
+    _STATE["base"] = {
+        "modules": mods,
+        "dicts": {n: dict(vars(m)) for n, m in mods.items() if isinstance(m, types.ModuleType)},
+        "classes": [(t, dict(vars(t))) for m in mods.values() if isinstance(m, types.ModuleType) for t in _types_of(m)],
+        "environ": dict(os.environ),
+        "path": list(sys.path),
+        "meta_path": list(sys.meta_path),
+        "path_hooks": list(sys.path_hooks),
+        "cwd": os.getcwd(),
+        "recursion": sys.getrecursionlimit(),
+        "scratch": {d: set(os.listdir(d)) for d in _SCRATCH if os.path.isdir(d)},
+    }
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        for entry in os.listdir(path):
+            _remove(os.path.join(path, entry))
+        os.rmdir(path)
+    else:
+        os.unlink(path)
+
+def reset():
+    b = _STATE["base"]
+    for name in [n for n in sys.modules if n not in b["modules"]]:
+        del sys.modules[name]
+    for name, mod in b["modules"].items():
+        sys.modules[name] = mod
+        saved = b["dicts"].get(name)
+        if saved is None:
+            continue
+        d = vars(mod)
+        if len(d) != len(saved) or any(d.get(k, saved) is not v for k, v in saved.items()):
+            d.clear()
+            d.update(saved)
+    for cls, saved in b["classes"]:
+        current = vars(cls)
+        if len(current) != len(saved) or any(current.get(k, saved) is not v for k, v in saved.items()):
+            for k in [k for k in current if k not in saved]:
+                try: delattr(cls, k)
+                except (AttributeError, TypeError): pass
+            for k, v in saved.items():
+                if current.get(k, saved) is not v:
+                    try: setattr(cls, k, v)
+                    except (AttributeError, TypeError): pass
+    os.environ.clear(); os.environ.update(b["environ"])
+    sys.path[:] = b["path"]; sys.meta_path[:] = b["meta_path"]; sys.path_hooks[:] = b["path_hooks"]
+    sys.path_importer_cache.clear()
+    sys.setrecursionlimit(b["recursion"])
+    try: os.chdir(b["cwd"])
+    except OSError: pass
+    for d, names in b["scratch"].items():
+        for entry in set(os.listdir(d)) - names:
+            try: _remove(os.path.join(d, entry))
+            except OSError: pass
+
+def prepare(argv_json, env_json, cwd, stdin):
+    sys.argv = ["snippet.py", *json.loads(argv_json)]
+    os.environ.clear(); os.environ.update(json.loads(env_json))
+    sys.stdin = io.StringIO(stdin)
+    os.chdir(cwd)
+    return {"__name__": "__main__", "__builtins__": builtins}
+`;
+
+/** The coroutine a worker awaits for one snippet; it classifies how the snippet ended. */
+export const MCPW_PYTHON_RUN = String.raw`
+import traceback as _tb
+
+async def run(code, ns):
+    from pyodide.code import eval_code_async
+    try:
+        value = await eval_code_async(code, ns, filename="snippet.py")
+        return {"exit": 0, "value": to_json(value)}
+    except SystemExit as e:
+        c = e.code
+        if c is None: return {"exit": 0}
+        if isinstance(c, int): return {"exit": c}
+        return {"exit": 1, "error": str(c) + "\n"}
+    except BaseException as e:
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != "snippet.py":
+            tb = tb.tb_next
+        text = "".join(_tb.format_exception(type(e), e, tb))
+        return {"exit": 1, "kind": type(e).__name__, "error": text}
+`;
