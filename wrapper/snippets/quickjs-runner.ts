@@ -31,6 +31,9 @@ export interface RunLimits {
  */
 export const QUICKJS_STACK_BYTES = 256 * 1024;
 
+/** QuickJS lives in 32-bit wasm memory: memMb above this is held to it. */
+export const QUICKJS_MAX_MEM_MB = 2048;
+
 type Stop = LimitReason | "exit";
 
 export async function runQuickJs(pool: QuickJsPool, code: string, host: SnippetHost, limits: RunLimits, filename = "snippet.js"): Promise<SnippetResult> {
@@ -38,7 +41,8 @@ export async function runQuickJs(pool: QuickJsPool, code: string, host: SnippetH
   const deadline = started + limits.timeoutMs;
   const ready = await pool.take();
   const { runtime, context } = ready;
-  runtime.setMemoryLimit(limits.memMb * 1024 * 1024);
+  // wasm32: the limit is a 32-bit size, and 4 GiB would wrap to 0 (no memory at all).
+  runtime.setMemoryLimit(Math.min(limits.memMb, QUICKJS_MAX_MEM_MB) * 1024 * 1024);
   runtime.setMaxStackSize(QUICKJS_STACK_BYTES);
 
   let stop: Stop | null = null;

@@ -30,8 +30,10 @@ export interface SnippetServiceOptions {
   callOp: CallOp;
   /** Host directory seen as /mount; null gives every call a fresh, empty one (removed afterwards). */
   workspace: string | null;
-  /** Capsules and the Pyodide snapshot. */
+  /** Capsules (under the state dir: they are signed with its key). */
   cacheDir: string;
+  /** Where the Pyodide memory snapshot is kept (default: cacheDir); shared between state dirs. */
+  snapshotDir?: string;
   /** Where the capsule signing key lives (the state dir). */
   keyDir: string;
   jsPoolSize?: number;
@@ -71,7 +73,7 @@ export class SnippetService {
   python(): Promise<PyodidePool> {
     this.py ??= PyodidePool.create({
       size: this.options.pyPoolSize ?? 2,
-      cacheDir: this.options.cacheDir,
+      cacheDir: this.options.snapshotDir ?? this.options.cacheDir,
       mounts: [MOUNT, ...this.base.filesystem.readonly, ...this.base.filesystem.writable],
       ...(this.options.pyRecycleAfter ? { recycleAfter: this.options.pyRecycleAfter } : {}),
     });

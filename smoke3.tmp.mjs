@@ -1,0 +1,16 @@
+import { startEmbedded } from "./dist/server/embedded.js";
+import { Policy } from "./dist/protocol/policy.js";
+import { SnippetService } from "./dist/wrapper/snippets/snippet-service.js";
+import { createServer } from "node:http";
+const http = createServer((req, res) => res.end("hello " + req.url)).listen(0, "127.0.0.1");
+await new Promise(r => http.once("listening", r));
+const port = http.address().port;
+const policy = Policy.parse({ network: { allowedDomains: ["localhost"], allowedCidrs: ["127.0.0.0/8"] }, limits: { timeoutMs: 3000, memMb: 128 } });
+const emb = await startEmbedded({ env: "dev", policy, auditPath: null });
+const svc = await SnippetService.create({ policy, callOp: (o, op, opts) => emb.server.router.call(o, op, opts), workspace: null, cacheDir: "/tmp/mcpw-cache-smoke", keyDir: "/tmp/mcpw-key-smoke" });
+let r = await svc.runPy({ code: `import urllib.request\nurllib.request.urlopen('http://localhost:${port}/py').read().decode()` });
+console.log(r.stderr.slice(-800), r.value);
+r = await svc.runPy({ code: `import socket\nsocket.create_connection(("127.0.0.1", ${port}))` }); console.log(r.stderr.slice(-300));
+r = await svc.runPy({ code: `import time\nt=time.time()\ntry:\n  while True: pass\nexcept KeyboardInterrupt:\n  print('kbi', time.time()-t)\n  raise`, policy: { limits: { timeoutMs: 500 } } });
+console.log(JSON.stringify(r));
+await svc.close(); await emb.close(); http.close();
