@@ -140,7 +140,7 @@ def _record():
         "path_hooks": list(sys.path_hooks),
         "cwd": os.getcwd(),
         "recursion": sys.getrecursionlimit(),
-        "scratch": {d: set(os.listdir(d)) for d in _SCRATCH if os.path.isdir(d)},
+        "scratch": {d: set(os.listdir(d)) for d in (*_SCRATCH, *__import__("site").getsitepackages()) if os.path.isdir(d)},
     }
 
 def _remove(path):
