@@ -34,6 +34,8 @@ interface PyWorker {
   ready: Promise<void>;
   onMessage: ((m: WorkerMessage) => void) | null;
   exited: boolean;
+  /** Between "done" and "idle": resetting itself for the next snippet. */
+  resetting: boolean;
 }
 
 const WORKER_URL = new URL("./pyodide-worker.js", import.meta.url);
@@ -41,6 +43,8 @@ const WORKER_URL = new URL("./pyodide-worker.js", import.meta.url);
 export class PyodidePool {
   private readonly idle: PyWorker[] = [];
   private readonly starting = new Set<PyWorker>();
+  /** Every live worker: starting, idle, running or resetting. */
+  private readonly workers = new Set<PyWorker>();
   private readonly waiting: ((w: PyWorker) => void)[] = [];
   private closed = false;
   /** Workers replaced so far (after limits, failures or recycleAfter). */
@@ -54,7 +58,9 @@ export class PyodidePool {
   static async create(options: PyodidePoolOptions): Promise<PyodidePool> {
     const snapshot = await ensurePyodideSnapshot(options.cacheDir);
     const pool = new PyodidePool({ recycleAfter: 200, graceMs: 1000, ...options }, snapshot);
-    for (let i = 0; i < options.size; i++) pool.spawn();
+    // One at a time: the first worker gets the CPU to itself and is ready soonest; each one that
+    // becomes ready starts the next until the pool is full.
+    pool.spawn();
     return pool;
   }
 
@@ -88,7 +94,7 @@ export class PyodidePool {
         w.onMessage = null;
         w.runs++;
         if (retire || result.fatal || result.reason === "timeout" || result.reason === "memory" || w.runs >= this.options.recycleAfter) this.retire(w);
-        else this.release(w);
+        else w.resetting = true; // released when the worker reports "idle"
         resolve(result);
       };
       const timer = setTimeout(() => {
@@ -137,14 +143,20 @@ export class PyodidePool {
     if (this.closed) return;
     const init: WorkerInit = { snapshot: this.snapshot, control: new SharedArrayBuffer(8), channel: newChannelBuffer(), mounts: this.options.mounts };
     const worker = new Worker(WORKER_URL, { workerData: init, resourceLimits: { maxOldGenerationSizeMb: 512, stackSizeMb: 16 }, stdout: false, stderr: false });
-    const w: PyWorker = { worker, control: init.control, channel: init.channel, runs: 0, onMessage: null, exited: false, ready: Promise.resolve() };
+    const w: PyWorker = { worker, control: init.control, channel: init.channel, runs: 0, onMessage: null, exited: false, resetting: false, ready: Promise.resolve() };
     this.starting.add(w);
+    this.workers.add(w);
     w.ready = new Promise<void>((resolve, reject) => {
       worker.on("message", (m: WorkerMessage) => {
         if (m.type === "ready") {
           this.starting.delete(w);
           resolve();
           this.release(w);
+          if (this.workers.size < this.options.size && this.starting.size === 0) this.spawn();
+        } else if (m.type === "idle" && w.resetting) {
+          w.resetting = false;
+          if (m.ok) this.release(w);
+          else this.retire(w);
         } else if (m.type === "failed" && this.starting.has(w)) {
           this.starting.delete(w);
           reject(new Error(m.message));
@@ -155,10 +167,12 @@ export class PyodidePool {
       });
       worker.on("exit", () => {
         w.exited = true;
+        this.workers.delete(w);
         if (this.starting.delete(w)) reject(new Error("the Python worker exited while starting"));
       });
     });
     w.ready.catch((e: unknown) => {
+      if (this.closed) return;
       process.stderr.write(`mcpw: a Python worker failed to start: ${(e as Error).message}\n`);
       if (!this.closed) setTimeout(() => this.spawn(), 1000).unref();
     });
@@ -167,7 +181,7 @@ export class PyodidePool {
   private take(): Promise<PyWorker> {
     const w = this.idle.shift();
     if (w) return Promise.resolve(w);
-    if (this.starting.size === 0) this.spawn();
+    if (this.workers.size < this.options.size) this.spawn();
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
@@ -179,14 +193,18 @@ export class PyodidePool {
   }
 
   private retire(w: PyWorker): void {
+    if (process.env.MCPW_DEBUG_PYODIDE) process.stderr.write(`pyodide pool: replacing a worker after ${w.runs} runs\n`);
     this.replaced++;
+    w.resetting = false;
     w.onMessage = null;
+    this.workers.delete(w);
     void w.worker.terminate();
     this.spawn();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([...this.idle.splice(0), ...this.starting].map((w) => w.worker.terminate()));
+    this.idle.length = 0;
+    await Promise.all([...this.workers].map((w) => w.worker.terminate()));
   }
 }

@@ -42,4 +42,6 @@ export type WorkerMessage =
   | { type: "ready" }
   | { type: "failed"; message: string }
   | { type: "call"; request: string }
-  | { type: "done"; result: PyJobResult };
+  | { type: "done"; result: PyJobResult }
+  /** Reset after a run: ready for the next one (or, if !ok, to be replaced). */
+  | { type: "idle"; ok: boolean; message?: string };

@@ -128,12 +128,39 @@ def _types_of(mod):
 
 _STATE = {}  # mutated in place, so its identity (what reset compares) never changes
 
+from itertools import chain as _chain
+from operator import is_ as _is
+
+def _entries(mod_dicts, classes):
+    """Every key, and an iterator over every value, of the baseline's dicts: built in C
+    (map/chain), with no per-entry allocation."""
+    proxies = list(map(vars, classes))
+    keys = tuple(_chain.from_iterable(mod_dicts)) + tuple(_chain.from_iterable(proxies))
+    values = _chain(_chain.from_iterable(map(dict.values, mod_dicts)), _chain.from_iterable(map(types.MappingProxyType.values, proxies)))
+    return keys, values
+
+def _unchanged(b):
+    """True when no baseline module or class dict has gained, lost or rebound an entry. Values are
+    compared by identity (operator.is_), so no snippet-defined __eq__ runs here."""
+    keys, values = _entries(b["mod_dicts"], b["class_list"])
+    return keys == b["keys"] and all(map(_is, values, b["values"]))
+
 def _record():
     mods = {n: m for n, m in sys.modules.items()}
+    # sys is put back entry by entry on every reset (prepare sets argv and stdin in it each run).
+    names = [n for n, m in mods.items() if isinstance(m, types.ModuleType) and n != "sys"]
+    classes = [t for n in names for t in _types_of(mods[n])]
+    mod_dicts = [vars(mods[n]) for n in names]
     _STATE["base"] = {
         "modules": mods,
-        "dicts": {n: dict(vars(m)) for n, m in mods.items() if isinstance(m, types.ModuleType)},
-        "classes": [(t, dict(vars(t))) for m in mods.values() if isinstance(m, types.ModuleType) for t in _types_of(m)],
+        "names": names,
+        "mod_dicts": mod_dicts,
+        "dicts": {n: dict(vars(mods[n])) for n in names},
+        "sys": dict(vars(sys)),
+        "class_list": classes,
+        "classes": [(t, dict(vars(t))) for t in classes],
+        "keys": None,
+        "values": None,
         "environ": dict(os.environ),
         "path": list(sys.path),
         "meta_path": list(sys.meta_path),
@@ -142,6 +169,29 @@ def _record():
         "recursion": sys.getrecursionlimit(),
         "scratch": {d: set(os.listdir(d)) for d in (*_SCRATCH, *__import__("site").getsitepackages()) if os.path.isdir(d)},
     }
+    keys, values = _entries(mod_dicts, classes)
+    _STATE["base"]["keys"] = keys
+    _STATE["base"]["values"] = tuple(values)
+
+def _restore_dicts(b):
+    _STATE["slow_resets"] = _STATE.get("slow_resets", 0) + 1
+    for name in b["names"]:
+        saved = b["dicts"][name]
+        d = vars(b["modules"][name])
+        if len(d) != len(saved) or any(d.get(k, saved) is not v for k, v in saved.items()):
+            if os.environ.get("MCPW_DEBUG_RESET"): print("reset: restoring module", name, file=sys.__stderr__)
+            d.clear()
+            d.update(saved)
+    for cls, saved in b["classes"]:
+        current = vars(cls)
+        if len(current) != len(saved) or any(current.get(k, saved) is not v for k, v in saved.items()):
+            for k in [k for k in current if k not in saved]:
+                try: delattr(cls, k)
+                except (AttributeError, TypeError): pass
+            for k, v in saved.items():
+                if current.get(k, saved) is not v:
+                    try: setattr(cls, k, v)
+                    except (AttributeError, TypeError): pass
 
 def _remove(path):
     if os.path.isdir(path) and not os.path.islink(path):
@@ -156,24 +206,16 @@ def reset():
     for name in [n for n in sys.modules if n not in b["modules"]]:
         del sys.modules[name]
     for name, mod in b["modules"].items():
-        sys.modules[name] = mod
-        saved = b["dicts"].get(name)
-        if saved is None:
-            continue
-        d = vars(mod)
-        if len(d) != len(saved) or any(d.get(k, saved) is not v for k, v in saved.items()):
-            d.clear()
-            d.update(saved)
-    for cls, saved in b["classes"]:
-        current = vars(cls)
-        if len(current) != len(saved) or any(current.get(k, saved) is not v for k, v in saved.items()):
-            for k in [k for k in current if k not in saved]:
-                try: delattr(cls, k)
-                except (AttributeError, TypeError): pass
-            for k, v in saved.items():
-                if current.get(k, saved) is not v:
-                    try: setattr(cls, k, v)
-                    except (AttributeError, TypeError): pass
+        if sys.modules.get(name) is not mod:
+            sys.modules[name] = mod
+    if not _unchanged(b):
+        _restore_dicts(b)
+    d = vars(sys)
+    for k in [k for k in d if k not in b["sys"]]:
+        del d[k]
+    for k, v in b["sys"].items():
+        if d.get(k, d) is not v:
+            d[k] = v
     os.environ.clear(); os.environ.update(b["environ"])
     sys.path[:] = b["path"]; sys.meta_path[:] = b["meta_path"]; sys.path_hooks[:] = b["path_hooks"]
     sys.path_importer_cache.clear()

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -11,7 +12,7 @@ import { loadPyodide } from "pyodide";
  */
 
 /** Standard modules imported before the snapshot, so snippets find them already loaded. */
-const PRELOADED = ["json", "math", "io", "re", "email.message", "urllib.request", "urllib.error", "zipfile", "traceback", "asyncio", "base64", "site", "html.parser"];
+const PRELOADED = ["json", "math", "io", "re", "email.message", "urllib.request", "urllib.error", "urllib.response", "zipfile", "traceback", "asyncio", "base64", "site", "html.parser", "pyodide.code", "pyodide.http"];
 
 export function pyodideVersion(): string {
   const require = createRequire(import.meta.url);
@@ -20,7 +21,9 @@ export function pyodideVersion(): string {
 
 /** The snapshot file for this Pyodide version, made now if it does not exist yet. */
 export async function ensurePyodideSnapshot(cacheDir: string): Promise<string> {
-  const file = join(cacheDir, `pyodide-${pyodideVersion()}.snapshot`);
+  // The name changes with what is preloaded, so an older snapshot is never used by mistake.
+  const tag = createHash("sha256").update(PRELOADED.join(",")).digest("hex").slice(0, 8);
+  const file = join(cacheDir, `pyodide-${pyodideVersion()}-${tag}.snapshot`);
   if (existsSync(file)) return file;
   mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
   const worker = new Worker(new URL(import.meta.url), { workerData: { file } });

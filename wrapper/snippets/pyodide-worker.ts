@@ -91,15 +91,20 @@ async function start(): Promise<void> {
     stdout: (t: string) => out?.write(`${t}\n`),
     stderr: (t: string) => err?.write(`${t}\n`),
   } as Parameters<typeof loadPyodide>[0]);
+  const mark = (what: string) => process.env.MCPW_DEBUG_PYODIDE && process.stderr.write(`pyodide worker: ${what} at ${Math.round(performance.now() - t0)} ms\n`);
+  mark("loaded");
   py.setInterruptBuffer(interrupt);
   py.setStdout({ write: (b: Uint8Array) => (out.write(Buffer.from(b).toString("utf8")), b.length) });
   py.setStderr({ write: (b: Uint8Array) => (err.write(Buffer.from(b).toString("utf8")), b.length) });
   py.registerJsModule("_mcpw_host", {
     call: (request: string) => JSON.stringify(callSync(init.channel, (r) => post({ type: "call", request: r }), request)),
   });
+  mark("registered");
   const remount = installProxyFs(py, init.mounts, (request) => callSync(init.channel, (r) => post({ type: "call", request: r }), request));
   const mcpw = py.pyimport("types").ModuleType("_mcpw");
+  mark("proxy fs");
   py.runPython(MCPW_PYTHON + MCPW_PYTHON_RUN, { globals: mcpw.__dict__ });
+  mark("mcpw python");
   py.pyimport("sys").modules.set("_mcpw", mcpw);
   // Close the ways from Python to the host's JavaScript: the pyodide API module (mountNodeFS,
   // loadPackage, FS), run_js, and code generation in this realm.
@@ -122,7 +127,9 @@ sys.modules.pop("pyodide_js", None)
   closeCodeGeneration();
   const api = py as unknown as Record<string, unknown>;
   for (const k of ["mountNodeFS", "mountNativeFS", "loadPackage", "loadPackagesFromImports"]) delete api[k];
+  mark("set up");
   mcpw._record();
+  mark("baseline recorded");
   const run = mcpw.run;
   const prepare = mcpw.prepare;
   const reset = mcpw.reset;
@@ -140,6 +147,7 @@ sys.modules.pop("pyodide_js", None)
     Atomics.store(interrupt, 0, 0);
     Atomics.store(interrupt, INTERRUPT_REASON, 0);
     const result: PyJobResult = { stdout: "", stderr: "", exitCode: 0 };
+    const j0 = performance.now();
     let outcome: { exit: number; value?: string | null; error?: string; kind?: string } = { exit: 0 };
     try {
       if (job.pip.requirements.length || job.pip.wheelUrls.length) {
@@ -166,16 +174,21 @@ sys.modules.pop("pyodide_js", None)
     result.exitCode = outcome.exit;
     if (typeof outcome.value === "string") result.value = outcome.value;
     Atomics.store(interrupt, 0, 0);
+    result.stdout = out.text();
+    result.stderr = err.text();
+    const j1 = performance.now();
+    post({ type: "done", result });
+    if (result.fatal) return;
+    // The reset runs after the answer is sent, off the caller's path; the pool hands this worker
+    // out again only once it reports "idle".
     try {
       reset();
       remount();
+      if (process.env.MCPW_DEBUG_PYODIDE) process.stderr.write(`pyodide worker: job ${(j1 - j0).toFixed(1)} ms, reset ${(performance.now() - j1).toFixed(1)} ms\n`);
+      post({ type: "idle", ok: true });
     } catch (e) {
-      result.fatal = true;
-      err.write(`[mcpw: the worker could not reset (${(e as Error).message}); it is replaced]\n`);
+      post({ type: "idle", ok: false, message: (e as Error).message });
     }
-    result.stdout = out.text();
-    result.stderr = err.text();
-    post({ type: "done", result });
   }
 }
 

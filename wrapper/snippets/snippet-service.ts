@@ -14,7 +14,7 @@ import { QuickJsPool } from "./quickjs-pool.js";
 import { runQuickJs } from "./quickjs-runner.js";
 import { RunJsParams, RunPyParams, type SnippetResult } from "./schemas.js";
 import { SnippetHost, type FetchRequest } from "./snippet-host.js";
-import { type CallOp, type FsOpInput, MOUNT, VirtualFs } from "./virtual-fs.js";
+import { type CallOp, fixedWorkspace, type FsOpInput, MOUNT, VirtualFs, type Workspace } from "./virtual-fs.js";
 
 /**
  * `run_js` and `run_py` behind one object: parses the call (field-named errors), narrows the
@@ -139,9 +139,13 @@ export class SnippetService {
     run: (host: SnippetHost, vfs: VirtualFs) => Promise<SnippetResult>,
   ): Promise<SnippetResult> {
     const origin: Origin = { kind: "sandbox", id: `${kind}-${randomBytes(4).toString("hex")}` };
-    const fresh = this.options.workspace === null ? realpathSync(mkdtempSync(join(tmpdir(), "mcpw-snippet-"))) : null;
+    let fresh: string | null = null;
+    const workspace: Workspace =
+      this.options.workspace !== null
+        ? fixedWorkspace(this.options.workspace)
+        : { existing: () => fresh, create: () => (fresh ??= realpathSync(mkdtempSync(join(tmpdir(), "mcpw-snippet-")))) };
     try {
-      const vfs = new VirtualFs(fresh ?? this.options.workspace!, policy.filesystem, this.options.callOp, origin);
+      const vfs = new VirtualFs(workspace, policy.filesystem, this.options.callOp, origin);
       const host = new SnippetHost(
         { args: params.args, env: params.env, cwd: params.cwd, stdin: params.stdin },
         vfs,

@@ -16,7 +16,21 @@ import type { Policy } from "../../protocol/policy.js";
  *
  * Every other path is ENOENT. Paths are virtual and absolute after `cwd` is applied; host paths
  * never appear in results or error messages.
+ *
+ * A workspace may be made on first write (`Workspace.create`): until then /mount is an empty
+ * directory, so a snippet that never writes costs no directory on the host.
  */
+
+export interface Workspace {
+  /** The host directory, or null while it does not exist yet. */
+  existing(): string | null;
+  /** Makes it (if needed) and returns it. */
+  create(): string;
+}
+
+export function fixedWorkspace(dir: string): Workspace {
+  return { existing: () => dir, create: () => dir };
+}
 
 export type FsOpName = Extract<OpName, `fs.${string}`>;
 export type FsOpInput = Extract<OpInput, { op: FsOpName }>;
@@ -30,17 +44,16 @@ function within(path: string, root: string): boolean {
 }
 
 export class VirtualFs {
-  private readonly local: FileOperations;
+  private local: { ops: FileOperations; root: string } | null = null;
   private readonly readonly: string[];
   private readonly writable: string[];
 
   constructor(
-    private readonly workspace: string,
+    private readonly workspace: Workspace,
     filesystem: Policy["filesystem"],
     private readonly callOp: CallOp,
     private readonly origin: Origin,
   ) {
-    this.local = new FileOperations(new PathGuard({ readonly: [], readwrite: [workspace] }));
     this.readonly = filesystem.readonly.map((p) => posix.normalize(p));
     this.writable = filesystem.writable.map((p) => posix.normalize(p));
   }
@@ -80,51 +93,61 @@ export class VirtualFs {
     return [...names].sort().map((name) => ({ name, type: "dir" as const }));
   }
 
-  private toHost(path: string): string {
-    return this.workspace + path.slice(MOUNT.length);
-  }
-
   private async onWorkspace(op: Extract<Op, { op: FsOpName }>): Promise<OpResult<FsOpName>> {
-    const mapped = op.op === "fs.rename" ? { ...op, from: this.toHost(op.from), to: this.toHost(op.to) } : { ...op, path: this.toHost(op.path) };
+    if (!this.local) {
+      const existing = this.workspace.existing();
+      if (existing === null && !WRITES.has(op.op)) return notYetCreated(op);
+      const root = existing ?? this.workspace.create();
+      this.local = { ops: new FileOperations(new PathGuard({ readonly: [], readwrite: [root] })), root };
+    }
+    const { ops, root } = this.local;
+    const toHost = (path: string) => root + path.slice(MOUNT.length);
+    const mapped = op.op === "fs.rename" ? { ...op, from: toHost(op.from), to: toHost(op.to) } : { ...op, path: toHost(op.path) };
     try {
-      const result = await this.dispatch(mapped as typeof op);
-      if (op.op === "fs.realpath") return { path: this.toVirtual((result as { path: string }).path) };
+      const result = await dispatch(ops, mapped as typeof op);
+      if (op.op === "fs.realpath") {
+        const real = (result as { path: string }).path;
+        return { path: within(real, root) ? MOUNT + real.slice(root.length) : real };
+      }
       return result;
     } catch (err) {
-      if (err instanceof McpwError) throw new McpwError(err.code, this.hideHost(err.message), err.toBody());
+      if (err instanceof McpwError) throw new McpwError(err.code, err.message.split(root).join(MOUNT), err.toBody());
       throw err;
     }
   }
+}
 
-  private dispatch(op: Extract<Op, { op: FsOpName }>): Promise<OpResult<FsOpName>> {
-    switch (op.op) {
-      case "fs.stat":
-        return this.local.stat(op);
-      case "fs.read":
-        return this.local.read(op);
-      case "fs.write":
-        return this.local.write(op);
-      case "fs.list":
-        return this.local.list(op);
-      case "fs.mkdir":
-        return this.local.mkdir(op);
-      case "fs.rm":
-        return this.local.rm(op);
-      case "fs.rename":
-        return this.local.rename(op);
-      case "fs.readlink":
-        return this.local.readlink(op);
-      case "fs.realpath":
-        return this.local.realpath(op);
-    }
+/** /mount before its directory exists: an empty directory. */
+function notYetCreated(op: Extract<Op, { op: FsOpName }>): OpResult<FsOpName> {
+  const path = op.op === "fs.rename" ? op.from : op.path;
+  if (path === MOUNT) {
+    if (op.op === "fs.stat") return { ...rootStat(), mode: 0o40755 };
+    if (op.op === "fs.list") return { entries: [] };
+    if (op.op === "fs.realpath") return { path: MOUNT };
   }
+  throw new McpwError("io_error", `${path}: no such file or directory`, { errno: "ENOENT" });
+}
 
-  private toVirtual(hostPath: string): string {
-    return within(hostPath, this.workspace) ? MOUNT + hostPath.slice(this.workspace.length) : hostPath;
-  }
-
-  private hideHost(message: string): string {
-    return message.split(this.workspace).join(MOUNT);
+function dispatch(ops: FileOperations, op: Extract<Op, { op: FsOpName }>): Promise<OpResult<FsOpName>> {
+  switch (op.op) {
+    case "fs.stat":
+      return ops.stat(op);
+    case "fs.read":
+      return ops.read(op);
+    case "fs.write":
+      return ops.write(op);
+    case "fs.list":
+      return ops.list(op);
+    case "fs.mkdir":
+      return ops.mkdir(op);
+    case "fs.rm":
+      return ops.rm(op);
+    case "fs.rename":
+      return ops.rename(op);
+    case "fs.readlink":
+      return ops.readlink(op);
+    case "fs.realpath":
+      return ops.realpath(op);
   }
 }
 
