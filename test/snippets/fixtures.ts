@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { redirectChain } from "../helpers/web-routes.js";
 import type { Test } from "tap";
 import { Policy, type PolicyInput } from "../../protocol/policy.js";
 import { startEmbedded } from "../../server/embedded.js";
@@ -17,12 +18,7 @@ export async function webServer(t: Test, files: Record<string, Buffer> = {}): Pr
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     served.push(req.url ?? "");
     const url = new URL(req.url ?? "/", "http://x");
-    const redirect = /^\/redirect\/(\d+)$/.exec(url.pathname);
-    if (redirect) {
-      const n = Number(redirect[1]);
-      res.writeHead(n === 0 ? 200 : 302, n === 0 ? {} : { location: `/redirect/${n - 1}` });
-      return res.end(n === 0 ? "arrived" : "");
-    }
+    if (redirectChain(url.pathname, res)) return;
     if (url.pathname === "/hello") return res.end("hello from loopback");
     if (url.pathname === "/big") return res.end("x".repeat(2000));
     const file = /^\/files\/(.+)$/.exec(url.pathname);
