@@ -25,6 +25,7 @@ export const SNIPPET_OPTIONS = {
   "py-pool": { type: "string", help: "<n> ready Pyodide workers (default 2)" },
   "py-recycle-after": { type: "string", help: "<n> replace a Pyodide worker after n snippets (1: a new interpreter per call; default 200)" },
   "pip-index": { type: "string", help: "<url> PEP 503 simple index for pip.requirements (reached through the bridge)" },
+  "npm-registry": { type: "string", help: "<url> npm registry for npm.dependencies, reached through the bridge (default https://registry.npmjs.org)" },
 } as const;
 
 export function snippetServiceOptions(args: ParsedArgs, stateDir: string) {
@@ -36,6 +37,7 @@ export function snippetServiceOptions(args: ParsedArgs, stateDir: string) {
     pyPoolSize: count(args, "py-pool", 2),
     pyRecycleAfter: str(args.values["py-recycle-after"]) ? count(args, "py-recycle-after", 200) : 200,
     ...(str(args.values["pip-index"]) ? { pipIndexUrl: str(args.values["pip-index"])! } : {}),
+    ...(str(args.values["npm-registry"]) ? { npmRegistry: str(args.values["npm-registry"])! } : {}),
   };
 }
 

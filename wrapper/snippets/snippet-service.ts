@@ -6,6 +6,7 @@ import { parseOrThrow } from "../../protocol/errors.js";
 import type { Origin } from "../../protocol/ops.js";
 import type { Policy } from "../../protocol/policy.js";
 import { CapsuleStore } from "./capsule.js";
+import { bundleWithDependencies } from "./js-bundle.js";
 import { narrowPolicy, snippetPolicy } from "./narrow-policy.js";
 import { PyodidePool } from "./pyodide-pool.js";
 import type { ChannelRequest } from "./pyodide-protocol.js";
@@ -22,6 +23,8 @@ import { type CallOp, fixedWorkspace, type FsOpInput, MOUNT, VirtualFs, type Wor
  * capsule and verifies it, builds the snippet's virtual file system and bridge-backed network,
  * and runs it on a warm QuickJS runtime or Pyodide worker.
  */
+
+export const DEFAULT_NPM_REGISTRY = "https://registry.npmjs.org";
 
 export interface SnippetServiceOptions {
   /** The configured policy; calls may only narrow it. */
@@ -40,6 +43,8 @@ export interface SnippetServiceOptions {
   pyPoolSize?: number;
   /** Replace a Pyodide worker after this many snippets (1: a new interpreter for every call). */
   pyRecycleAfter?: number;
+  /** npm registry for npm.dependencies (reached through the bridge); default https://registry.npmjs.org. */
+  npmRegistry?: string;
   /** Default PEP 503 index for pip.requirements. */
   pipIndexUrl?: string;
   /** Start Pyodide workers at once (default) or on the first run_py. */
@@ -83,12 +88,20 @@ export class SnippetService {
   async runJs(input: unknown): Promise<SnippetResult> {
     const params = parseOrThrow(RunJsParams, input ?? {}, "bad_params");
     const policy = narrowPolicy(this.base, params.policy);
-    const capsule = this.capsules.seal({ runtime: "quickjs-emscripten@0.32", code: params.code, policy, dependencies: params.npm.dependencies });
-    const content = this.capsules.open(capsule);
-    return this.withHost("js", params, content.policy, async (host) => ({
-      ...(await runQuickJs(this.js, content.code, host, content.policy.limits)),
-      capsule,
-    }));
+    return this.withHost("js", params, policy, async (host) => {
+      let code = params.code;
+      let dependencies: Record<string, string> = {};
+      if (Object.keys(params.npm.dependencies).length > 0) {
+        const registry = this.options.npmRegistry ?? DEFAULT_NPM_REGISTRY;
+        const fetch = (url: string) => host.fetch({ url, headers: { accept: "application/json" } });
+        const bundle = await bundleWithDependencies(params.code, params.npm.dependencies, registry, fetch, this.options.cacheDir);
+        code = bundle.code;
+        dependencies = bundle.installed;
+      }
+      const capsule = this.capsules.seal({ runtime: "quickjs-emscripten@0.32", code, policy, dependencies });
+      const content = this.capsules.open(capsule);
+      return { ...(await runQuickJs(this.js, content.code, host, content.policy.limits)), capsule };
+    });
   }
 
   async runPy(input: unknown): Promise<SnippetResult> {
