@@ -61,7 +61,11 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
   t.match(await service.runPy({ code: "1/0" }), { exitCode: 1, stderr: /ZeroDivisionError/ });
 
   t.test("limits", async (t) => {
-    t.match(await service.runPy({ code: "while True: pass", policy: { limits: { timeoutMs: 500 } } }), { reason: "timeout", exitCode: 124, stderr: /limits\.timeoutMs/ }, "infinite loop");
+    const loop = await service.runPy({ code: "while True: pass", policy: { limits: { timeoutMs: 500 } } });
+    t.match(loop, { reason: "timeout", exitCode: 124, stderr: /limits\.timeoutMs/ }, "infinite loop");
+    t.notMatch(loop.stderr, /terminated/, "interrupted (KeyboardInterrupt), not terminated");
+    const stubborn = await service.runPy({ code: "while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass", policy: { limits: { timeoutMs: 500 } } });
+    t.match(stubborn, { reason: "timeout", exitCode: 124, stderr: /did not stop, so its worker was terminated and replaced/ }, "a loop that swallows the interrupt: its worker is terminated and replaced");
     t.match(await service.runPy({ code: "a = []\nwhile True: a.append(bytearray(10**6))", policy: { limits: { memMb: 128 } } }), { reason: "memory", stderr: /limits\.memMb=128/ }, "allocation loop");
     const flood = await service.runPy({ code: "while True: print('flood')" });
     t.match(flood, { reason: "output" }, "output flood");

@@ -111,6 +111,9 @@ export class PyodidePool {
       }, timeoutMs);
       w.onMessage = (m) => {
         if (m.type === "call") {
+          // After the deadline every call fails at once, so an interrupted snippet (formatting its
+          // traceback, say) cannot block on the channel.
+          if (timedOut) return answer(w.channel, { ok: false, error: { message: "the snippet's time is up (limits.timeoutMs)", code: "ETIMEDOUT" } });
           callPending = true;
           void onCall(JSON.parse(m.request) as ChannelRequest).then(
             (result) => ({ ok: true, result }),

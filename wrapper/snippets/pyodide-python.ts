@@ -241,6 +241,10 @@ import traceback as _tb
 
 async def run(code, ns):
     from pyodide.code import eval_code_async
+    import asyncio
+    # Run the snippet in a later turn of the event loop, not inside the call from JavaScript:
+    # within that call Pyodide does not deliver the interrupt buffer's KeyboardInterrupt.
+    await asyncio.sleep(0)
     try:
         value = await eval_code_async(code, ns, filename="snippet.py")
         return {"exit": 0, "value": to_json(value)}

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { loadPyodide, type PyodideAPI } from "pyodide";
 import { CappedOutput } from "./output-cap.js";
+import { EXIT_CODES } from "./schemas.js";
 import { MCPW_PYTHON, MCPW_PYTHON_RUN } from "./pyodide-python.js";
 import type { PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-protocol.js";
 import { installProxyFs } from "./pyodide-proxy-fs.js";
@@ -126,7 +127,7 @@ sys.modules.pop("pyodide_js", None)
   }
   closeCodeGeneration();
   const api = py as unknown as Record<string, unknown>;
-  for (const k of ["mountNodeFS", "mountNativeFS", "loadPackage", "loadPackagesFromImports"]) delete api[k];
+  for (const k of ["mountNodeFS", "mountNativeFS", "useNodeSockFS", "loadPackage", "loadPackagesFromImports"]) delete api[k];
   mark("set up");
   mcpw._record();
   mark("baseline recorded");
@@ -171,7 +172,7 @@ sys.modules.pop("pyodide_js", None)
     else if (outcome.kind === "RecursionError") result.reason = "stack";
     if (outcome.error && !result.reason) err.write(outcome.error);
     else if (outcome.error && result.reason === "stack") err.write(outcome.error.split("\n").slice(-3).join("\n"));
-    result.exitCode = outcome.exit;
+    result.exitCode = result.reason ? EXIT_CODES[result.reason] : outcome.exit;
     if (typeof outcome.value === "string") result.value = outcome.value;
     Atomics.store(interrupt, 0, 0);
     result.stdout = out.text();
