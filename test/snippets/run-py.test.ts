@@ -96,13 +96,19 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
   });
 
   t.test("the reset: nothing of one snippet is seen by the next", async (t) => {
-    await service.runPy({
-      code: "import json, os, sys, builtins\nleak = 1\njson.dumps = None\njson.JSONDecoder.marker = 1\nbuiltins.evil = 1\nos.environ['LEAK'] = '1'\nsys.path.append('/evil')\nopen('/tmp/leak.py', 'w').write('X = 1')\nsys.path.insert(0, '/tmp')\nimport leak as _l\nsys.setrecursionlimit(50)",
+    const probe =
+      "import json, os, sys, builtins, logging, warnings, copyreg, linecache\n" +
+      "['leak' in globals(), json.dumps is None, hasattr(json.JSONDecoder, 'marker'), hasattr(builtins, 'evil'), 'LEAK' in os.environ, '/evil' in sys.path, " +
+      "os.path.exists('/tmp/leak.py'), 'leak' in sys.modules, sys.getrecursionlimit(), len(logging.getLogger().handlers), repr(warnings.filters), complex in copyreg.dispatch_table, " +
+      "'first snippet' in ''.join(''.join(v[2]) for v in linecache.cache.values() if isinstance(v, tuple) and len(v) > 2)]";
+    const before = await service.runPy({ code: probe });
+    const polluted = await service.runPy({
+      code: "import json, os, sys, builtins, logging, warnings, copyreg\nSECRET = 'first snippet'\nleak = 1\njson.dumps = None\njson.JSONDecoder.marker = 1\nbuiltins.evil = 1\nos.environ['LEAK'] = '1'\nsys.path.append('/evil')\nopen('/tmp/leak.py', 'w').write('X = 1')\nsys.path.insert(0, '/tmp')\nimport leak as _l\nlogging.getLogger().addHandler(logging.NullHandler())\nwarnings.simplefilter('ignore')\ncopyreg.dispatch_table[complex] = lambda c: (complex, (0, 0))\nsys.setrecursionlimit(500)\n" + probe.split("\n")[1],
     });
-    const after = await service.runPy({
-      code: "import json, os, sys, builtins\n['leak' in globals(), json.dumps is None, hasattr(json.JSONDecoder, 'marker'), hasattr(builtins, 'evil'), 'LEAK' in os.environ, '/evil' in sys.path, os.path.exists('/tmp/leak.py'), 'leak' in sys.modules, sys.getrecursionlimit() == 50]",
-    });
-    t.same(after.value, [false, false, false, false, false, false, false, false, false]);
+    t.notSame(polluted.value, before.value, "the first snippet changed all of it");
+    const after = await service.runPy({ code: probe });
+    t.same(after.value, before.value, "the next snippet sees exactly what the one before the change saw");
+    t.same((before.value as unknown[]).slice(0, 8), [false, false, false, false, false, false, false, false]);
   });
 
   t.test("escapes to the host's JavaScript are closed", async (t) => {

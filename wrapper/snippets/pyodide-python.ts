@@ -167,6 +167,8 @@ def _record():
         "path_hooks": list(sys.path_hooks),
         "cwd": os.getcwd(),
         "recursion": sys.getrecursionlimit(),
+        # Containers that stdlib modules keep and snippets commonly change in place.
+        "containers": [(c, c.copy()) for c in _containers()],
         "scratch": {d: set(os.listdir(d)) for d in (*_SCRATCH, *__import__("site").getsitepackages()) if os.path.isdir(d)},
     }
     keys, values = _entries(mod_dicts, classes)
@@ -193,6 +195,10 @@ def _restore_dicts(b):
                     try: setattr(cls, k, v)
                     except (AttributeError, TypeError): pass
 
+def _containers():
+    import copyreg, linecache, logging, warnings
+    return [linecache.cache, copyreg.dispatch_table, warnings.filters, logging.root.handlers, logging.Logger.manager.loggerDict, sys.path_importer_cache]
+
 def _remove(path):
     if os.path.isdir(path) and not os.path.islink(path):
         for entry in os.listdir(path):
@@ -218,7 +224,12 @@ def reset():
             d[k] = v
     os.environ.clear(); os.environ.update(b["environ"])
     sys.path[:] = b["path"]; sys.meta_path[:] = b["meta_path"]; sys.path_hooks[:] = b["path_hooks"]
-    sys.path_importer_cache.clear()
+    for container, saved in b["containers"]:
+        if isinstance(container, dict):
+            container.clear(); container.update(saved)
+        else:
+            container[:] = saved
+    import warnings; warnings._filters_mutated() if hasattr(warnings, "_filters_mutated") else None
     sys.setrecursionlimit(b["recursion"])
     try: os.chdir(b["cwd"])
     except OSError: pass
