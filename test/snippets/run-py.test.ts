@@ -117,6 +117,8 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     t.not(await probe("import pyodide_js\npyodide_js.mountNodeFS('/h', '/')"), "ESCAPED", "pyodide_js");
     t.not(await probe("from pyodide.code import run_js\nrun_js('process')"), "ESCAPED", "run_js");
     t.not(await probe("import js\njs.setTimeout.constructor('return process')()"), "ESCAPED", "Function via a JS function's constructor");
+    t.not(await probe(`from pyodide.http._pyfetch import _jsfetch\nawait _jsfetch("http://127.0.0.1:${port}/hello")`), "ESCAPED", "the host's fetch, captured by pyodide.http");
+    t.not(await probe("import gc\nfrom pyodide.ffi import JsProxy\nbad = [o for o in gc.get_objects() if isinstance(o, JsProxy) and any(hasattr(o, k) for k in ('process', 'FS', 'mountNodeFS', '_module', 'require'))]\nassert bad"), "ESCAPED", "no reachable JS object with host powers");
   });
 
   t.test("pip: a pure-Python wheel from a loopback server, through the bridge", async (t) => {

@@ -110,12 +110,16 @@ async function start(): Promise<void> {
   // Close the ways from Python to the host's JavaScript: the pyodide API module (mountNodeFS,
   // loadPackage, FS), run_js, and code generation in this realm.
   py.runPython(`
-import sys, pyodide.code
+import sys, pyodide.code, pyodide.http._pyfetch as _pf
 def _refused(*a, **k):
-    raise PermissionError("run_js is not available in the snippet sandbox")
+    raise PermissionError("not available in the snippet sandbox: HTTP goes through urllib or pyodide.http.pyfetch (the mcpw bridge)")
 pyodide.code.run_js = _refused
+_pf._jsfetch = _refused  # the host's own fetch, captured when pyodide.http was imported
+_pf.pyfetch = sys.modules["_mcpw"].pyfetch
 sys.modules.pop("pyodide_js", None)
 `);
+  // Nothing global that opens connections by itself.
+  for (const k of ["fetch", "WebSocket", "EventSource"]) delete (globalThis as Record<string, unknown>)[k];
   py.unregisterJsModule("pyodide_js");
   // No sockets: Emscripten would emulate them over WebSockets straight to the target, around the
   // bridge. Creating one fails with EPERM; HTTP goes through urllib / pyodide.http instead.
