@@ -52,7 +52,8 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
   const { service } = await snippetService(
     t,
     { network: { allowedDomains: ["localhost"], allowedCidrs: ["127.0.0.0/8"], maxRedirects: 3, maxBodyBytes: 1000 }, limits: { timeoutMs: 8000, memMb: 256, stdoutBytes: 1000 } },
-    { workspace },
+    // A generous grace, so "interrupted, not terminated" holds on a loaded machine too.
+    { workspace, pyGraceMs: 5000 },
   );
 
   const r = await service.runPy({ code: "import sys, os\nprint('hi', sys.argv[1:], os.environ['X'], sys.stdin.read())\n6 * 7", args: ["a"], env: { X: "x" }, stdin: "in" });
@@ -64,7 +65,7 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     const loop = await service.runPy({ code: "while True: pass", policy: { limits: { timeoutMs: 500 } } });
     t.match(loop, { reason: "timeout", exitCode: 124, stderr: /limits\.timeoutMs/ }, "infinite loop");
     t.notMatch(loop.stderr, /terminated/, "interrupted (KeyboardInterrupt), not terminated");
-    const stubborn = await service.runPy({ code: "while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass", policy: { limits: { timeoutMs: 500 } } });
+    const stubborn = await service.runPy({ code: "while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass", policy: { limits: { timeoutMs: 300 } } });
     t.match(stubborn, { reason: "timeout", exitCode: 124, stderr: /did not stop, so its worker was terminated and replaced/ }, "a loop that swallows the interrupt: its worker is terminated and replaced");
     t.match(await service.runPy({ code: "a = []\nwhile True: a.append(bytearray(10**6))", policy: { limits: { memMb: 128 } } }), { reason: "memory", stderr: /limits\.memMb=128/ }, "allocation loop");
     const flood = await service.runPy({ code: "while True: print('flood')" });

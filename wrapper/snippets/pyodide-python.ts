@@ -264,6 +264,9 @@ async def run(code, ns):
         if c is None: return {"exit": 0}
         if isinstance(c, int): return {"exit": c}
         return {"exit": 1, "error": str(c) + "\n"}
+    except (RecursionError, MemoryError) as e:
+        # Formatting a thousand frames (or allocating for them) is slow or fails: name it instead.
+        return {"exit": 1, "kind": type(e).__name__, "error": f"{type(e).__name__}: {e}\n"}
     except BaseException as e:
         tb = e.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename != "snippet.py":

@@ -175,7 +175,7 @@ sys.modules.pop("pyodide_js", None)
     else if (outcome.kind === "MemoryError") result.reason = "memory";
     else if (outcome.kind === "RecursionError") result.reason = "stack";
     if (outcome.error && !result.reason) err.write(outcome.error);
-    else if (outcome.error && result.reason === "stack") err.write(outcome.error.split("\n").slice(-3).join("\n"));
+    else if (outcome.error && result.reason === "stack") err.write(outcome.error);
     result.exitCode = result.reason ? EXIT_CODES[result.reason] : outcome.exit;
     if (typeof outcome.value === "string") result.value = outcome.value;
     Atomics.store(interrupt, 0, 0);

@@ -43,6 +43,8 @@ export interface SnippetServiceOptions {
   pyPoolSize?: number;
   /** Replace a Pyodide worker after this many snippets (1: a new interpreter for every call). */
   pyRecycleAfter?: number;
+  /** How long an interrupted Python snippet may take to stop before its worker is terminated (default 1000 ms). */
+  pyGraceMs?: number;
   /** npm registry for npm.dependencies (reached through the bridge); default https://registry.npmjs.org. */
   npmRegistry?: string;
   /** Default PEP 503 index for pip.requirements. */
@@ -81,6 +83,7 @@ export class SnippetService {
       cacheDir: this.options.snapshotDir ?? this.options.cacheDir,
       mounts: [MOUNT, ...this.base.filesystem.readonly, ...this.base.filesystem.writable],
       ...(this.options.pyRecycleAfter ? { recycleAfter: this.options.pyRecycleAfter } : {}),
+      ...(this.options.pyGraceMs ? { graceMs: this.options.pyGraceMs } : {}),
     });
     return this.py;
   }
