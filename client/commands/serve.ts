@@ -41,6 +41,7 @@ operations go to the active bridge of the environment, under the snippet policy 
     const snippets = await SnippetService.create({
       policy: snippetPolicyFile(str(args.values["snippet-policy"])),
       callOp: (o, op, opts) => server.router.call(o, op, opts),
+      audit: (e) => server.audit.write(e),
       workspace: str(args.values["snippet-mount"]) ?? null,
       ...snippetServiceOptions(args, stateDir),
     });

@@ -75,6 +75,7 @@ file operations. In an MCP client configuration:
     const service = await SnippetService.create({
       policy,
       callOp: (o, op, opts) => embedded.server.router.call(o, op, opts),
+      audit: (e) => embedded.server.audit.write(e),
       workspace: str(args.values.mount) ? resolve(cwd, str(args.values.mount)!) : null,
       ...snippetServiceOptions(args, stateDir),
     });

@@ -44,6 +44,7 @@ export async function snippetService(t: Test, policy: PolicyInput, extra: Partia
   const service = await SnippetService.create({
     policy: parsed,
     callOp: (o, op, opts) => embedded.server.router.call(o, op, opts),
+    audit: (e) => embedded.server.audit.write(e),
     workspace: null,
     cacheDir: join(state, "cache"),
     keyDir: state,

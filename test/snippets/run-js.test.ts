@@ -51,6 +51,8 @@ t.test("run_js: network rules at the bridge, against loopback servers", async (t
   t.match(await get(`http://localhost:${port}/hello`, { network: { deniedDomains: ["localhost"] } }), /refused: .*restrict\.network\.deniedDomains/, "the call's own deniedDomains");
   const ops = embedded.server.audit.tail(100, (e) => e.event === "op" && (e.origin as { id?: string } | undefined)?.id?.startsWith("js-") === true);
   t.ok(ops.some((e) => e.verdict === "deny") && ops.some((e) => e.verdict === "allow"), "each request is audited with its verdict");
+  const runs = embedded.server.audit.tail(100, (e) => e.event === "snippet.run");
+  t.ok(runs.length >= 9 && runs.every((e) => e.tool === "run_js" && typeof e.capsule === "string"), "each run is audited with its capsule");
 });
 
 t.test("run_js: the virtual file system", async (t) => {

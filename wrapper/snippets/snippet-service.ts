@@ -51,6 +51,8 @@ export interface SnippetServiceOptions {
   pipIndexUrl?: string;
   /** Start Pyodide workers at once (default) or on the first run_py. */
   eagerPython?: boolean;
+  /** One audit line per snippet run (event "snippet.run"); its network and file operations are audited by the bridge. */
+  audit?: (entry: Record<string, unknown> & { event: string; verdict: "allow" | "deny" | "error" | "info" }) => void;
 }
 
 export class SnippetService {
@@ -88,7 +90,45 @@ export class SnippetService {
     return this.py;
   }
 
-  async runJs(input: unknown): Promise<SnippetResult> {
+  runJs(input: unknown): Promise<SnippetResult> {
+    return this.audited("run_js", () => this.js_(input));
+  }
+
+  runPy(input: unknown): Promise<SnippetResult> {
+    return this.audited("run_py", () => this.py_(input));
+  }
+
+  private async audited(tool: string, run: () => Promise<SnippetResult>): Promise<SnippetResult> {
+    const started = performance.now();
+    try {
+      const r = await run();
+      this.options.audit?.({
+        event: "snippet.run",
+        verdict: "info",
+        tool,
+        capsule: r.capsule,
+        exitCode: r.exitCode,
+        ...(r.reason ? { reason: r.reason } : {}),
+        durationMs: Math.round(r.durationMs),
+      });
+      return r;
+    } catch (err) {
+      const e = err as { code?: string; message?: string; field?: string; rule?: string };
+      this.options.audit?.({
+        event: "snippet.run",
+        verdict: e.code === "policy_denied" ? "deny" : "error",
+        tool,
+        code: e.code ?? "internal",
+        error: e.message ?? String(err),
+        ...(e.field ? { field: e.field } : {}),
+        ...(e.rule ? { rule: e.rule } : {}),
+        durationMs: Math.round(performance.now() - started),
+      });
+      throw err;
+    }
+  }
+
+  private async js_(input: unknown): Promise<SnippetResult> {
     const params = parseOrThrow(RunJsParams, input ?? {}, "bad_params");
     const policy = narrowPolicy(this.base, params.policy);
     return this.withHost("js", params, policy, async (host) => {
@@ -107,7 +147,7 @@ export class SnippetService {
     });
   }
 
-  async runPy(input: unknown): Promise<SnippetResult> {
+  private async py_(input: unknown): Promise<SnippetResult> {
     const params = parseOrThrow(RunPyParams, input ?? {}, "bad_params");
     const policy = narrowPolicy(this.base, params.policy);
     const dependencies = Object.fromEntries([...params.pip.requirements.map((r) => [r, "pip"]), ...params.pip.wheelUrls.map((u) => [u, "wheel"])]);
