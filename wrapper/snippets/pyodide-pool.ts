@@ -1,3 +1,6 @@
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { ChannelRequest, PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-protocol.js";
 import { ensurePyodideSnapshot } from "./pyodide-snapshot.js";
@@ -40,6 +43,13 @@ interface PyWorker {
 
 const WORKER_URL = new URL("./pyodide-worker.js", import.meta.url);
 
+/** pyodide.asm.wasm compiled once; every worker instantiates the same module. */
+async function compilePyodideWasm(): Promise<unknown> {
+  const file = join(dirname(createRequire(import.meta.url).resolve("pyodide")), "pyodide.asm.wasm");
+  const wasm = (globalThis as { WebAssembly?: { compile(bytes: Uint8Array): Promise<unknown> } }).WebAssembly!;
+  return wasm.compile(await readFile(file));
+}
+
 export class PyodidePool {
   private readonly idle: PyWorker[] = [];
   private readonly starting = new Set<PyWorker>();
@@ -53,11 +63,12 @@ export class PyodidePool {
   private constructor(
     private readonly options: Required<PyodidePoolOptions>,
     private readonly snapshot: string,
+    private readonly wasmModule: unknown,
   ) {}
 
   static async create(options: PyodidePoolOptions): Promise<PyodidePool> {
-    const snapshot = await ensurePyodideSnapshot(options.cacheDir);
-    const pool = new PyodidePool({ recycleAfter: 200, graceMs: 1000, ...options }, snapshot);
+    const [snapshot, wasmModule] = await Promise.all([ensurePyodideSnapshot(options.cacheDir), compilePyodideWasm()]);
+    const pool = new PyodidePool({ recycleAfter: 200, graceMs: 1000, ...options }, snapshot, wasmModule);
     // One at a time: the first worker gets the CPU to itself and is ready soonest; each one that
     // becomes ready starts the next until the pool is full.
     pool.spawn();
@@ -144,7 +155,7 @@ export class PyodidePool {
 
   private spawn(): void {
     if (this.closed) return;
-    const init: WorkerInit = { snapshot: this.snapshot, control: new SharedArrayBuffer(8), channel: newChannelBuffer(), mounts: this.options.mounts };
+    const init: WorkerInit = { snapshot: this.snapshot, wasmModule: this.wasmModule, control: new SharedArrayBuffer(8), channel: newChannelBuffer(), mounts: this.options.mounts };
     const worker = new Worker(WORKER_URL, { workerData: init, resourceLimits: { maxOldGenerationSizeMb: 512, stackSizeMb: 16 }, stdout: false, stderr: false });
     const w: PyWorker = { worker, control: init.control, channel: init.channel, runs: 0, onMessage: null, exited: false, resetting: false, ready: Promise.resolve() };
     this.starting.add(w);

@@ -5,6 +5,8 @@ import type { LimitReason } from "./schemas.js";
 export interface WorkerInit {
   /** Memory snapshot file to start from (fast), or null to boot from scratch. */
   snapshot: string | null;
+  /** pyodide.asm.wasm, compiled once by the pool (a WebAssembly.Module; cloned, not recompiled). */
+  wasmModule: unknown;
   /** Int32 [0] interrupt signal (Pyodide's interrupt buffer), [1] why (1 = timeout). */
   control: SharedArrayBuffer;
   /** The synchronous channel for file and network calls (sync-channel.ts). */

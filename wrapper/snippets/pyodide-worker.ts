@@ -34,11 +34,13 @@ const Wasm = (globalThis as any).WebAssembly as { instantiate: (source: unknown,
 const nativeInstantiate = Wasm.instantiate.bind(Wasm);
 // Emscripten grows the heap through this import; past the call's memMb it is refused, so malloc
 // fails and Python raises MemoryError.
-Wasm.instantiate = (source, imports) => {
+Wasm.instantiate = async (source, imports) => {
   const env = imports?.env;
   const grow = env?.emscripten_resize_heap as ((size: number) => number) | undefined;
   if (imports && env && grow) {
     imports = { ...imports, env: { ...env, emscripten_resize_heap: (size: number) => ((size >>> 0) > memLimitBytes ? 0 : grow(size)) } };
+    // Pyodide's own module: the pool compiled it once for all workers.
+    if (init.wasmModule) return { module: init.wasmModule, instance: await nativeInstantiate(init.wasmModule, imports) };
   }
   return nativeInstantiate(source, imports);
 };
