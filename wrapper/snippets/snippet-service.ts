@@ -91,11 +91,11 @@ export class SnippetService {
   }
 
   runJs(input: unknown): Promise<SnippetResult> {
-    return this.audited("run_js", () => this.js_(input));
+    return this.audited("run_js", () => this.executeJs(input));
   }
 
   runPy(input: unknown): Promise<SnippetResult> {
-    return this.audited("run_py", () => this.py_(input));
+    return this.audited("run_py", () => this.executePy(input));
   }
 
   private async audited(tool: string, run: () => Promise<SnippetResult>): Promise<SnippetResult> {
@@ -128,7 +128,7 @@ export class SnippetService {
     }
   }
 
-  private async js_(input: unknown): Promise<SnippetResult> {
+  private async executeJs(input: unknown): Promise<SnippetResult> {
     const params = parseOrThrow(RunJsParams, input ?? {}, "bad_params");
     const policy = narrowPolicy(this.base, params.policy);
     return this.withHost("js", params, policy, async (host) => {
@@ -147,7 +147,7 @@ export class SnippetService {
     });
   }
 
-  private async py_(input: unknown): Promise<SnippetResult> {
+  private async executePy(input: unknown): Promise<SnippetResult> {
     const params = parseOrThrow(RunPyParams, input ?? {}, "bad_params");
     const policy = narrowPolicy(this.base, params.policy);
     const dependencies = Object.fromEntries([...params.pip.requirements.map((r) => [r, "pip"]), ...params.pip.wheelUrls.map((u) => [u, "wheel"])]);
