@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { homedir } from "node:os";
@@ -26,7 +27,9 @@ export async function webServer(t: Test, files: Record<string, Buffer> = {}): Pr
     const simple = /^\/simple\/([^/]+)\/$/.exec(url.pathname);
     if (simple) {
       const links = Object.keys(files).filter((f) => f.toLowerCase().startsWith(simple[1]!.replace(/-/g, "_")));
-      return res.end(`<html><body>${links.map((f) => `<a href="/files/${f}">${f}</a>`).join("\n")}</body></html>`);
+      // PEP 503 links carry the file's sha256; files named tampered* announce a wrong one.
+      const sha = (f: string) => createHash("sha256").update(f.startsWith("tampered") ? "other" : files[f]!).digest("hex");
+      return res.end(`<html><body>${links.map((f) => `<a href="/files/${f}#sha256=${sha(f)}">${f}</a>`).join("\n")}</body></html>`);
     }
     res.writeHead(404).end("no such route");
   });

@@ -5,13 +5,14 @@ import t from "tap";
 import { tempDir } from "../helpers/server.js";
 import { snippetService, webServer } from "./fixtures.js";
 
-/** A pure-Python wheel (a zip), built here: module `greet` with hello(). */
-function wheel(): Buffer {
+/** A pure-Python wheel (a zip), built here: one module, its METADATA (with Requires-Dist), WHEEL, RECORD. */
+function wheel(name: string, version: string, source: string, requires: string[] = []): Buffer {
+  const info = `${name}-${version}.dist-info`;
   const files: [string, string][] = [
-    ["greet/__init__.py", "def hello(name):\n    return f'hello {name} from a wheel'\n"],
-    ["greet-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: greet\nVersion: 1.0\n"],
-    ["greet-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"],
-    ["greet-1.0.dist-info/RECORD", ""],
+    [`${name}/__init__.py`, source],
+    [`${info}/METADATA`, `Metadata-Version: 2.1\nName: ${name}\nVersion: ${version}\n${requires.map((r) => `Requires-Dist: ${r}\n`).join("")}`],
+    [`${info}/WHEEL`, "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"],
+    [`${info}/RECORD`, ""],
   ];
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
@@ -46,7 +47,11 @@ function crc32(data: Buffer): number {
 }
 
 t.test("run_py: values, output, limits, network, files, isolation", async (t) => {
-  const { port } = await webServer(t, { "greet-1.0-py3-none-any.whl": wheel() });
+  const { port } = await webServer(t, {
+    "greet-1.0-py3-none-any.whl": wheel("greet", "1.0", "def hello(name):\n    return f'hello {name} from a wheel'\n"),
+    "polite-2.0-py3-none-any.whl": wheel("polite", "2.0", "from greet import hello\ndef ask(name):\n    return hello(name) + ', please'\n", ["greet (==1.0)", "sphinx ; extra == 'docs'"]),
+    "tampered-1.0-py3-none-any.whl": wheel("tampered", "1.0", "X = 1\n"),
+  });
   const workspace = tempDir("mcpw-snippets-pyws-");
   writeFileSync(join(workspace, "in.txt"), "workspace data");
   const { service } = await snippetService(
@@ -129,5 +134,9 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     const r2 = await service.runPy({ code: "import greet\ngreet.hello('index')", pip: { requirements: ["greet==1.0"], indexUrl: `http://localhost:${port}/simple/` } });
     t.match(r2, { value: "hello index from a wheel" }, "requirements from a simple index");
     t.match((await service.runPy({ code: "import greet" })).stderr, /ModuleNotFoundError/, "an installed package does not outlive its call");
+    const deps = await service.runPy({ code: "import polite\npolite.ask('you')", pip: { requirements: ["polite"], indexUrl: `http://localhost:${port}/simple/` } });
+    t.match(deps, { value: "hello you from a wheel, please" }, "a requirement's own Requires-Dist is installed from the index (extras are not)");
+    const tampered = await service.runPy({ code: "import tampered", pip: { requirements: ["tampered"], indexUrl: `http://localhost:${port}/simple/` } });
+    t.match(tampered, { exitCode: 1, stderr: /does not match the index's sha256/ }, "a wheel that does not match the index's sha256 is refused");
   });
 });

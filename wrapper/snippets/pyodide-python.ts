@@ -69,44 +69,86 @@ _ph.pyfetch = pyfetch
 _ph.open_url = open_url
 
 # ---- pip: wheels fetched through the bridge, unpacked into site-packages
+# (micropip is not in the pyodide npm package, and loading it needs the CDN.)
+def _norm(name):
+    import re
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+def _installed(name):
+    import importlib.metadata
+    try:
+        importlib.metadata.distribution(name)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
 def install(requirements=(), wheel_urls=(), index_url=None):
-    import io, re, zipfile, site, html.parser, urllib.parse
+    """Pure-Python wheels only. Index pages (PEP 503) and wheels are fetched through the bridge; a
+    link's #sha256= is checked; each wheel's Requires-Dist (without extras) is installed from the
+    index too, newest version unless pinned with ==. Returns the wheel files installed."""
+    import hashlib, io, re, zipfile, site, urllib.parse
     target = site.getsitepackages()[0]
-    done = []
-    def unpack(data, name):
+    done, seen = [], set()
+    queue = [("url", url, None) for url in wheel_urls] + [("req", r, None) for r in requirements]
+
+    def unpack(data, name, sha256=None):
+        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+            raise OSError(f"{name}: the wheel does not match the index's sha256")
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             for member in z.namelist():
                 if member.startswith("/") or ".." in member.split("/"):
                     raise OSError(f"{name}: unsafe path {member!r} in the wheel")
+            meta = [m for m in z.namelist() if m.endswith(".dist-info/METADATA") and m.count("/") == 1]
+            requires = []
+            if meta:
+                for line in z.read(meta[0]).decode("utf-8", "replace").splitlines():
+                    if line.startswith("Requires-Dist:"):
+                        spec, _, marker = line[len("Requires-Dist:"):].partition(";")
+                        if "extra" in marker:
+                            continue
+                        m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[.*?\])?\s*\(?\s*(==\s*([A-Za-z0-9.+!_-]+))?", spec)
+                        if m:
+                            requires.append(m.group(1) + ("==" + m.group(3) if m.group(3) else ""))
             z.extractall(target)
         done.append(name)
-    for url in wheel_urls:
-        name = url.rsplit("/", 1)[-1].split("?")[0]
-        if not name.endswith("-none-any.whl"):
-            raise OSError(f"{name}: only pure-Python wheels (*-none-any.whl) can be installed")
-        unpack(http_request(url)["body"], name)
-    for req in requirements:
-        if not index_url:
-            raise OSError(f"{req}: no package index is configured (pip.indexUrl)")
+        for r in requires:
+            queue.append(("req", r, name))
+
+    def from_index(req, wanted_by):
         pkg, _, pin = req.partition("==")
-        norm = re.sub(r"[-_.]+", "-", pkg).lower()
+        norm = _norm(pkg)
+        if norm in seen or (wanted_by and _installed(pkg)):
+            return
+        seen.add(norm)
+        if not index_url:
+            raise OSError(f"{req}{' (needed by ' + wanted_by + ')' if wanted_by else ''}: no package index is configured (pip.indexUrl)")
         page_url = index_url.rstrip("/") + "/" + norm + "/"
         page = http_request(page_url)
         if page["status"] != 200:
             raise OSError(f"{req}: the index answered {page['status']} for {page_url}")
-        links = re.findall(r'href="([^"]+)"', page["body"].decode())
         wheels = []
-        for link in links:
-            file = link.split("#")[0].rsplit("/", 1)[-1]
+        for link in re.findall(r'href="([^"]+)"', page["body"].decode()):
+            href, _, fragment = link.partition("#")
+            file = href.rsplit("/", 1)[-1]
             m = re.match(r"^([^-]+)-([^-]+)-.*-none-any\.whl$", file)
-            if m and re.sub(r"[-_.]+", "-", m.group(1)).lower() == norm and (not pin or m.group(2) == pin):
-                wheels.append((m.group(2), urllib.parse.urljoin(page_url, link.split("#")[0]), file))
+            if m and _norm(m.group(1)) == norm and (not pin or m.group(2) == pin):
+                sha = fragment[len("sha256="):] if fragment.startswith("sha256=") else None
+                wheels.append((m.group(2), urllib.parse.urljoin(page_url, href), file, sha))
         if not wheels:
             raise OSError(f"{req}: no pure-Python wheel{' for version ' + pin if pin else ''} on {page_url}")
-        def key(w):
-            return [int(p) if p.isdigit() else 0 for p in re.split(r"[.+!-]", w[0])]
-        version, url, file = sorted(wheels, key=key)[-1]
-        unpack(http_request(url)["body"], file)
+        version, url, file, sha = sorted(wheels, key=lambda w: [int(p) if p.isdigit() else 0 for p in re.split(r"[.+!-]", w[0])])[-1]
+        unpack(http_request(url)["body"], file, sha)
+
+    while queue:
+        kind, value, wanted_by = queue.pop(0)
+        if kind == "url":
+            name = value.rsplit("/", 1)[-1].split("?")[0]
+            if not name.endswith("-none-any.whl"):
+                raise OSError(f"{name}: only pure-Python wheels (*-none-any.whl) can be installed")
+            seen.add(_norm(name.split("-")[0]))
+            unpack(http_request(value)["body"], name)
+        else:
+            from_index(value, wanted_by)
     import importlib
     importlib.invalidate_caches()
     return done
