@@ -54,9 +54,11 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
   });
   const workspace = tempDir("mcpw-snippets-pyws-");
   writeFileSync(join(workspace, "in.txt"), "workspace data");
+  const ro = tempDir("mcpw-snippets-pyro-");
+  writeFileSync(join(ro, "data.txt"), "read only data");
   const { service } = await snippetService(
     t,
-    { network: { allowedDomains: ["localhost"], allowedCidrs: ["127.0.0.0/8"], maxRedirects: 3, maxBodyBytes: 1000 }, limits: { timeoutMs: 8000, memMb: 256, stdoutBytes: 1000 } },
+    { network: { allowedDomains: ["localhost"], allowedCidrs: ["127.0.0.0/8"], maxRedirects: 3, maxBodyBytes: 1000 }, filesystem: { readonly: [ro] }, limits: { timeoutMs: 8000, memMb: 256, stdoutBytes: 1000 } },
     // A generous grace, so "interrupted, not terminated" holds on a loaded machine too.
     { workspace, pyGraceMs: 5000 },
   );
@@ -99,6 +101,10 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     const r = await service.runPy({ code: "import os\nopen('out.txt', 'w').write('from python')\n[open('/mount/in.txt').read(), sorted(os.listdir('/mount')), os.path.exists('/etc/passwd'), os.getcwd()]" });
     t.same(r.value, ["workspace data", ["in.txt", "out.txt"], false, "/mount"]);
     t.match((await service.runPy({ code: "import os\nos.symlink('/etc', '/mount/etc')" })).stderr, /PermissionError|Operation not permitted/, "no symlinks");
+    const readonly = await service.runPy({ code: `p = ${JSON.stringify(join(ro, "data.txt"))}\ntry:\n    open(p, 'w').write('x')\n    w = 'WRITTEN'\nexcept OSError as e:\n    w = e.errno\n[open(p).read(), w]` });
+    t.same(readonly.value, ["read only data", 69], "a filesystem.readonly path is read through the bridge; writing it fails with EROFS");
+    const narrowed = await service.runPy({ code: `import os\nos.path.exists(${JSON.stringify(join(ro, "data.txt"))})`, policy: { filesystem: { readonly: [] } } });
+    t.equal(narrowed.value, false, "a call that narrows filesystem.readonly no longer sees it");
   });
 
   t.test("the reset: nothing of one snippet is seen by the next", async (t) => {
