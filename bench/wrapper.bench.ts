@@ -50,7 +50,7 @@ async function roundTrips(wrapped: boolean, cwd: string): Promise<number[]> {
 
 const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
 
-export async function run(print: (result: Record<string, unknown>) => void): Promise<void> {
+async function run(print: (result: Record<string, unknown>) => void): Promise<void> {
   const cwd = mkdtempSync(join(tmpdir(), "mcpw-bench-"));
   const cold = { direct: [] as number[], wrapped: [] as number[] };
   for (let i = 0; i < COLD_RUNS; i++) {
@@ -75,3 +75,5 @@ export async function run(print: (result: Record<string, unknown>) => void): Pro
     target: "added p50 <= 0.3 ms, added p99 <= 2 ms",
   });
 }
+
+await run((r) => process.stdout.write(`${JSON.stringify(r)}\n`));

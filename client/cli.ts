@@ -5,6 +5,7 @@ import { commands } from "./commands/index.js";
 const GROUPS: [string, string][] = [
   ["run", "run a command sandboxed, with an embedded server and bridge (no daemons needed)"],
   ["serve", "run the main server"],
+  ["snippets", "an MCP server (stdio) with run_js and run_py, under a policy"],
   ["bridge", "run a bridge daemon for an environment"],
   ["token", "create, list and revoke bridge tokens"],
   ["sandbox", "create, list, start, stop, restart, remove sandboxes and read their logs"],

@@ -115,6 +115,25 @@ export class McpwServer implements ConnectionHost {
     return { role, tokenId: info.id, server: { version: VERSION, env: this.config.env } };
   }
 
+  /**
+   * Checks an admin token presented over plain HTTP (e.g. `Authorization: Bearer` on /mcp), with
+   * the same rate limit and audit lines as a WebSocket login. Throws `unauthorized`.
+   */
+  authenticateHttp(remote: string, token: string): void {
+    try {
+      this.limiter.check(remote);
+      const info = this.tokens.verify(token, "client");
+      this.limiter.succeed(remote);
+      this.audit.write({ event: "auth.ok", verdict: "allow", role: "client", remote, tokenId: info.id, via: "http" });
+    } catch (e) {
+      if ((e as McpwError).code === "unauthorized" && this.limiter.fail(remote)) {
+        this.audit.write({ event: "auth.lockout", verdict: "deny", remote, lockoutMs: this.config.rateLimit.lockoutMs });
+      }
+      this.audit.write({ event: "auth.fail", verdict: "deny", role: "client", remote, via: "http", reason: (e as Error).message });
+      throw e;
+    }
+  }
+
   handle(conn: Connection, method: MethodName, params: unknown): Promise<unknown> {
     const handler = this.handlers[method] as Handler<MethodName> | undefined;
     if (!handler) return Promise.reject(new McpwError("unknown_method", `unknown method "${method}"`, { field: "method" }));

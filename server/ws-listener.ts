@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import { MAX_FRAME_BYTES } from "../protocol/frames.js";
@@ -19,8 +19,12 @@ export interface Listening {
  * Serves the main server over WebSocket on host:port. Browser pages are refused (an Origin header
  * that is not explicitly allowed), so a web page cannot drive a local mcpw.
  */
-export function listen(server: McpwServer, host = server.config.host, port = server.config.port): Promise<Listening> {
-  const http = createServer((_req, res) => {
+/** A plain-HTTP route served beside the WebSocket (e.g. /mcp); returns false when the request is not its. */
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+export function listen(server: McpwServer, host = server.config.host, port = server.config.port, routes: HttpRoute[] = []): Promise<Listening> {
+  const http = createServer((req, res) => {
+    if (routes.some((route) => route(req, res))) return;
     res.writeHead(426, { "content-type": "text/plain" }).end("mcpw server: connect with a WebSocket client (mcpw CLI, TUI or bridge)\n");
   });
   const wss = new WebSocketServer({

@@ -13,11 +13,13 @@ import {
   sandboxStopCommand,
 } from "./sandbox.js";
 import { serveCommand } from "./serve.js";
+import { snippetsCommand } from "./snippets.js";
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from "./token.js";
 
 export const commands: CommandSpec[] = [
   runCommand,
   serveCommand,
+  snippetsCommand,
   bridgeCommand,
   tokenCreateCommand,
   tokenListCommand,

@@ -2,7 +2,10 @@ import { McpwServer } from "../../server/server.js";
 import { readJsonFile } from "../../server/config.js";
 import { defaultStateDir } from "../../server/state-dir.js";
 import { listen } from "../../server/ws-listener.js";
+import { mcpHttpHandler, MCP_PATH } from "../../wrapper/snippets/mcp-http.js";
+import { SnippetService } from "../../wrapper/snippets/snippet-service.js";
 import { parsePort, str, type CommandSpec } from "../command.js";
+import { SNIPPET_OPTIONS, snippetPolicyFile, snippetServiceOptions } from "./snippets.js";
 
 export const serveCommand: CommandSpec = {
   name: "serve",
@@ -14,10 +17,17 @@ export const serveCommand: CommandSpec = {
     env: { type: "string", help: "<env> environment whose bridge serves (env MCPW_ENV; default dev)" },
     "state-dir": { type: "string", help: "<dir> tokens, admin token and audit log (env MCPW_STATE_DIR; default ~/.mcpw)" },
     config: { type: "string", help: "<file> JSON server config (host, port, env, workspaceRoot, requestTimeoutMs, rateLimit, ...)" },
+    "snippet-policy": { type: "string", help: "<file> JSON policy for run_js / run_py on /mcp (default {}: no network)" },
+    "snippet-mount": { type: "string", help: "<dir> host directory snippets see at /mount (default: a fresh empty one per call)" },
+    ...SNIPPET_OPTIONS,
   },
   details: `
 On first start the server creates an admin token and writes it to <state-dir>/admin.token (mode 0600);
-the CLI and TUI read it from there. Bridge tokens are created with \`mcpw token create\`.`,
+the CLI and TUI read it from there. Bridge tokens are created with \`mcpw token create\`.
+
+The snippet tools run_js and run_py are served over Streamable HTTP at http://<host>:<port>/mcp,
+guarded by the admin token (Authorization: Bearer <admin token>). Their network and file
+operations go to the active bridge of the environment, under the snippet policy as well.`,
   async run(args) {
     const fileConfig = str(args.values.config) ? (readJsonFile(str(args.values.config)!, "server config") as Record<string, unknown>) : {};
     const config: Record<string, unknown> = { ...fileConfig };
@@ -28,14 +38,23 @@ the CLI and TUI read it from there. Bridge tokens are created with \`mcpw token 
     const stateDir = str(args.values["state-dir"]) ?? defaultStateDir();
     const server = new McpwServer({ config, stateDir });
     const admin = server.tokens.ensureAdminToken(stateDir);
-    const listening = await listen(server);
+    const snippets = await SnippetService.create({
+      policy: snippetPolicyFile(str(args.values["snippet-policy"])),
+      callOp: (o, op, opts) => server.router.call(o, op, opts),
+      audit: (e) => server.audit.write(e),
+      workspace: str(args.values["snippet-mount"]) ?? null,
+      ...snippetServiceOptions(args, stateDir),
+    });
+    const listening = await listen(server, undefined, undefined, [mcpHttpHandler(server, snippets)]);
     if (admin.created) process.stderr.write(`admin token written to ${admin.path} (mode 0600); the CLI and TUI read it from there\n`);
     process.stderr.write(`mcpw server listening on ${listening.url} (environment "${server.config.env}", state in ${stateDir})\n`);
+    process.stderr.write(`snippet tools (run_js, run_py) at ${listening.url.replace(/^ws/, "http")}${MCP_PATH} (bearer: the admin token)\n`);
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         process.stderr.write(`${sig}: stopping sandboxes and closing\n`);
-        void server
+        void snippets
           .close()
+          .then(() => server.close())
           .then(() => listening.close())
           .then(resolve);
       };

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import { join } from "node:path";
+import { redirectChain } from "../helpers/web-routes.js";
 import t from "tap";
 import { makeBridge } from "./fixtures/bridge.js";
 import { b64, listen, rejects, tableResolver, tempDir, type TapLike, unb64 } from "./fixtures/harness.js";
@@ -14,12 +15,7 @@ async function webServer(t: TapLike) {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     served.push(req.url ?? "");
     const url = new URL(req.url ?? "/", "http://x");
-    const redirect = /^\/redirect\/(\d+)$/.exec(url.pathname);
-    if (redirect) {
-      const n = Number(redirect[1]);
-      res.writeHead(n === 0 ? 200 : 302, n === 0 ? {} : { location: `/redirect/${n - 1}` });
-      return res.end(n === 0 ? "arrived" : "");
-    }
+    if (redirectChain(url.pathname, res)) return;
     switch (url.pathname) {
       case "/hello":
         res.setHeader("set-cookie", ["a=1", "b=2"]);

@@ -1,0 +1,118 @@
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import t from "tap";
+import { McpwError } from "../../protocol/errors.js";
+import { tempDir } from "../helpers/server.js";
+import { snippetService, webServer } from "./fixtures.js";
+
+t.test("run_js: values, output, process, and a fresh runtime per call", async (t) => {
+  const { service } = await snippetService(t, { limits: { timeoutMs: 5000, memMb: 64 } });
+  const r = await service.runJs({ code: "console.log('hi', {a: 1}); console.error('warn'); process.argv.slice(2).concat(process.env.X, process.stdin.read())", args: ["a"], env: { X: "x" }, stdin: "in" });
+  t.match(r, { stdout: 'hi {"a":1}\n', stderr: "warn\n", exitCode: 0, value: ["a", "x", "in"] });
+  t.match(r.capsule, /^[a-f0-9]{64}$/, "names the capsule that ran");
+  t.match(await service.runJs({ code: "(async () => { await null; return 42 })()" }), { value: 42 }, "a promise is awaited");
+  t.match(await service.runJs({ code: "process.exit(3)" }), { exitCode: 3 });
+  t.match(await service.runJs({ code: "throw new TypeError('bad')" }), { exitCode: 1, stderr: /Uncaught TypeError: bad/ });
+  await service.runJs({ code: "globalThis.leak = 1; Object.prototype.polluted = true; Array.prototype.map = null" });
+  t.match(await service.runJs({ code: "[typeof leak, ({}).polluted, typeof [].map]" }), { value: ["undefined", undefined, "function"] }, "nothing of the previous call is seen");
+});
+
+t.test("run_js: every limit is hit and reported", async (t) => {
+  const { service } = await snippetService(t, { limits: { timeoutMs: 5000, memMb: 64, stdoutBytes: 1000 } });
+  const loop = await service.runJs({ code: "while (true) {}", policy: { limits: { timeoutMs: 300 } } });
+  t.match(loop, { reason: "timeout", exitCode: 124, stderr: /stopped after 300 ms \(limits\.timeoutMs\)/ }, "infinite loop");
+  const alloc = await service.runJs({ code: "const a = []; for (;;) a.push(new Uint8Array(1 << 20))" });
+  t.match(alloc, { reason: "memory", exitCode: 137, stderr: /out of memory \(limits\.memMb=64\)/ }, "allocation loop");
+  const flood = await service.runJs({ code: "for (;;) console.log('flood')" });
+  t.match(flood, { reason: "output", exitCode: 141 }, "output flood");
+  t.ok(flood.stdout.length <= 1100 && flood.stdout.endsWith("[mcpw: stdout cut at 1000 bytes (limits.stdoutBytes)]\n"), "the output is cut at the limit with a marker");
+  const deep = await service.runJs({ code: "function f(n) { return f(n + 1) + 1 } f(0)" });
+  t.match(deep, { reason: "stack", stderr: /stack overflow/ }, "deep recursion");
+  t.match(await service.runJs({ code: "1 + 1" }), { value: 2, exitCode: 0 }, "the next call runs normally");
+});
+
+t.test("run_js: network rules at the bridge, against loopback servers", async (t) => {
+  const { port } = await webServer(t);
+  const { port: deniedPort, served: deniedServed } = await webServer(t);
+  const { service, embedded } = await snippetService(t, {
+    network: { allowedDomains: ["localhost"], deniedDomains: [`localhost:${deniedPort}`], allowedCidrs: ["127.0.0.0/8"], maxRedirects: 3, maxBodyBytes: 1000 },
+  });
+  const get = async (url: string, policy: object = {}) =>
+    (await service.runJs({ code: `fetch(${JSON.stringify(url)}).then(async (r) => [r.status, await r.text()], (e) => 'refused: ' + e.message)`, policy })).value as unknown;
+  t.same(await get(`http://localhost:${port}/hello`), [200, "hello from loopback"], "an allowed host");
+  t.match(await get(`http://localhost:${deniedPort}/hello`), /refused: .*network\.deniedDomains/, "a denied host");
+  t.same(deniedServed, [], "the denied server saw nothing");
+  t.match(await get(`http://127.0.0.1:${port}/hello`), /refused: .*network\.denyIpLiterals/, "an IP literal");
+  t.match(await get(`http://localhost:${port}/hello`, { network: { allowedCidrs: [] } }), /refused: .*resolved to 127\.0\.0\.1.*restrict\.network\.blockPrivateRanges/, "a name that resolves to 127.0.0.1, under blockPrivateRanges");
+  t.same(await get(`http://localhost:${port}/redirect/3`), [200, "arrived"], "redirects up to the limit");
+  t.match(await get(`http://localhost:${port}/redirect/4`), /refused: .*at most 3 redirects/, "a redirect chain past maxRedirects");
+  t.match(await get(`http://localhost:${port}/redirect/2`, { network: { maxRedirects: 1 } }), /refused: .*at most 1 redirect/, "the call's narrower maxRedirects");
+  t.match(await get(`http://localhost:${port}/big`), /refused: .*larger than maxBodyBytes \(1000 bytes\)/, "a body past maxBodyBytes");
+  t.match(await get(`http://localhost:${port}/hello`, { network: { deniedDomains: ["localhost"] } }), /refused: .*restrict\.network\.deniedDomains/, "the call's own deniedDomains");
+  const ops = embedded.server.audit.tail(100, (e) => e.event === "op" && (e.origin as { id?: string } | undefined)?.id?.startsWith("js-") === true);
+  t.ok(ops.some((e) => e.verdict === "deny") && ops.some((e) => e.verdict === "allow"), "each request is audited with its verdict");
+  const runs = embedded.server.audit.tail(100, (e) => e.event === "snippet.run");
+  t.ok(runs.length >= 9 && runs.every((e) => e.tool === "run_js" && typeof e.capsule === "string"), "each run is audited with its capsule");
+});
+
+t.test("run_js: the virtual file system", async (t) => {
+  const workspace = tempDir("mcpw-snippets-ws-");
+  const ro = tempDir("mcpw-snippets-ro-");
+  writeFileSync(join(ro, "data.txt"), "read only data");
+  writeFileSync(join(workspace, "in.txt"), "workspace data");
+  const { service } = await snippetService(t, { filesystem: { readonly: [ro] } }, { workspace });
+  const r = await service.runJs({
+    code: `(async () => {
+      await fs.writeFile("out.txt", "written");
+      const seen = [await fs.readFile("/mount/in.txt", "utf8"), await fs.readFile(${JSON.stringify(join(ro, "data.txt"))}, "utf8")];
+      const refused = [];
+      for (const p of ["/etc/passwd", "/mount/../../etc/passwd", ${JSON.stringify(join(ro, "x.txt"))}]) {
+        await (p.endsWith("x.txt") ? fs.writeFile(p, "no") : fs.readFile(p, "utf8")).then(() => refused.push("ALLOWED " + p), (e) => refused.push(e.code));
+      }
+      return { seen, refused, root: await fs.readdir("/") };
+    })()`,
+  });
+  t.same(r.value, { seen: ["workspace data", "read only data"], refused: ["ENOENT", "ENOENT", "EROFS"], root: [ro.split("/")[1], "mount"].sort() });
+  t.equal(readFileSync(join(workspace, "out.txt"), "utf8"), "written", "writes land in the workspace");
+  const narrowed = await service.runJs({ code: `fs.readFile(${JSON.stringify(join(ro, "data.txt"))}, "utf8").catch((e) => e.code)`, policy: { filesystem: { readonly: [] } } });
+  t.equal(narrowed.value, "ENOENT", "a call that narrows filesystem.readonly no longer sees the path");
+});
+
+t.test("malformed parameters and widening policies are refused, naming the field", async (t) => {
+  const { service } = await snippetService(t, { network: { allowedDomains: ["*.example.com"], maxBodyBytes: 1000 }, limits: { timeoutMs: 5000 } });
+  const refused = async (input: unknown) => {
+    try {
+      await service.runJs(input);
+    } catch (e) {
+      return e as McpwError;
+    }
+    throw new Error("expected a refusal");
+  };
+  t.match(await refused({}), { code: "bad_params", field: "code", message: /code: expected string, but it is missing/ });
+  t.match(await refused({ code: 1 }), { field: "code" });
+  t.match(await refused({ code: "1", args: "x" }), { field: "args" });
+  t.match(await refused({ code: "1", colour: "red" }), { field: "colour", message: /unknown field/ });
+  t.match(await refused({ code: "1", cwd: "relative" }), { field: "cwd" });
+  t.match(await refused({ code: "1", npm: { dependencies: { "Bad Name": "1" } } }), { field: "npm.dependencies.Bad Name" });
+  t.match(await refused({ code: "1", policy: { limits: { timeoutMs: 999999 } } }), { field: "policy.limits.timeoutMs", message: /more than the configured 5000/ });
+  t.match(await refused({ code: "1", policy: { network: { allowedDomains: ["api.example.com", "evil.test"] } } }), { field: "policy.network.allowedDomains.1", message: /not within the configured allowedDomains/ });
+  t.match(await refused({ code: "1", policy: { network: { denyIpLiterals: false } } }), { field: "policy.network.denyIpLiterals" });
+  t.match(await refused({ code: "1", policy: { network: { maxBodyBytes: 5000 } } }), { field: "policy.network.maxBodyBytes" });
+  t.match(await refused({ code: "1", policy: { filesystem: { writable: ["/etc"] } } }), { field: "policy.filesystem.writable.0" });
+  t.match(await refused({ code: "1", policy: { exec: {} } }), { field: "policy.exec" });
+  t.match(await service.runJs({ code: "1", policy: { network: { allowedDomains: ["api.example.com"] }, limits: { timeoutMs: 100 } } }), { value: 1 }, "a narrowing policy is accepted");
+});
+
+t.test("capsules: signed, content-addressed, verified before every run; a tampered one is refused", async (t) => {
+  const { service, state } = await snippetService(t, {});
+  const first = await service.runJs({ code: "6 * 7" });
+  t.equal(first.value, 42);
+  const dir = join(state, "cache", "capsules");
+  t.ok(readdirSync(dir).includes(`${first.capsule}.json`), "cached on disk under its address");
+  const file = join(dir, `${first.capsule}.json`);
+  const stored = JSON.parse(readFileSync(file, "utf8")) as { content: string; signature: string };
+  writeFileSync(file, JSON.stringify({ ...stored, content: stored.content.replace("6 * 7", "6 * 9") }));
+  await t.rejects(service.runJs({ code: "6 * 7" }), { code: "policy_denied", rule: "capsule.integrity", message: /does not match its SHA-256 address; it was not run/ });
+  writeFileSync(file, JSON.stringify({ ...stored, signature: Buffer.alloc(64).toString("base64") }));
+  await t.rejects(service.runJs({ code: "6 * 7" }), { code: "policy_denied", message: /Ed25519 signature does not verify/ });
+});

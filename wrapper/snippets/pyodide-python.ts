@@ -1,0 +1,318 @@
+/**
+ * Python installed once in every Pyodide worker, before any snippet: the bridge-backed network
+ * (urllib and pyodide.http go through `_mcpw_host.call`, a synchronous call to the main thread,
+ * which sends an http.request op to the bridge), the pip installer, the JSON form of a result, and
+ * the reset that runs after every snippet so the next one starts from the same state.
+ */
+export const MCPW_PYTHON = String.raw`
+import builtins, email.message, io, json, os, sys, types, urllib.error, urllib.request, urllib.response
+import _mcpw_host
+
+def _call(kind, params):
+    answer = json.loads(_mcpw_host.call(json.dumps({"method": kind, "params": params})))
+    if not answer.get("ok"):
+        err = answer.get("error") or {}
+        raise OSError(err.get("message", "the host refused"))
+    return answer.get("result")
+
+# ---- network: every request is an http.request op at the bridge, under the snippet's policy
+def http_request(url, method="GET", headers=None, body=None):
+    import base64
+    params = {"url": url, "method": method.upper(), "headers": dict(headers or {})}
+    if body:
+        params["body"] = base64.b64encode(body if isinstance(body, bytes) else str(body).encode()).decode()
+    r = _call("http", params)
+    r["body"] = base64.b64decode(r["body"])
+    return r
+
+class _Handler(urllib.request.BaseHandler):
+    handler_order = 100  # before urllib's own HTTPHandler, which would open a socket
+    def _open(self, req):
+        try:
+            r = http_request(req.full_url, req.get_method(), dict(req.header_items()), req.data)
+        except OSError as e:
+            raise urllib.error.URLError(str(e)) from None
+        headers = email.message.Message()
+        for k, v in r["headers"].items():
+            headers[k] = v
+        resp = urllib.response.addinfourl(io.BytesIO(r["body"]), headers, r["url"], r["status"])
+        resp.msg = r["statusText"]
+        if r["status"] >= 400:
+            raise urllib.error.HTTPError(r["url"], r["status"], r["statusText"], headers, io.BytesIO(r["body"]))
+        return resp
+    http_open = _open
+    https_open = _open
+
+urllib.request.install_opener(urllib.request.build_opener(_Handler))
+
+class FetchResponse:
+    def __init__(self, r):
+        self.status = r["status"]; self.status_text = r["statusText"]; self.url = r["url"]
+        self.headers = dict(r["headers"]); self.ok = 200 <= self.status < 300; self.redirected = r["redirects"] > 0
+        self._body = r["body"]
+    async def bytes(self): return self._body
+    async def memoryview(self): return memoryview(self._body)
+    async def string(self): return self._body.decode()
+    async def text(self): return self._body.decode()
+    async def json(self, **kw): return json.loads(self._body, **kw)
+    def raise_for_status(self):
+        if self.status >= 400: raise OSError(f"{self.status} {self.status_text} for {self.url}")
+
+async def pyfetch(url, method="GET", headers=None, body=None, **_ignored):
+    return FetchResponse(http_request(url, method, headers, body))
+
+def open_url(url):
+    return io.StringIO(http_request(url)["body"].decode())
+
+import pyodide.http as _ph
+_ph.pyfetch = pyfetch
+_ph.open_url = open_url
+
+# ---- pip: wheels fetched through the bridge, unpacked into site-packages
+# (micropip is not in the pyodide npm package, and loading it needs the CDN.)
+def _norm(name):
+    import re
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+def _installed(name):
+    import importlib.metadata
+    try:
+        importlib.metadata.distribution(name)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+def install(requirements=(), wheel_urls=(), index_url=None):
+    """Pure-Python wheels only. Index pages (PEP 503) and wheels are fetched through the bridge; a
+    link's #sha256= is checked; each wheel's Requires-Dist (without extras) is installed from the
+    index too, newest version unless pinned with ==. Returns the wheel files installed."""
+    import hashlib, io, re, zipfile, site, urllib.parse
+    target = site.getsitepackages()[0]
+    done, seen = [], set()
+    queue = [("url", url, None) for url in wheel_urls] + [("req", r, None) for r in requirements]
+
+    def unpack(data, name, sha256=None):
+        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+            raise OSError(f"{name}: the wheel does not match the index's sha256")
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            for member in z.namelist():
+                if member.startswith("/") or ".." in member.split("/"):
+                    raise OSError(f"{name}: unsafe path {member!r} in the wheel")
+            meta = [m for m in z.namelist() if m.endswith(".dist-info/METADATA") and m.count("/") == 1]
+            requires = []
+            if meta:
+                for line in z.read(meta[0]).decode("utf-8", "replace").splitlines():
+                    if line.startswith("Requires-Dist:"):
+                        spec, _, marker = line[len("Requires-Dist:"):].partition(";")
+                        if "extra" in marker:
+                            continue
+                        m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[.*?\])?\s*\(?\s*(==\s*([A-Za-z0-9.+!_-]+))?", spec)
+                        if m:
+                            requires.append(m.group(1) + ("==" + m.group(3) if m.group(3) else ""))
+            z.extractall(target)
+        done.append(name)
+        for r in requires:
+            queue.append(("req", r, name))
+
+    def from_index(req, wanted_by):
+        pkg, _, pin = req.partition("==")
+        norm = _norm(pkg)
+        if norm in seen or (wanted_by and _installed(pkg)):
+            return
+        seen.add(norm)
+        if not index_url:
+            raise OSError(f"{req}{' (needed by ' + wanted_by + ')' if wanted_by else ''}: no package index is configured (pip.indexUrl)")
+        page_url = index_url.rstrip("/") + "/" + norm + "/"
+        page = http_request(page_url)
+        if page["status"] != 200:
+            raise OSError(f"{req}: the index answered {page['status']} for {page_url}")
+        wheels = []
+        for link in re.findall(r'href="([^"]+)"', page["body"].decode()):
+            href, _, fragment = link.partition("#")
+            file = href.rsplit("/", 1)[-1]
+            m = re.match(r"^([^-]+)-([^-]+)-.*-none-any\.whl$", file)
+            if m and _norm(m.group(1)) == norm and (not pin or m.group(2) == pin):
+                sha = fragment[len("sha256="):] if fragment.startswith("sha256=") else None
+                wheels.append((m.group(2), urllib.parse.urljoin(page_url, href), file, sha))
+        if not wheels:
+            raise OSError(f"{req}: no pure-Python wheel{' for version ' + pin if pin else ''} on {page_url}")
+        version, url, file, sha = sorted(wheels, key=lambda w: [int(p) if p.isdigit() else 0 for p in re.split(r"[.+!-]", w[0])])[-1]
+        unpack(http_request(url)["body"], file, sha)
+
+    while queue:
+        kind, value, wanted_by = queue.pop(0)
+        if kind == "url":
+            name = value.rsplit("/", 1)[-1].split("?")[0]
+            if not name.endswith("-none-any.whl"):
+                raise OSError(f"{name}: only pure-Python wheels (*-none-any.whl) can be installed")
+            seen.add(_norm(name.split("-")[0]))
+            unpack(http_request(value)["body"], name)
+        else:
+            from_index(value, wanted_by)
+    import importlib
+    importlib.invalidate_caches()
+    return done
+
+# ---- the result value as JSON
+def to_json(value):
+    if value is None:
+        return None
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return json.dumps(repr(value))
+
+# ---- reset: the next snippet starts from this state
+_SCRATCH = ("/tmp", "/home/pyodide")
+def _types_of(mod):
+    name = getattr(mod, "__name__", None)
+    return [v for v in list(vars(mod).values()) if isinstance(v, type) and getattr(v, "__module__", None) == name]
+
+_STATE = {}  # mutated in place, so its identity (what reset compares) never changes
+
+from itertools import chain as _chain
+from operator import is_ as _is
+
+def _entries(mod_dicts, classes):
+    """Every key, and an iterator over every value, of the baseline's dicts: built in C
+    (map/chain), with no per-entry allocation."""
+    proxies = list(map(vars, classes))
+    keys = tuple(_chain.from_iterable(mod_dicts)) + tuple(_chain.from_iterable(proxies))
+    values = _chain(_chain.from_iterable(map(dict.values, mod_dicts)), _chain.from_iterable(map(types.MappingProxyType.values, proxies)))
+    return keys, values
+
+def _unchanged(b):
+    """True when no baseline module or class dict has gained, lost or rebound an entry. Values are
+    compared by identity (operator.is_), so no snippet-defined __eq__ runs here."""
+    keys, values = _entries(b["mod_dicts"], b["class_list"])
+    return keys == b["keys"] and all(map(_is, values, b["values"]))
+
+def _record():
+    mods = {n: m for n, m in sys.modules.items()}
+    # sys is put back entry by entry on every reset (prepare sets argv and stdin in it each run).
+    names = [n for n, m in mods.items() if isinstance(m, types.ModuleType) and n != "sys"]
+    classes = [t for n in names for t in _types_of(mods[n])]
+    mod_dicts = [vars(mods[n]) for n in names]
+    _STATE["base"] = {
+        "modules": mods,
+        "names": names,
+        "mod_dicts": mod_dicts,
+        "dicts": {n: dict(vars(mods[n])) for n in names},
+        "sys": dict(vars(sys)),
+        "class_list": classes,
+        "classes": [(t, dict(vars(t))) for t in classes],
+        "keys": None,
+        "values": None,
+        "environ": dict(os.environ),
+        "path": list(sys.path),
+        "meta_path": list(sys.meta_path),
+        "path_hooks": list(sys.path_hooks),
+        "cwd": os.getcwd(),
+        "recursion": sys.getrecursionlimit(),
+        # Containers that stdlib modules keep and snippets commonly change in place.
+        "containers": [(c, c.copy()) for c in _containers()],
+        "scratch": {d: set(os.listdir(d)) for d in (*_SCRATCH, *__import__("site").getsitepackages()) if os.path.isdir(d)},
+    }
+    keys, values = _entries(mod_dicts, classes)
+    _STATE["base"]["keys"] = keys
+    _STATE["base"]["values"] = tuple(values)
+
+def _restore_dicts(b):
+    _STATE["slow_resets"] = _STATE.get("slow_resets", 0) + 1
+    for name in b["names"]:
+        saved = b["dicts"][name]
+        d = vars(b["modules"][name])
+        if len(d) != len(saved) or any(d.get(k, saved) is not v for k, v in saved.items()):
+            if os.environ.get("MCPW_DEBUG_RESET"): print("reset: restoring module", name, file=sys.__stderr__)
+            d.clear()
+            d.update(saved)
+    for cls, saved in b["classes"]:
+        current = vars(cls)
+        if len(current) != len(saved) or any(current.get(k, saved) is not v for k, v in saved.items()):
+            for k in [k for k in current if k not in saved]:
+                try: delattr(cls, k)
+                except (AttributeError, TypeError): pass
+            for k, v in saved.items():
+                if current.get(k, saved) is not v:
+                    try: setattr(cls, k, v)
+                    except (AttributeError, TypeError): pass
+
+def _containers():
+    import copyreg, linecache, logging, warnings
+    return [linecache.cache, copyreg.dispatch_table, warnings.filters, logging.root.handlers, logging.Logger.manager.loggerDict, sys.path_importer_cache]
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        for entry in os.listdir(path):
+            _remove(os.path.join(path, entry))
+        os.rmdir(path)
+    else:
+        os.unlink(path)
+
+def reset():
+    b = _STATE["base"]
+    for name in [n for n in sys.modules if n not in b["modules"]]:
+        del sys.modules[name]
+    for name, mod in b["modules"].items():
+        if sys.modules.get(name) is not mod:
+            sys.modules[name] = mod
+    if not _unchanged(b):
+        _restore_dicts(b)
+    d = vars(sys)
+    for k in [k for k in d if k not in b["sys"]]:
+        del d[k]
+    for k, v in b["sys"].items():
+        if d.get(k, d) is not v:
+            d[k] = v
+    os.environ.clear(); os.environ.update(b["environ"])
+    sys.path[:] = b["path"]; sys.meta_path[:] = b["meta_path"]; sys.path_hooks[:] = b["path_hooks"]
+    for container, saved in b["containers"]:
+        if isinstance(container, dict):
+            container.clear(); container.update(saved)
+        else:
+            container[:] = saved
+    import warnings; warnings._filters_mutated() if hasattr(warnings, "_filters_mutated") else None
+    sys.setrecursionlimit(b["recursion"])
+    try: os.chdir(b["cwd"])
+    except OSError: pass
+    for d, names in b["scratch"].items():
+        for entry in set(os.listdir(d)) - names:
+            try: _remove(os.path.join(d, entry))
+            except OSError: pass
+
+def prepare(argv_json, env_json, cwd, stdin):
+    sys.argv = ["snippet.py", *json.loads(argv_json)]
+    os.environ.clear(); os.environ.update(json.loads(env_json))
+    sys.stdin = io.StringIO(stdin)
+    os.chdir(cwd)
+    return {"__name__": "__main__", "__builtins__": builtins}
+`;
+
+/** The coroutine a worker awaits for one snippet; it classifies how the snippet ended. */
+export const MCPW_PYTHON_RUN = String.raw`
+import traceback as _tb
+
+async def run(code, ns):
+    from pyodide.code import eval_code_async
+    import asyncio
+    # Run the snippet in a later turn of the event loop, not inside the call from JavaScript:
+    # within that call Pyodide does not deliver the interrupt buffer's KeyboardInterrupt.
+    await asyncio.sleep(0)
+    try:
+        value = await eval_code_async(code, ns, filename="snippet.py")
+        return {"exit": 0, "value": to_json(value)}
+    except SystemExit as e:
+        c = e.code
+        if c is None: return {"exit": 0}
+        if isinstance(c, int): return {"exit": c}
+        return {"exit": 1, "error": str(c) + "\n"}
+    except (RecursionError, MemoryError) as e:
+        # Formatting a thousand frames (or allocating for them) is slow or fails: name it instead.
+        return {"exit": 1, "kind": type(e).__name__, "error": f"{type(e).__name__}: {e}\n"}
+    except BaseException as e:
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != "snippet.py":
+            tb = tb.tb_next
+        text = "".join(_tb.format_exception(type(e), e, tb))
+        return {"exit": 1, "kind": type(e).__name__, "error": text}
+`;

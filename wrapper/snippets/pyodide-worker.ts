@@ -1,0 +1,202 @@
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname } from "node:path";
+import { parentPort, workerData } from "node:worker_threads";
+import { loadPyodide, type PyodideAPI } from "pyodide";
+import { CappedOutput } from "./output-cap.js";
+import { EXIT_CODES } from "./schemas.js";
+import { MCPW_PYTHON, MCPW_PYTHON_RUN } from "./pyodide-python.js";
+import type { PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-protocol.js";
+import { installProxyFs } from "./pyodide-proxy-fs.js";
+import { callSync } from "./sync-channel.js";
+
+/**
+ * One Pyodide in a worker thread. It loads from the memory snapshot (fast), installs the bridge
+ * network and the proxy file system, closes the ways from Python to the JavaScript realm, records
+ * the baseline, and then runs snippets one at a time, resetting to the baseline after each.
+ *
+ * Limits inside the worker: memory through the wasm heap's growth hook (emscripten_resize_heap is
+ * refused past memMb); output through CappedOutput, which raises KeyboardInterrupt via the
+ * interrupt buffer when the cap is hit. Time is kept by the main thread, which sets the same
+ * interrupt buffer and terminates the worker if Python does not stop.
+ */
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const post = (m: WorkerMessage) => port.postMessage(m);
+const interrupt = new Int32Array(init.control, 0, 2);
+/** [1] of the control buffer: why the main thread interrupted (1 = timeout). */
+const INTERRUPT_REASON = 1;
+
+let memLimitBytes = Number.MAX_SAFE_INTEGER;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const Wasm = (globalThis as any).WebAssembly as { instantiate: (source: unknown, imports?: Record<string, Record<string, unknown>>) => Promise<unknown> };
+const nativeInstantiate = Wasm.instantiate.bind(Wasm);
+// Emscripten grows the heap through this import; past the call's memMb it is refused, so malloc
+// fails and Python raises MemoryError.
+Wasm.instantiate = async (source, imports) => {
+  const env = imports?.env;
+  const grow = env?.emscripten_resize_heap as ((size: number) => number) | undefined;
+  if (imports && env && grow) {
+    imports = { ...imports, env: { ...env, emscripten_resize_heap: (size: number) => ((size >>> 0) > memLimitBytes ? 0 : grow(size)) } };
+    // Pyodide's own module: the pool compiled it once for all workers.
+    if (init.wasmModule) return { module: init.wasmModule, instance: await nativeInstantiate(init.wasmModule, imports) };
+  }
+  return nativeInstantiate(source, imports);
+};
+
+/** What `import js` gives Python: timers only, on an object with no prototype. */
+function safeGlobals(): object {
+  const g = Object.create(null) as Record<string, unknown>;
+  for (const k of ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "queueMicrotask"] as const) g[k] = (globalThis as Record<string, unknown>)[k];
+  return g;
+}
+
+/**
+ * No code from strings: the constructors every function reaches through `.constructor` refuse, and
+ * so does eval. (`globalThis.Function` itself stays: Python cannot reach the global object, and
+ * Pyodide needs Function.prototype.apply.)
+ */
+function closeCodeGeneration(): void {
+  const refuse = (name: string) => {
+    const f = function () {
+      throw new EvalError(`${name}: code generation is disabled in the snippet sandbox`);
+    };
+    Object.defineProperty(f, "name", { value: name });
+    return f;
+  };
+  const kinds: [string, object][] = [
+    ["Function", Function.prototype],
+    ["AsyncFunction", Object.getPrototypeOf(async function () {})],
+    ["GeneratorFunction", Object.getPrototypeOf(function* () {})],
+    ["AsyncGeneratorFunction", Object.getPrototypeOf(async function* () {})],
+  ];
+  for (const [name, proto] of kinds) Object.defineProperty(proto, "constructor", { value: refuse(name), writable: false, configurable: false });
+  Object.defineProperty(globalThis, "eval", { value: refuse("eval"), writable: false, configurable: false });
+}
+
+let out: CappedOutput;
+let err: CappedOutput;
+let outputExceeded = false;
+const onExceeded = () => {
+  outputExceeded = true;
+  Atomics.store(interrupt, 0, 2); // SIGINT: Python raises KeyboardInterrupt at its next check
+};
+
+async function start(): Promise<void> {
+  const t0 = performance.now();
+  const indexURL = `${dirname(createRequire(import.meta.url).resolve("pyodide"))}/`;
+  const py: PyodideAPI = await loadPyodide({
+    indexURL,
+    jsglobals: safeGlobals(),
+    _loadSnapshot: init.snapshot ? readFileSync(init.snapshot) : undefined,
+    env: { HOME: "/home/pyodide" },
+    stdout: (t: string) => out?.write(`${t}\n`),
+    stderr: (t: string) => err?.write(`${t}\n`),
+  } as Parameters<typeof loadPyodide>[0]);
+  const mark = (what: string) => process.env.MCPW_DEBUG_PYODIDE && process.stderr.write(`pyodide worker: ${what} at ${Math.round(performance.now() - t0)} ms\n`);
+  mark("loaded");
+  py.setInterruptBuffer(interrupt);
+  py.setStdout({ write: (b: Uint8Array) => (out.write(Buffer.from(b).toString("utf8")), b.length) });
+  py.setStderr({ write: (b: Uint8Array) => (err.write(Buffer.from(b).toString("utf8")), b.length) });
+  py.registerJsModule("_mcpw_host", {
+    call: (request: string) => JSON.stringify(callSync(init.channel, (r) => post({ type: "call", request: r }), request)),
+  });
+  mark("registered");
+  const remount = installProxyFs(py, init.mounts, (request) => callSync(init.channel, (r) => post({ type: "call", request: r }), request));
+  const mcpw = py.pyimport("types").ModuleType("_mcpw");
+  mark("proxy fs");
+  py.runPython(MCPW_PYTHON + MCPW_PYTHON_RUN, { globals: mcpw.__dict__ });
+  mark("mcpw python");
+  py.pyimport("sys").modules.set("_mcpw", mcpw);
+  // Close the ways from Python to the host's JavaScript: the pyodide API module (mountNodeFS,
+  // loadPackage, FS), run_js, and code generation in this realm.
+  py.runPython(`
+import sys, pyodide.code, pyodide.http._pyfetch as _pf
+def _refused(*a, **k):
+    raise PermissionError("not available in the snippet sandbox: HTTP goes through urllib or pyodide.http.pyfetch (the mcpw bridge)")
+pyodide.code.run_js = _refused
+_pf._jsfetch = _refused  # the host's own fetch, captured when pyodide.http was imported
+_pf.pyfetch = sys.modules["_mcpw"].pyfetch
+sys.modules.pop("pyodide_js", None)
+`);
+  // Nothing global that opens connections by itself.
+  for (const k of ["fetch", "WebSocket", "EventSource"]) delete (globalThis as Record<string, unknown>)[k];
+  py.unregisterJsModule("pyodide_js");
+  // No sockets: Emscripten would emulate them over WebSockets straight to the target, around the
+  // bridge. Creating one fails with EPERM; HTTP goes through urllib / pyodide.http instead.
+  const module = (py as unknown as { _module: { SOCKFS?: { createSocket: unknown }; FS: { ErrnoError: new (errno: number) => Error } } })._module;
+  if (module.SOCKFS) {
+    module.SOCKFS.createSocket = () => {
+      throw new module.FS.ErrnoError(63);
+    };
+  }
+  closeCodeGeneration();
+  const api = py as unknown as Record<string, unknown>;
+  for (const k of ["mountNodeFS", "mountNativeFS", "useNodeSockFS", "loadPackage", "loadPackagesFromImports"]) delete api[k];
+  mark("set up");
+  mcpw._record();
+  mark("baseline recorded");
+  const run = mcpw.run;
+  const prepare = mcpw.prepare;
+  const reset = mcpw.reset;
+  const install = mcpw.install;
+
+  if (process.env.MCPW_DEBUG_PYODIDE) process.stderr.write(`pyodide worker ready in ${Math.round(performance.now() - t0)} ms\n`);
+  port.on("message", (job: PyJob) => void runJob(job));
+  post({ type: "ready" });
+
+  async function runJob(job: PyJob): Promise<void> {
+    outputExceeded = false;
+    out = new CappedOutput(job.stdoutBytes, "stdout", onExceeded);
+    err = new CappedOutput(job.stdoutBytes, "stderr", onExceeded);
+    memLimitBytes = job.memBytes;
+    Atomics.store(interrupt, 0, 0);
+    Atomics.store(interrupt, INTERRUPT_REASON, 0);
+    const result: PyJobResult = { stdout: "", stderr: "", exitCode: 0 };
+    const j0 = performance.now();
+    let outcome: { exit: number; value?: string | null; error?: string; kind?: string } = { exit: 0 };
+    try {
+      if (job.pip.requirements.length || job.pip.wheelUrls.length) {
+        install(py.pyimport("json").loads(JSON.stringify(job.pip.requirements)), py.pyimport("json").loads(JSON.stringify(job.pip.wheelUrls)), job.pip.indexUrl ?? null);
+      }
+      const ns = prepare(JSON.stringify(job.args), JSON.stringify(job.env), job.cwd, job.stdin);
+      const proxy = await run(job.code, ns);
+      outcome = proxy.toJs({ dict_converter: Object.fromEntries });
+      proxy.destroy();
+      ns.destroy();
+    } catch (e) {
+      const text = e instanceof Error ? e.message : String(e);
+      const kind = /MemoryError|memory access out of bounds|Cannot enlarge memory|out of memory/i.test(text) ? "MemoryError" : /RecursionError|call stack/i.test(text) ? "RecursionError" : /KeyboardInterrupt/.test(text) ? "KeyboardInterrupt" : "Error";
+      outcome = { exit: 1, kind, error: `${text.trimEnd()}\n` };
+      result.fatal = kind !== "Error" || /fatal/i.test(text);
+    }
+    memLimitBytes = Number.MAX_SAFE_INTEGER;
+    if (outcome.kind === "KeyboardInterrupt" && Atomics.load(interrupt, INTERRUPT_REASON) === 1) result.reason = "timeout";
+    else if (outcome.kind === "KeyboardInterrupt" && outputExceeded) result.reason = "output";
+    else if (outcome.kind === "MemoryError") result.reason = "memory";
+    else if (outcome.kind === "RecursionError") result.reason = "stack";
+    if (outcome.error && !result.reason) err.write(outcome.error);
+    else if (outcome.error && result.reason === "stack") err.write(outcome.error);
+    result.exitCode = result.reason ? EXIT_CODES[result.reason] : outcome.exit;
+    if (typeof outcome.value === "string") result.value = outcome.value;
+    Atomics.store(interrupt, 0, 0);
+    result.stdout = out.text();
+    result.stderr = err.text();
+    const j1 = performance.now();
+    post({ type: "done", result });
+    if (result.fatal) return;
+    // The reset runs after the answer is sent, off the caller's path; the pool hands this worker
+    // out again only once it reports "idle".
+    try {
+      reset();
+      remount();
+      if (process.env.MCPW_DEBUG_PYODIDE) process.stderr.write(`pyodide worker: job ${(j1 - j0).toFixed(1)} ms, reset ${(performance.now() - j1).toFixed(1)} ms\n`);
+      post({ type: "idle", ok: true });
+    } catch (e) {
+      post({ type: "idle", ok: false, message: (e as Error).message });
+    }
+  }
+}
+
+start().catch((e: unknown) => post({ type: "failed", message: e instanceof Error ? (e.stack ?? e.message) : String(e) }));

@@ -1,0 +1,278 @@
+import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle } from "quickjs-emscripten";
+import { CappedOutput } from "./output-cap.js";
+import { disposeRuntime, type QuickJsPool } from "./quickjs-pool.js";
+import { EXIT_CODES, type LimitReason, type SnippetResult } from "./schemas.js";
+import { describeHostError, type SnippetHost } from "./snippet-host.js";
+import type { FsOpInput } from "./virtual-fs.js";
+
+/**
+ * Runs one JavaScript snippet in a fresh QuickJS runtime from the pool, under its limits:
+ *
+ * - timeoutMs: the runtime's interrupt handler ends the run once the deadline passes (QuickJS makes
+ *   the interrupt uncatchable); a run waiting on the host is ended by a timer;
+ * - memMb: the runtime's memory limit (allocation fails with "out of memory");
+ * - stack: the runtime's maximum stack size (deep recursion fails with "stack overflow");
+ * - stdoutBytes: output past the cap is cut with a marker and the run is interrupted.
+ *
+ * The code runs as a script, so the completion value of its last statement is the result's
+ * `value`; when that value is a promise (e.g. an async IIFE), the run waits for it.
+ */
+
+export interface RunLimits {
+  timeoutMs: number;
+  memMb: number;
+  stdoutBytes: number;
+}
+
+/**
+ * QuickJS's own stack limit (~1500 plain JS frames). The wasm frames run on the host thread's stack,
+ * so this must stay well inside Node's (~1 MB): past it V8 throws RangeError out of the wasm call,
+ * which the runner also reports as `stack` (and retires the module, see QuickJsPool.retire).
+ */
+export const QUICKJS_STACK_BYTES = 256 * 1024;
+
+/** QuickJS lives in 32-bit wasm memory: memMb above this is held to it. */
+export const QUICKJS_MAX_MEM_MB = 2048;
+
+type Stop = LimitReason | "exit";
+
+export async function runQuickJs(pool: QuickJsPool, code: string, host: SnippetHost, limits: RunLimits, filename = "snippet.js"): Promise<SnippetResult> {
+  const started = performance.now();
+  const deadline = started + limits.timeoutMs;
+  const ready = await pool.take();
+  const { runtime, context } = ready;
+  // wasm32: the limit is a 32-bit size, and 4 GiB would wrap to 0 (no memory at all).
+  runtime.setMemoryLimit(Math.min(limits.memMb, QUICKJS_MAX_MEM_MB) * 1024 * 1024);
+  runtime.setMaxStackSize(QUICKJS_STACK_BYTES);
+
+  let stop: Stop | null = null;
+  let exitCode = 0;
+  const halt = (why: Stop) => (stop ??= why);
+  const stdout = new CappedOutput(limits.stdoutBytes, "stdout", () => halt("output"));
+  const stderr = new CappedOutput(limits.stdoutBytes, "stderr", () => halt("output"));
+  const pending = new Set<QuickJSDeferredPromise>();
+  let wake = () => {};
+
+  /** A QuickJS promise settled by host work; `make` builds the value inside the context. */
+  const hostPromise = (ctx: QuickJSContext, work: () => Promise<(c: QuickJSContext) => QuickJSHandle>) => {
+    const deferred = ctx.newPromise();
+    pending.add(deferred);
+    work().then(
+      (make) => {
+        if (!pending.has(deferred)) return;
+        const value = make(ctx);
+        deferred.resolve(value);
+        value.dispose();
+      },
+      (err) => {
+        if (!pending.has(deferred)) return;
+        const { message, code } = describeHostError(err);
+        const error = ctx.newError({ name: "Error", message });
+        const codeHandle = ctx.newString(code);
+        ctx.setProp(error, "code", codeHandle);
+        codeHandle.dispose();
+        deferred.reject(error);
+        error.dispose();
+      },
+    ).finally(() => {
+      if (pending.delete(deferred)) deferred.dispose();
+      wake();
+    });
+    return deferred.handle;
+  };
+
+  ready.bind = {
+    write: (fd, text) => (fd === 2 ? stderr : stdout).write(text),
+    info: () => JSON.stringify(host.info),
+    exit: (code) => {
+      exitCode = code;
+      halt("exit");
+    },
+    shouldStop: () => stop !== null || (performance.now() > deadline && halt("timeout") !== null),
+    fetch: (ctx, request, body) =>
+      hostPromise(ctx, async () => {
+        const req = JSON.parse(request) as { url: string; method: string; headers: Record<string, string> };
+        const res = await host.fetch({ ...req, ...(body === undefined ? {} : { body: typeof body === "string" ? Buffer.from(body) : new Uint8Array(body) }) });
+        return (c) => {
+          const o = c.newObject();
+          const set = (k: string, h: QuickJSHandle) => (c.setProp(o, k, h), h.dispose());
+          set("status", c.newNumber(res.status));
+          set("statusText", c.newString(res.statusText));
+          set("url", c.newString(res.url));
+          set("redirects", c.newNumber(res.redirects));
+          set("text", c.newString(res.body.toString("utf8")));
+          set("bytes", c.newArrayBuffer(res.body.buffer.slice(res.body.byteOffset, res.body.byteOffset + res.body.byteLength)));
+          const headers = c.newObject();
+          for (const [k, v] of Object.entries(res.headers)) {
+            const h = c.newString(v);
+            c.setProp(headers, k, h);
+            h.dispose();
+          }
+          set("headers", headers);
+          return o;
+        };
+      }),
+    fs: (ctx, opText, data) =>
+      hostPromise(ctx, async () => {
+        const raw = JSON.parse(opText) as { op: string; path: string };
+        if (raw.op === "fs.readFile") {
+          const bytes = await host.readFile(raw.path);
+          return (c) => {
+            const o = c.newObject();
+            const t = c.newString(bytes.toString("utf8"));
+            const b = c.newArrayBuffer(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+            c.setProp(o, "text", t);
+            c.setProp(o, "bytes", b);
+            t.dispose();
+            b.dispose();
+            return o;
+          };
+        }
+        const op = raw as FsOpInput;
+        if (op.op === "fs.write") {
+          const bytes = typeof data === "string" ? Buffer.from(data) : data === undefined ? Buffer.alloc(0) : new Uint8Array(data);
+          await host.writeFile(op.path, bytes, op.mode === "append" ? "append" : "overwrite");
+          return (c) => c.undefined;
+        }
+        const result = await host.fs(op);
+        return (c) => jsonValue(c, result);
+      }),
+  };
+
+  let value: unknown;
+  let failed: string | null = null;
+  /** The host threw out of wasm (its own stack overflowed): QuickJS is in an unknown state. */
+  let broken = false;
+  try {
+    const evaluated = context.evalCode(code, filename);
+    if (evaluated.error) failed = describeJsError(context, evaluated.error);
+    else {
+      const settled = await settle(evaluated.value);
+      if (settled.error) failed = settled.error;
+      else value = settled.value;
+    }
+    // Host work the snippet started but did not await still finishes, as in Node's event loop.
+    while (stop === null && pending.size > 0) {
+      await waitForHost();
+      drainJobs();
+    }
+  } catch (err) {
+    broken = true;
+    failed = err instanceof RangeError ? `InternalError: stack overflow (${err.message})` : `InternalError: ${(err as Error).message}`;
+  } finally {
+    if (broken || /out of memory/i.test(failed ?? "")) pool.retire(ready);
+    else {
+      for (const d of pending) d.dispose();
+      disposeRuntime(ready);
+    }
+    pending.clear();
+  }
+
+  function drainJobs(): void {
+    for (;;) {
+      const r = runtime.executePendingJobs(-1);
+      if (r.error) {
+        stderr.write(`Uncaught (in promise) ${describeJsError(r.error.context, r.error)}\n`);
+        continue;
+      }
+      const n = r.value;
+      if (n === 0) return;
+    }
+  }
+
+  function waitForHost(): Promise<void> {
+    return new Promise((resolve) => {
+      const left = deadline - performance.now();
+      const timer = setTimeout(() => {
+        halt("timeout");
+        resolve();
+      }, Math.max(0, left));
+      wake = () => {
+        clearTimeout(timer);
+        wake = () => {};
+        resolve();
+      };
+    });
+  }
+
+  async function settle(handle: QuickJSHandle): Promise<{ value?: unknown; error?: string }> {
+    try {
+      for (;;) {
+        drainJobs();
+        if (stop !== null) return {};
+        const state = context.getPromiseState(handle);
+        if (state.type === "fulfilled") {
+          try {
+            return { value: dumpValue(context, state.value, limits.stdoutBytes) };
+          } finally {
+            if (!state.notAPromise) state.value.dispose();
+          }
+        }
+        if (state.type === "rejected") {
+          const text = describeJsError(context, state.error);
+          return { error: text };
+        }
+        if (pending.size === 0) return {}; // a promise nothing will ever settle
+        await waitForHost();
+      }
+    } finally {
+      handle.dispose();
+    }
+  }
+
+  let reason: LimitReason | undefined;
+  if (stop === "timeout" || stop === "output") reason = stop;
+  else if (stop === null && failed !== null) {
+    if (/out of memory/i.test(failed)) reason = "memory";
+    else if (/stack overflow|too much recursion/i.test(failed)) reason = "stack";
+  }
+  if (failed !== null && stop === null) stderr.write(`Uncaught ${failed}\n`);
+  if (reason === "timeout") stderr.write(`[mcpw: stopped after ${limits.timeoutMs} ms (limits.timeoutMs)]\n`);
+  if (reason === "memory") stderr.write(`[mcpw: out of memory (limits.memMb=${limits.memMb})]\n`);
+  if (reason === "stack") stderr.write(`[mcpw: maximum call stack exceeded]\n`);
+  const result: SnippetResult = {
+    stdout: stdout.text(),
+    stderr: stderr.text(),
+    exitCode: reason ? EXIT_CODES[reason] : stop === "exit" ? exitCode : failed !== null ? 1 : 0,
+    durationMs: Math.round((performance.now() - started) * 100) / 100,
+  };
+  if (value !== undefined && stop === null && failed === null) result.value = value;
+  if (reason) result.reason = reason;
+  return result;
+}
+
+function describeJsError(context: QuickJSContext, handle: QuickJSHandle): string {
+  try {
+    const e = context.dump(handle) as { name?: string; message?: string; stack?: string } | string | undefined;
+    if (e && typeof e === "object" && "message" in e) {
+      const lines = e.stack ? String(e.stack).trimEnd().split("\n") : [];
+      // A stack overflow's trace is the same frame a thousand times: keep the top of it.
+      const stack = lines.length ? `\n${lines.slice(0, 8).join("\n")}${lines.length > 8 ? `\n    … ${lines.length - 8} more frames` : ""}` : "";
+      return `${e.name ?? "Error"}: ${e.message}${stack}`;
+    }
+    return typeof e === "string" ? e : JSON.stringify(e);
+  } finally {
+    handle.dispose();
+  }
+}
+
+/** The value as JSON-compatible data; anything too large is given as a cut string. */
+function dumpValue(context: QuickJSContext, handle: QuickJSHandle, maxBytes: number): unknown {
+  const type = context.typeof(handle);
+  if (type === "undefined") return undefined;
+  if (type === "function") return `[Function]`;
+  const v: unknown = context.dump(handle);
+  const text = JSON.stringify(v);
+  if (text !== undefined && text.length > maxBytes) return `${text.slice(0, maxBytes)}… [mcpw: value cut at ${maxBytes} bytes]`;
+  return v;
+}
+
+/** Plain data (an fs result) as a QuickJS value: JSON is a JavaScript expression. */
+function jsonValue(c: QuickJSContext, data: unknown): QuickJSHandle {
+  const r = c.evalCode(`(${JSON.stringify(data)})`, "mcpw-result.js");
+  if (r.error) {
+    r.error.dispose();
+    return c.undefined;
+  }
+  return r.value;
+}

@@ -1,0 +1,223 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseOrThrow } from "../../protocol/errors.js";
+import type { Origin } from "../../protocol/ops.js";
+import type { Policy } from "../../protocol/policy.js";
+import { CapsuleStore } from "./capsule.js";
+import { bundleWithDependencies } from "./js-bundle.js";
+import { narrowPolicy, snippetPolicy } from "./narrow-policy.js";
+import { PyodidePool } from "./pyodide-pool.js";
+import type { ChannelRequest } from "./pyodide-protocol.js";
+import { pyodideVersion } from "./pyodide-snapshot.js";
+import { QuickJsPool } from "./quickjs-pool.js";
+import { runQuickJs } from "./quickjs-runner.js";
+import { RunJsParams, RunPyParams, type SnippetResult } from "./schemas.js";
+import { SnippetHost, type FetchRequest } from "./snippet-host.js";
+import { type CallOp, fixedWorkspace, type FsOpInput, MOUNT, VirtualFs, type Workspace } from "./virtual-fs.js";
+
+/**
+ * `run_js` and `run_py` behind one object: parses the call (field-named errors), narrows the
+ * configured policy by the call's, seals the code, runtime and effective policy into a signed
+ * capsule and verifies it, builds the snippet's virtual file system and bridge-backed network,
+ * and runs it on a warm QuickJS runtime or Pyodide worker.
+ */
+
+export const DEFAULT_NPM_REGISTRY = "https://registry.npmjs.org";
+
+export interface SnippetServiceOptions {
+  /** The configured policy; calls may only narrow it. */
+  policy: Policy;
+  /** Privileged operations (http.request, fs.* outside /mount) go here: the server's router. */
+  callOp: CallOp;
+  /** Host directory seen as /mount; null gives every call a fresh, empty one (removed afterwards). */
+  workspace: string | null;
+  /** Capsules (under the state dir: they are signed with its key). */
+  cacheDir: string;
+  /** Where the Pyodide memory snapshot is kept (default: cacheDir); shared between state dirs. */
+  snapshotDir?: string;
+  /** Where the capsule signing key lives (the state dir). */
+  keyDir: string;
+  jsPoolSize?: number;
+  pyPoolSize?: number;
+  /** Replace a Pyodide worker after this many snippets (1: a new interpreter for every call). */
+  pyRecycleAfter?: number;
+  /** How long an interrupted Python snippet may take to stop before its worker is terminated (default 1000 ms). */
+  pyGraceMs?: number;
+  /** npm registry for npm.dependencies (reached through the bridge); default https://registry.npmjs.org. */
+  npmRegistry?: string;
+  /** Default PEP 503 index for pip.requirements. */
+  pipIndexUrl?: string;
+  /** Start Pyodide workers at once (default) or on the first run_py. */
+  eagerPython?: boolean;
+  /** One audit line per snippet run (event "snippet.run"); its network and file operations are audited by the bridge. */
+  audit?: (entry: Record<string, unknown> & { event: string; verdict: "allow" | "deny" | "error" | "info" }) => void;
+}
+
+export class SnippetService {
+  private readonly base: Policy;
+  private readonly capsules: CapsuleStore;
+  private py: Promise<PyodidePool> | null = null;
+
+  private constructor(
+    private readonly options: SnippetServiceOptions,
+    private readonly js: QuickJsPool,
+  ) {
+    this.base = snippetPolicy(options.policy);
+    this.capsules = new CapsuleStore(options.cacheDir, options.keyDir);
+    if (options.eagerPython !== false) void this.python().catch(() => undefined);
+  }
+
+  static async create(options: SnippetServiceOptions): Promise<SnippetService> {
+    return new SnippetService(options, await QuickJsPool.create(options.jsPoolSize ?? 4));
+  }
+
+  /** The configured policy as snippets get it (a wall-clock limit and an output cap always apply). */
+  get policy(): Policy {
+    return this.base;
+  }
+
+  /** The Pyodide pool, started on first use. */
+  python(): Promise<PyodidePool> {
+    this.py ??= PyodidePool.create({
+      size: this.options.pyPoolSize ?? 2,
+      cacheDir: this.options.snapshotDir ?? this.options.cacheDir,
+      mounts: [MOUNT, ...this.base.filesystem.readonly, ...this.base.filesystem.writable],
+      ...(this.options.pyRecycleAfter ? { recycleAfter: this.options.pyRecycleAfter } : {}),
+      ...(this.options.pyGraceMs ? { graceMs: this.options.pyGraceMs } : {}),
+    });
+    return this.py;
+  }
+
+  runJs(input: unknown): Promise<SnippetResult> {
+    return this.audited("run_js", () => this.executeJs(input));
+  }
+
+  runPy(input: unknown): Promise<SnippetResult> {
+    return this.audited("run_py", () => this.executePy(input));
+  }
+
+  private async audited(tool: string, run: () => Promise<SnippetResult>): Promise<SnippetResult> {
+    const started = performance.now();
+    try {
+      const r = await run();
+      this.options.audit?.({
+        event: "snippet.run",
+        verdict: "info",
+        tool,
+        capsule: r.capsule,
+        exitCode: r.exitCode,
+        ...(r.reason ? { reason: r.reason } : {}),
+        durationMs: Math.round(r.durationMs),
+      });
+      return r;
+    } catch (err) {
+      const e = err as { code?: string; message?: string; field?: string; rule?: string };
+      this.options.audit?.({
+        event: "snippet.run",
+        verdict: e.code === "policy_denied" ? "deny" : "error",
+        tool,
+        code: e.code ?? "internal",
+        error: e.message ?? String(err),
+        ...(e.field ? { field: e.field } : {}),
+        ...(e.rule ? { rule: e.rule } : {}),
+        durationMs: Math.round(performance.now() - started),
+      });
+      throw err;
+    }
+  }
+
+  private async executeJs(input: unknown): Promise<SnippetResult> {
+    const params = parseOrThrow(RunJsParams, input ?? {}, "bad_params");
+    const policy = narrowPolicy(this.base, params.policy);
+    return this.withHost("js", params, policy, async (host) => {
+      let code = params.code;
+      let dependencies: Record<string, string> = {};
+      if (Object.keys(params.npm.dependencies).length > 0) {
+        const registry = this.options.npmRegistry ?? DEFAULT_NPM_REGISTRY;
+        const fetch = (url: string) => host.fetch({ url, headers: { accept: "application/json" } });
+        const bundle = await bundleWithDependencies(params.code, params.npm.dependencies, registry, fetch, this.options.cacheDir);
+        code = bundle.code;
+        dependencies = bundle.installed;
+      }
+      const capsule = this.capsules.seal({ runtime: "quickjs-emscripten@0.32", code, policy, dependencies });
+      const content = this.capsules.open(capsule);
+      return { ...(await runQuickJs(this.js, content.code, host, content.policy.limits)), capsule };
+    });
+  }
+
+  private async executePy(input: unknown): Promise<SnippetResult> {
+    const params = parseOrThrow(RunPyParams, input ?? {}, "bad_params");
+    const policy = narrowPolicy(this.base, params.policy);
+    const dependencies = Object.fromEntries([...params.pip.requirements.map((r) => [r, "pip"]), ...params.pip.wheelUrls.map((u) => [u, "wheel"])]);
+    const capsule = this.capsules.seal({ runtime: `pyodide@${pyodideVersion()}`, code: params.code, policy, dependencies });
+    const pool = await this.python();
+    const content = this.capsules.open(capsule);
+    return this.withHost("py", params, content.policy, async (host, vfs) => {
+      const started = performance.now();
+      const { limits } = content.policy;
+      const onCall = async (request: ChannelRequest): Promise<unknown> => {
+        if (request.method === "fs") return vfs.call(request.params as FsOpInput, host.info.cwd);
+        const p = request.params as Omit<FetchRequest, "body"> & { body?: string };
+        const r = await host.fetch({ url: p.url, method: p.method ?? "GET", headers: p.headers ?? {}, ...(p.body ? { body: Buffer.from(p.body, "base64") } : {}) });
+        return { ...r, body: r.body.toString("base64") };
+      };
+      const indexUrl = params.pip.indexUrl ?? this.options.pipIndexUrl;
+      const r = await pool.run(
+        {
+          code: content.code,
+          args: params.args,
+          env: params.env,
+          cwd: params.cwd,
+          stdin: params.stdin,
+          memBytes: limits.memMb * 1024 * 1024,
+          stdoutBytes: limits.stdoutBytes,
+          pip: { requirements: params.pip.requirements, wheelUrls: params.pip.wheelUrls, indexUrl },
+        },
+        onCall,
+        limits.timeoutMs,
+      );
+      const result: SnippetResult = { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, durationMs: Math.round((performance.now() - started) * 100) / 100, capsule };
+      if (r.value !== undefined && r.value !== null) result.value = JSON.parse(r.value) as unknown;
+      if (r.reason) {
+        result.reason = r.reason;
+        if (r.reason === "memory" && !/limits\.memMb/.test(r.stderr)) result.stderr += `[mcpw: out of memory (limits.memMb=${limits.memMb})]\n`;
+      }
+      return result;
+    });
+  }
+
+  private async withHost(
+    kind: "js" | "py",
+    params: { args: string[]; env: Record<string, string>; cwd: string; stdin: string },
+    policy: Policy,
+    run: (host: SnippetHost, vfs: VirtualFs) => Promise<SnippetResult>,
+  ): Promise<SnippetResult> {
+    const origin: Origin = { kind: "sandbox", id: `${kind}-${randomBytes(4).toString("hex")}` };
+    let fresh: string | null = null;
+    const workspace: Workspace =
+      this.options.workspace !== null
+        ? fixedWorkspace(this.options.workspace)
+        : { existing: () => fresh, create: () => (fresh ??= realpathSync(mkdtempSync(join(tmpdir(), "mcpw-snippet-")))) };
+    try {
+      const vfs = new VirtualFs(workspace, policy.filesystem, this.options.callOp, origin);
+      const host = new SnippetHost(
+        { args: params.args, env: params.env, cwd: params.cwd, stdin: params.stdin },
+        vfs,
+        this.options.callOp,
+        origin,
+        policy.network,
+        performance.now() + policy.limits.timeoutMs,
+      );
+      return await run(host, vfs);
+    } finally {
+      if (fresh) rmSync(fresh, { recursive: true, force: true });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.js.close();
+    if (this.py) await (await this.py.catch(() => null))?.close();
+  }
+}
