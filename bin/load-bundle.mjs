@@ -1,6 +1,8 @@
 // Loads a CommonJS bundle through vm.Script with a V8 code cache beside it (<bundle>.cache), made at
 // build time: compiling mcpw's 1.1 MB CLI bundle is a good part of every `mcpw run` start. A cache
-// from another V8 version is simply rejected by V8, and the bundle is compiled as usual.
+// from another V8 version is simply rejected by V8, and the bundle is compiled as usual. Code run
+// this way cannot import() (V8 drops the loader with the cache): it uses globalThis.__mcpwImport,
+// which bin/mcpw.js lends (client/import-module.ts).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import Module, { createRequire } from "node:module";
 import { dirname } from "node:path";
@@ -10,11 +12,7 @@ export function loadBundle(file, { writeCache = false } = {}) {
   const source = readFileSync(file, "utf8");
   const cacheFile = `${file}.cache`;
   const cachedData = !writeCache && existsSync(cacheFile) ? readFileSync(cacheFile) : undefined;
-  const script = new vm.Script(Module.wrap(source), {
-    filename: file,
-    cachedData,
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
-  });
+  const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
   const module = { exports: {} };
   script.runInThisContext().call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
   // After the module has run: the cache then also holds the functions its start-up compiled.

@@ -10,6 +10,8 @@ if (!existsSync(cli)) {
   process.stderr.write("mcpw: dist/ is missing; run `npm install` (or `npm run build`) in the mcpw checkout first\n");
   process.exit(1);
 }
+// Bundled code that must import() late (ESM-only packages) borrows this module's import().
+globalThis.__mcpwImport = (specifier) => import(specifier);
 const argv = process.argv.slice(2);
 // `mcpw run`: a small bundle spawns the sandbox first, so its start-up overlaps the main one's
 // (client/run-start.ts). Anything unusual makes it step aside; `mcpw run` then does it all.

@@ -2,8 +2,6 @@ import { McpwServer } from "../../server/server.js";
 import { readJsonFile } from "../../server/config.js";
 import { defaultStateDir } from "../../server/state-dir.js";
 import { listen } from "../../server/ws-listener.js";
-import { mcpHttpHandler, MCP_PATH } from "../../wrapper/snippets/mcp-http.js";
-import { SnippetService } from "../../wrapper/snippets/snippet-service.js";
 import { parsePort, str, type CommandSpec } from "../command.js";
 import { SNIPPET_OPTIONS, snippetPolicyFile, snippetServiceOptions } from "./snippets.js";
 
@@ -38,6 +36,9 @@ operations go to the active bridge of the environment, under the snippet policy 
     const stateDir = str(args.values["state-dir"]) ?? defaultStateDir();
     const server = new McpwServer({ config, stateDir });
     const admin = server.tokens.ensureAdminToken(stateDir);
+    // Loaded here, not at the top: the MCP SDK, QuickJS and Pyodide would slow every mcpw command.
+    const { SnippetService } = await import("../../wrapper/snippets/snippet-service.js");
+    const { mcpHttpHandler, MCP_PATH } = await import("../../wrapper/snippets/mcp-http.js");
     const snippets = await SnippetService.create({
       policy: snippetPolicyFile(str(args.values["snippet-policy"])),
       callOp: (o, op, opts) => server.router.call(o, op, opts),

@@ -1,14 +1,12 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { Policy } from "../../protocol/policy.js";
 import { readJsonFile, parseConfig } from "../../server/config.js";
 import { startEmbedded } from "../../server/embedded.js";
 import { defaultStateDir, ensureStateDir } from "../../server/state-dir.js";
-import { snippetMcpServer } from "../../wrapper/snippets/mcp-tools.js";
-import { SnippetService } from "../../wrapper/snippets/snippet-service.js";
 import { Policy as PolicySchema } from "../../protocol/policy.js";
 import { str, UsageError, type CommandSpec, type ParsedArgs } from "../command.js";
+import { importModule } from "../import-module.js";
 import { runPolicy } from "./run.js";
 
 function count(args: ParsedArgs, name: string, fallback: number): number {
@@ -72,6 +70,10 @@ file operations. In an MCP client configuration:
     const stateDir = ensureStateDir(defaultStateDir());
     const auditPath = str(args.values.audit) ?? join(stateDir, "snippets-audit.jsonl");
     const embedded = await startEmbedded({ env, policy, auditPath, cwd });
+    // Loaded here, not at the top: the MCP SDK, QuickJS and Pyodide would slow every mcpw command.
+    const { SnippetService } = await import("../../wrapper/snippets/snippet-service.js");
+    const { snippetMcpServer } = await import("../../wrapper/snippets/mcp-tools.js");
+    const { StdioServerTransport } = await importModule<typeof import("@modelcontextprotocol/sdk/server/stdio.js")>("@modelcontextprotocol/sdk/server/stdio.js");
     const service = await SnippetService.create({
       policy,
       callOp: (o, op, opts) => embedded.server.router.call(o, op, opts),

@@ -1,7 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { MCPW_DIST } from "../../native/install-paths.js";
 import type { ChannelRequest, PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-protocol.js";
 import { ensurePyodideSnapshot } from "./pyodide-snapshot.js";
 import { answer, newChannelBuffer } from "./sync-channel.js";
@@ -41,7 +43,8 @@ interface PyWorker {
   resetting: boolean;
 }
 
-const WORKER_URL = new URL("./pyodide-worker.js", import.meta.url);
+// From mcpw's install, not from import.meta.url: this module may run from the CLI bundle.
+const WORKER_URL = pathToFileURL(join(MCPW_DIST, "wrapper", "snippets", "pyodide-worker.js"));
 
 /** pyodide.asm.wasm compiled once; every worker instantiates the same module. */
 async function compilePyodideWasm(): Promise<unknown> {

@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { loadPyodide } from "pyodide";
+import { MCPW_DIST } from "../../native/install-paths.js";
 
 /**
  * Pyodide boots in ~4 s, mostly Python's own start-up; restoring a memory snapshot of a booted
@@ -26,7 +27,8 @@ export async function ensurePyodideSnapshot(cacheDir: string): Promise<string> {
   const file = join(cacheDir, `pyodide-${pyodideVersion()}-${tag}.snapshot`);
   if (existsSync(file)) return file;
   mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-  const worker = new Worker(new URL(import.meta.url), { workerData: { file } });
+  // This module's compiled file, from mcpw's install (import.meta.url may be the CLI bundle's).
+  const worker = new Worker(join(MCPW_DIST, "wrapper", "snippets", "pyodide-snapshot.js"), { workerData: { file } });
   await new Promise<void>((resolve, reject) => {
     worker.once("message", (m: { ok: boolean; message?: string }) => (m.ok ? resolve() : reject(new Error(`making the Pyodide snapshot failed: ${m.message}`))));
     worker.once("error", reject);
