@@ -11,6 +11,7 @@ import {
   sandboxStatusCommand,
   sandboxStopCommand,
 } from "./sandbox.js";
+import { sandboxExecCommand } from "./sandbox-exec.js";
 import { serveCommand } from "./serve.js";
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from "./token.js";
 
@@ -29,4 +30,5 @@ export const commands: CommandSpec[] = [
   sandboxStatusCommand,
   sandboxRemoveCommand,
   sandboxLogsCommand,
+  sandboxExecCommand,
 ];
