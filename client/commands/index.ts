@@ -13,6 +13,7 @@ import {
 } from "./sandbox.js";
 import { sandboxExecCommand } from "./sandbox-exec.js";
 import { serveCommand } from "./serve.js";
+import { tuiCommand } from "./tui.js";
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from "./token.js";
 
 export const commands: CommandSpec[] = [
@@ -31,4 +32,5 @@ export const commands: CommandSpec[] = [
   sandboxRemoveCommand,
   sandboxLogsCommand,
   sandboxExecCommand,
+  tuiCommand,
 ];
