@@ -34,6 +34,8 @@ export interface ProcStat {
   ppid: number;
   /** utime + stime, in clock ticks. */
   cpuTicks: number;
+  /** When the process started, in clock ticks since boot: with the pid, it names one process for good. */
+  startTime: number;
 }
 
 /** Fields of /proc/<pid>/stat. The command name may hold spaces and parentheses, so fields are counted from the last ')'. */
@@ -41,10 +43,11 @@ export function readStat(pid: number): ProcStat | null {
   const text = readOrNull(`/proc/${pid}/stat`);
   if (text === null) return null;
   const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  // rest[0] is field 3 (state); ppid is field 4, utime 14, stime 15.
+  // rest[0] is field 3 (state); ppid is field 4, utime 14, stime 15, starttime 22.
   const ppid = Number(rest[1]);
   const cpuTicks = Number(rest[11]) + Number(rest[12]);
-  return Number.isFinite(ppid) && Number.isFinite(cpuTicks) ? { ppid, cpuTicks } : null;
+  const startTime = Number(rest[19]);
+  return Number.isFinite(ppid) && Number.isFinite(cpuTicks) && Number.isFinite(startTime) ? { ppid, cpuTicks, startTime } : null;
 }
 
 /** Resident set size in bytes (/proc/<pid>/statm, second field). */

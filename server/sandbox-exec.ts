@@ -10,7 +10,7 @@ import { findExecutableOrNull } from "../wrapper/find-executable.js";
 import { sandboxEnv, type LaunchedSandbox } from "../wrapper/launcher.js";
 import type { AuditLog } from "./audit-log.js";
 import type { Connection } from "./connection.js";
-import { childrenOf, idInsideNamespace, processTree, readIds } from "./procfs.js";
+import { childrenOf, idInsideNamespace, processTree, readIds, readStat } from "./procfs.js";
 import type { SandboxRegistry, SandboxRuntime } from "./sandbox-registry.js";
 
 /**
@@ -139,8 +139,24 @@ export function hostTools(): HostTools {
   return { nsenter: find("nsenter", "util-linux"), setpriv: find("setpriv", "util-linux"), env: find("env", "coreutils"), script: find("script", "util-linux or bsdutils") };
 }
 
-/** Which namespaces to join and as whom, for the sandbox whose namespace init is `init`. */
-export function sandboxTarget(id: string, init: number): SandboxTarget {
+/**
+ * The sandboxed program: the first child of bubblewrap's init. bubblewrap reports the init's pid
+ * as soon as it is cloned, before it has built the new root; it forks the program once the
+ * sandbox is set up, so a child means the namespaces are ready to be joined.
+ */
+export async function sandboxProgram(id: string, init: number, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const child = childrenOf(init)[0];
+    if (child !== undefined) return child;
+    if (readStat(init) === null) throw new McpwError("conflict", `sandbox ${id} has ended`);
+    if (Date.now() > deadline) throw new McpwError("conflict", `sandbox ${id} is still being set up; try again`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Which namespaces to join and as whom, for the sandbox whose namespace init is `init` and program `program`. */
+export function sandboxTarget(id: string, init: number, program: number): SandboxTarget {
   const ns = (pid: number | "self", name: string) => {
     try {
       return readlinkSync(`/proc/${pid}/ns/${name}`);
@@ -156,8 +172,6 @@ export function sandboxTarget(id: string, init: number): SandboxTarget {
   }
   const missing = REQUIRED.filter((n) => !namespaces.includes(n));
   if (missing.length) throw new McpwError("conflict", `sandbox ${id} shares the server's ${missing.join(", ")} namespace(s); mcpw will not exec there`);
-  // The sandboxed program is the init's first child (bubblewrap's init itself is pid 1).
-  const program = childrenOf(init)[0] ?? init;
   const ids = readIds(program);
   const uid = ids && idInsideNamespace(init, "uid", ids.uid);
   const gid = ids && idInsideNamespace(init, "gid", ids.gid);
@@ -215,7 +229,7 @@ export class ExecSessions {
       throw new McpwError("conflict", `sandbox ${p.id} runs without bubblewrap's namespaces (best-effort isolation); mcpw will not open a shell on the host`);
     }
     this.tools ??= hostTools();
-    const target = sandboxTarget(p.id, init);
+    const target = sandboxTarget(p.id, init, await sandboxProgram(p.id, init));
     const terminal = sandboxTerminalArgv(this.tools, p.command.length ? p.command : ["/bin/sh"]);
     const cmd = kernelLayersFor(rt.launched)({ argv: terminal, env: execEnv(rt, p.term) });
     const argv = enterSandboxArgv(target, this.tools, cmd.argv);
@@ -289,22 +303,28 @@ export class ExecSessions {
     });
   }
 
-  /** The client went away: hang up the session's processes, and kill what survives the grace period. */
+  /**
+   * The client went away: SIGHUP to the session's processes (nsenter, script, the shell and what it
+   * started), then SIGKILL to those of them still there after the grace period. They are taken
+   * once, as pid and start time, because once nsenter is gone its children are no longer below it.
+   */
   private hangUp(s: ExecSession): void {
     if (s.exited || s.hungUp) return;
     s.hungUp = true;
-    const signalTree = (sig: NodeJS.Signals) => {
-      for (const pid of processTree([s.pty.pid]).reverse()) {
+    const procs = processTree([s.pty.pid])
+      .reverse()
+      .map((pid) => ({ pid, start: readStat(pid)?.startTime }));
+    const signal = (sig: NodeJS.Signals) => {
+      for (const p of procs) {
+        if (p.start === undefined || readStat(p.pid)?.startTime !== p.start) continue; // gone, or the pid is another process now
         try {
-          process.kill(pid, sig);
+          process.kill(p.pid, sig);
         } catch {
           // gone already
         }
       }
     };
-    signalTree("SIGHUP");
-    setTimeout(() => {
-      if (!s.exited) signalTree("SIGKILL");
-    }, HANGUP_GRACE_MS).unref();
+    signal("SIGHUP");
+    setTimeout(() => signal("SIGKILL"), HANGUP_GRACE_MS).unref();
   }
 }

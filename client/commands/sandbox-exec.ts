@@ -98,6 +98,7 @@ export async function runExec(c: ServerConnection, id: string, command: string[]
     }
     return outcome.code ?? 1;
   } finally {
+    if (!stream.writableEnded) stream.end(); // our half too: the stream is done
     stopEvents();
     stdin.off("data", onInput);
     stdin.off("end", onInputEnd);

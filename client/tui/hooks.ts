@@ -61,12 +61,26 @@ export function clampIndex(i: number, length: number): number {
 }
 
 /**
+ * Like useState, but the value is kept in the store under `key`, so a view finds it again after
+ * another view was shown (views are unmounted when they are not shown).
+ */
+export function useViewState<T>(key: string, initial: T): [T, (v: T) => void] {
+  const store = useStore();
+  const [value, setValue] = useState<T>(() => (store.ui.has(key) ? (store.ui.get(key) as T) : initial));
+  const set = (v: T) => {
+    store.ui.set(key, v);
+    setValue(v);
+  };
+  return [value, set];
+}
+
+/**
  * The selected row of a list that changes under it (events, polls): the selection stays on the
  * same item, by id, when rows come and go; if that item goes, it stays at the same position.
  * `select(id)` may name an item that is not listed yet (just created): it is selected once it is.
  */
-export function useSelection<T>(rows: T[], idOf: (row: T) => string) {
-  const [sel, setSel] = useState<{ id: string | null; index: number }>({ id: null, index: 0 });
+export function useSelection<T>(key: string, rows: T[], idOf: (row: T) => string) {
+  const [sel, setSel] = useViewState<{ id: string | null; index: number }>(`selection:${key}`, { id: null, index: 0 });
   const found = sel.id === null ? -1 : rows.findIndex((r) => idOf(r) === sel.id);
   const index = found >= 0 ? found : clampIndex(sel.index, rows.length);
   const moveTo = (i: number) => {

@@ -46,6 +46,8 @@ export class TuiStore {
   private readonly reconnector: Reconnector;
   private timers: NodeJS.Timeout[] = [];
   private notifyScheduled = false;
+  /** View state that outlives a view while another is shown (selection, filters); not rendered from. */
+  readonly ui = new Map<string, unknown>();
   private tokenRefresh: NodeJS.Timeout | null = null;
 
   constructor(opts: Omit<ReconnectorOptions, "onOnline" | "onState">) {

@@ -1,9 +1,8 @@
-import { useState } from "react";
 import { Box, Text, useInput } from "ink";
 import { matchesAuditFilter } from "../../../protocol/audit-filter.js";
 import type { AuditEntry, AuditFilter } from "../../../protocol/methods.js";
 import { clean, clock, rule } from "../format.js";
-import { clampIndex, useTuiState } from "../hooks.js";
+import { clampIndex, useTuiState, useViewState } from "../hooks.js";
 import { Table, type Column } from "../table.js";
 import { FRAME_LINES, ViewFrame } from "../view-frame.js";
 
@@ -42,9 +41,9 @@ function next<T>(values: readonly (T | undefined)[], current: T | undefined): T 
  */
 export function AuditView({ height, width }: { height: number; width: number }) {
   const { audit, sandboxes, bridges } = useTuiState();
-  const [filter, setFilter] = useState<AuditFilter>({});
+  const [filter, setFilter] = useViewState<AuditFilter>("audit:filter", {});
   // null: follow the newest entry.
-  const [sel, setSel] = useState<number | null>(null);
+  const [sel, setSel] = useViewState<number | null>("audit:selected", null);
   const rows = audit.filter((e) => matchesAuditFilter(filter, e));
   const index = sel === null ? rows.length - 1 : clampIndex(sel, rows.length);
   const seen = (key: "sandbox" | "bridge", known: string[]) => [...new Set([...known, ...audit.map((e) => e[key]).filter((v): v is string => typeof v === "string")])].sort();

@@ -25,9 +25,10 @@ function columns(now: number, selectedEnv: string | null): Column<BridgeInfo>[] 
  */
 export function BridgesView({ height, width }: { height: number; width: number }) {
   const { bridges, selectedEnv } = useTuiState();
-  const now = useNow(5000);
+  useNow(5000); // ages move on
+  const now = Date.now();
   const rows = [...bridges].sort((a, b) => a.env.localeCompare(b.env) || Number(b.active) - Number(a.active));
-  const { index, current, moveTo } = useSelection(rows, (b) => b.id);
+  const { index, current, moveTo } = useSelection("bridges", rows, (b) => b.id);
   const serving = bridges.find((b) => b.active && b.env === selectedEnv);
   useInput((input, key) => {
     if (key.upArrow || input === "k") moveTo(index - 1);

@@ -58,7 +58,7 @@ export function SandboxesView({ height, width }: { height: number; width: number
   const { sandboxes, stats } = useTuiState();
   const [mode, setMode] = useState<Mode>({ kind: "list" });
   useCapture(mode.kind !== "list");
-  const { index, current, moveTo, select } = useSelection(sandboxes, (s) => s.id);
+  const { index, current, moveTo, select } = useSelection("sandboxes", sandboxes, (s) => s.id);
   const body = height - FRAME_LINES;
   const page = body - DETAIL_LINES - 2;
 

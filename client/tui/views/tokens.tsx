@@ -41,10 +41,11 @@ export function TokensView({ height, width }: { height: number; width: number })
   const store = useStore();
   const { tokens, server } = useTuiState();
   const { stdout } = useStdout();
-  const now = useNow(5000);
+  useNow(5000); // ages move on
+  const now = Date.now();
   const [mode, setMode] = useState<Mode>({ kind: "list" });
   useCapture(mode.kind !== "list");
-  const { index, current, moveTo, select } = useSelection(tokens, (t) => t.id);
+  const { index, current, moveTo, select } = useSelection("tokens", tokens, (t) => t.id);
   const body = height - FRAME_LINES;
 
   useInput(
@@ -122,7 +123,7 @@ export function TokensView({ height, width }: { height: number; width: number })
           ["c", "copy (OSC 52)"],
         ]}
       >
-        <Text bold color="green" wrap="truncate-end">
+        <Text bold color="green" wrap="wrap">
           Created {t.id} "{t.name}" for environment {t.env}, {t.expiresAt ? `expires ${until(t.expiresAt)}` : "no expiry"}.
         </Text>
         <Text> </Text>
