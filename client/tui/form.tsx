@@ -1,6 +1,8 @@
 import { useState } from "react";
 import { Box, Text, useInput } from "ink";
+import { describeError } from "../command.js";
 import { clean } from "./format.js";
+import { ViewFrame } from "./view-frame.js";
 
 export interface FieldSpec {
   label: string;
@@ -19,7 +21,7 @@ export const FORM_KEYS: [string, string][] = [
 /**
  * A few one-line text fields. Typing appends to the focused field (pasted text too), Backspace
  * deletes, Tab/Down and Shift-Tab/Up move between fields, Enter moves on and submits from the last
- * field, Esc cancels. A line break inside pasted text counts as Enter.
+ * field, Esc cancels. In pasted text a line break counts as Enter.
  */
 export function Form({ title, fields, error, onSubmit, onCancel, active, width }: {
   title: string;
@@ -48,12 +50,14 @@ export function Form({ title, fields, error, onSubmit, onCancel, active, width }
       if (key.return) enter();
       else if (key.backspace || key.delete) current[at] = current[at]!.slice(0, -1);
       else if (key.ctrl && input === "u") current[at] = "";
-      else if (!key.ctrl && !key.meta && input) {
-        const parts = input.split(/\r\n?|\n/);
-        parts.forEach((part, i) => {
-          if (i > 0) enter();
-          current[at] = current[at] + part;
-        });
+      else if (!key.ctrl && !key.meta && input && !input.includes("\x1b")) {
+        // Typed text, or several keys in one read (a paste, fast typing over SSH): taken in turn.
+        for (const ch of input.replace(/\r\n?/g, "\n")) {
+          if (ch === "\n") enter();
+          else if (ch === "\x7f" || ch === "\b") current[at] = current[at]!.slice(0, -1);
+          else if (ch === "\x15") current[at] = "";
+          else if (ch >= " ") current[at] = current[at] + ch;
+        }
       }
       setValues(current);
       setFocus(at);
@@ -83,5 +87,22 @@ export function Form({ title, fields, error, onSubmit, onCancel, active, width }
         </Text>
       ) : null}
     </Box>
+  );
+}
+
+/** A form on a page of its own. `submit` may throw: its message is shown under the fields. */
+export function FormPage({ height, width, title, fields, submit, onCancel }: {
+  height: number;
+  width: number;
+  title: string;
+  fields: FieldSpec[];
+  submit(values: string[]): Promise<void>;
+  onCancel(): void;
+}) {
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <ViewFrame height={height} width={width} help={FORM_KEYS} modal>
+      <Form title={title} fields={fields} error={error} onSubmit={(v) => void submit(v).catch((e: unknown) => setError(describeError(e)))} onCancel={onCancel} active width={width} />
+    </ViewFrame>
   );
 }

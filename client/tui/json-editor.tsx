@@ -11,6 +11,16 @@ export const EDITOR_KEYS: [string, string][] = [
   ["^K", "cut to end"],
 ];
 
+const BURST_CONTROLS: Record<string, (b: TextBuffer) => TextBuffer> = {
+  "\n": (b) => insert(b, "\n"),
+  "\t": (b) => insert(b, "  "),
+  "\x7f": backspace,
+  "\b": backspace,
+  "\x01": (b) => move(b, "home"),
+  "\x05": (b) => move(b, "end"),
+  "\x0b": killLine,
+};
+
 /**
  * A small multi-line editor for JSON: typing, paste, Enter with indentation, Backspace, arrows,
  * ^A/^E, ^K; ^S submits and Esc cancels. It shows `height` lines, scrolled to keep the cursor in
@@ -19,7 +29,7 @@ export const EDITOR_KEYS: [string, string][] = [
 export function JsonEditor({ buffer, onChange, onSubmit, onCancel, height, width, active }: {
   buffer: TextBuffer;
   onChange(b: TextBuffer): void;
-  onSubmit(): void;
+  onSubmit(b: TextBuffer): void;
   onCancel(): void;
   height: number;
   width: number;
@@ -29,7 +39,8 @@ export function JsonEditor({ buffer, onChange, onSubmit, onCancel, height, width
   useInput(
     (input, key) => {
       if (key.escape) return onCancel();
-      if (key.ctrl && input === "s") return onSubmit();
+      if (!key.ctrl && input.length > 1 && /[\x00-\x1f\x7f]/.test(input)) return burst(input);
+      if (key.ctrl && input === "s") return onSubmit(buffer);
       if (key.return) return onChange(newline(buffer));
       if (key.backspace || key.delete) return onChange(backspace(buffer));
       if (key.upArrow) return onChange(move(buffer, "up"));
@@ -44,6 +55,25 @@ export function JsonEditor({ buffer, onChange, onSubmit, onCancel, height, width
     },
     { isActive: active },
   );
+  /**
+   * Several keys in one read (a paste, fast typing over SSH): each control character is applied in
+   * turn; line breaks split lines without adding indentation (a paste brings its own). A burst
+   * with escape sequences in it (arrow keys) is dropped rather than typed as text.
+   */
+  const burst = (input: string) => {
+    if (input.includes("\x1b")) return;
+    let b = buffer;
+    for (const ch of input.replace(/\r\n?/g, "\n")) {
+      if (ch === "\x13") {
+        onChange(b);
+        return onSubmit(b);
+      }
+      const control = BURST_CONTROLS[ch];
+      if (control) b = control(b);
+      else if (!/[\x00-\x1f]/.test(ch)) b = insert(b, ch);
+    }
+    onChange(b);
+  };
   if (buffer.row < top.current) top.current = buffer.row;
   if (buffer.row >= top.current + height) top.current = buffer.row - height + 1;
   const left = Math.max(0, buffer.col - (width - 2));

@@ -1,6 +1,7 @@
 import { render } from "ink";
 import { App } from "./app.js";
 import { StoreContext } from "./hooks.js";
+import { lineDiffStdout } from "./screen-writer.js";
 import { TuiStore } from "./store.js";
 
 export interface TuiOptions {
@@ -29,7 +30,7 @@ export async function runTui(opts: TuiOptions): Promise<number> {
     <StoreContext.Provider value={store}>
       <App onQuit={() => app.unmount()} />
     </StoreContext.Provider>,
-    { exitOnCtrlC: false },
+    { exitOnCtrlC: false, stdout: lineDiffStdout(out) },
   );
   const quit = () => app.unmount();
   process.once("SIGTERM", quit);

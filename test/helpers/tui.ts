@@ -2,7 +2,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { ADMIN_TOKEN_FILE } from "../../server/tokens.js";
 import { PtyApp } from "./pty-app.js";
-import type { TestServer } from "./server.js";
+import { startTestServer, type TestServer } from "./server.js";
 
 /** `mcpw tui` on an 80x24 pseudo-terminal, talking to `server` with its admin token file. */
 export function startTui(server: Pick<TestServer, "url" | "stateDir">, opts: { tokenFile?: string; cols?: number; rows?: number } = {}): PtyApp {
@@ -13,21 +13,29 @@ export function startTui(server: Pick<TestServer, "url" | "stateDir">, opts: { t
   });
 }
 
+interface Teardowns {
+  teardown(fn: () => unknown): void;
+}
+
+/** A test server, closed when the test ends. */
+export async function serverFor(t: Teardowns): Promise<TestServer> {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  return ts;
+}
+
+/** The TUI on `server`, once it is online; killed when the test ends. */
+export async function tuiOn(t: Teardowns, server: TestServer): Promise<PtyApp> {
+  const app = startTui(server);
+  t.teardown(() => app.kill());
+  await app.waitFor(/online/);
+  return app;
+}
+
 /** Presses one key and waits for the screen to show `then`. */
 export async function key(app: PtyApp, keys: string, then: Parameters<PtyApp["waitFor"]>[0]): Promise<string> {
   app.press(keys);
   return app.waitFor(then);
-}
-
-/** Resolves once `fn` returns something truthy; fails with `what` after `ms`. */
-export async function until<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** A loopback port nothing listens on (bound and released). */

@@ -158,10 +158,8 @@ export class VtScreen {
     if (next === "(" || next === ")" || next === "*" || next === "+" || next === "#") return s.length - i < 3 ? 0 : 3;
     switch (next) {
       case "7":
-        this.saved = { x: this.x, y: this.y };
-        break;
       case "8":
-        ({ x: this.x, y: this.y } = this.saved);
+        this.saveOrRestore(next === "7");
         break;
       case "M":
         if (this.y === this.top) this.scrollDown(1);
@@ -267,14 +265,16 @@ export class VtScreen {
         this.y = 0;
         return;
       case "s":
-        this.saved = { x: this.x, y: this.y };
-        return;
       case "u":
-        ({ x: this.x, y: this.y } = this.saved);
-        return;
+        return this.saveOrRestore(final === "s");
       default:
         return; // m (colours), n (reports), c, t, ...: nothing to draw
     }
+  }
+
+  private saveOrRestore(save: boolean): void {
+    if (save) this.saved = { x: this.x, y: this.y };
+    else ({ x: this.x, y: this.y } = this.saved);
   }
 
   private eraseDisplay(mode: number): void {

@@ -2,8 +2,9 @@ import t from "tap";
 import type { ServerConnection } from "../../client/server-connection.js";
 import type { EventData } from "../../protocol/methods.js";
 import { enterSandboxArgv, sandboxTerminalArgv, shellQuote } from "../../server/sandbox-exec.js";
-import { rejection, startTestServer } from "../helpers/server.js";
-import { until } from "../helpers/tui.js";
+import { rejection } from "../helpers/server.js";
+import { serverFor } from "../helpers/tui.js";
+import { until } from "../helpers/until.js";
 
 async function sleeper(admin: ServerConnection): Promise<string> {
   const sb = await admin.call("sandbox.create", { command: ["node", "-e", "setInterval(() => {}, 1000)"] });
@@ -54,8 +55,7 @@ t.test("the argv that enters a sandbox: every step in the open, the command quot
 });
 
 t.test("output larger than the stream window arrives whole, then the exit status, then the end", async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
+  const ts = await serverFor(t);
   const admin = await ts.admin();
   const id = await sleeper(admin);
   // 3 MB without a line break: three times the 1 MiB stream window, byte for byte through two ptys.
@@ -68,8 +68,7 @@ t.test("output larger than the stream window arrives whole, then the exit status
 });
 
 t.test("bad requests: a stream id from the server's range, a sandbox that is not running, someone else's session", async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
+  const ts = await serverFor(t);
   const admin = await ts.admin();
   const id = await sleeper(admin);
   const even = await rejection(admin.call("sandbox.exec", { id, stream: 2 }));

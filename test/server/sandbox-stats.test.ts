@@ -1,10 +1,10 @@
 import t from "tap";
-import { rejection, startTestServer } from "../helpers/server.js";
-import { until } from "../helpers/tui.js";
+import { rejection } from "../helpers/server.js";
+import { serverFor } from "../helpers/tui.js";
+import { until } from "../helpers/until.js";
 
 t.test("sandbox.stats: processes, memory and CPU of running sandboxes, from /proc", async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
+  const ts = await serverFor(t);
   const admin = await ts.admin();
   const busy = await admin.call("sandbox.create", { name: "busy", command: ["node", "-e", "const a = Buffer.alloc(64 << 20, 1); for (;;) a.reverse()"] });
   const idle = await admin.call("sandbox.create", { name: "idle", command: ["node", "-e", "setInterval(() => {}, 1000)"], start: false });

@@ -5,8 +5,9 @@ import t from "tap";
 import type { ServerConnection } from "../../client/server-connection.js";
 import { ADMIN_TOKEN_FILE } from "../../server/tokens.js";
 import { PtyApp } from "../helpers/pty-app.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
-import { until } from "../helpers/tui.js";
+import type { TestServer } from "../helpers/server.js";
+import { serverFor } from "../helpers/tui.js";
+import { until } from "../helpers/until.js";
 
 async function sleeper(admin: ServerConnection): Promise<string> {
   const sb = await admin.call("sandbox.create", { name: "sleeper", command: ["node", "-e", "setInterval(() => {}, 1000)"] });
@@ -28,8 +29,7 @@ async function run(app: PtyApp, line: string, marker: number): Promise<string> {
 }
 
 t.test("an interactive shell inside the sandbox: its files, its namespaces, no capabilities, window size, exit status", async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
+  const ts = await serverFor(t);
   const admin = await ts.admin();
   const id = await sleeper(admin);
   const { workspace } = await admin.call("sandbox.status", { id });
@@ -74,8 +74,7 @@ t.test("an interactive shell inside the sandbox: its files, its namespaces, no c
 });
 
 t.test("a command instead of a shell; errors for a sandbox that is not running", async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
+  const ts = await serverFor(t);
   const admin = await ts.admin();
   const id = await sleeper(admin);
   const cmd = exec(ts, [id, "--", "sh", "-c", "echo answer=$((6 * 7)) in $(pwd)"]);
@@ -95,8 +94,7 @@ t.test("a command instead of a shell; errors for a sandbox that is not running",
 });
 
 t.test("when the client goes away, the shell and what it started are ended", async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
+  const ts = await serverFor(t);
   const admin = await ts.admin();
   const id = await sleeper(admin);
   const processes = async () => (await admin.call("sandbox.stats", { id })).stats[0]?.processes ?? 0;

@@ -1,17 +1,13 @@
 import t from "tap";
 import { bridgeTree, startTestBridge } from "../helpers/bridge.js";
-import { startTestServer } from "../helpers/server.js";
-import { key, lineWith, startTui } from "../helpers/tui.js";
+import { key, lineWith, serverFor, tuiOn } from "../helpers/tui.js";
 
 t.test("audit: live tail; filter by verdict, sandbox and bridge; clear", async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
+  const ts = await serverFor(t);
   const bridge = startTestBridge(ts.url, ts.bridgeToken("dev"), "dev", "auditor", { filesystem: { readonly: [bridgeTree().allowed] } });
   await bridge.reach("active");
   t.teardown(() => bridge.daemon.stop());
-  const app = startTui(ts);
-  t.teardown(() => app.kill());
-  await app.waitFor(/online/);
+  const app = await tuiOn(t, ts);
   await key(app, "4", "[4 Audit]");
   await app.waitFor(/auth\.ok\s+role=client/);
 
@@ -47,12 +43,9 @@ t.test("audit: live tail; filter by verdict, sandbox and bridge; clear", async (
 });
 
 t.test("resizing redraws cleanly, and 80x24 is enough for every view", async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
+  const ts = await serverFor(t);
   ts.bridgeToken("dev");
-  const app = startTui(ts);
-  t.teardown(() => app.kill());
-  await app.waitFor(/online/);
+  const app = await tuiOn(t, ts);
   const check = (screen: string, cols: number, rows: number, help: RegExp) => {
     const lines = screen.split("\n");
     t.equal(lines.length, rows);

@@ -1,15 +1,13 @@
 import { join } from "node:path";
 import t from "tap";
-import { startTestServer } from "../helpers/server.js";
-import { key, lineWith, startTui, until } from "../helpers/tui.js";
+import { key, lineWith, serverFor, tuiOn } from "../helpers/tui.js";
+import { until } from "../helpers/until.js";
 
 const EVERYTHING = join(process.cwd(), "node_modules/@modelcontextprotocol/server-everything/dist/index.js");
 
 t.test("sandboxes: create one from the TUI, read its logs live, stop, start, restart, remove", async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
-  const app = startTui(ts);
-  t.teardown(() => app.kill());
+  const ts = await serverFor(t);
+  const app = await tuiOn(t, ts);
   await app.waitFor("No sandboxes yet: press n");
 
   await key(app, "n", "New sandbox");
@@ -52,14 +50,12 @@ t.test("sandboxes: create one from the TUI, read its logs live, stop, start, res
 });
 
 t.test("sandboxes: send an MCP request: pick a tool from tools/list, edit its arguments, read the result", async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
+  const ts = await serverFor(t);
   const admin = await ts.admin();
   await admin.call("sandbox.create", { name: "sleeper", command: ["node", "-e", "setInterval(() => {}, 1000)"] });
   const sb = await admin.call("sandbox.create", { name: "everything", command: ["node", EVERYTHING, "stdio"] });
   await until("it to run", async () => (await admin.call("sandbox.status", { id: sb.id })).state === "running");
-  const app = startTui(ts);
-  t.teardown(() => app.kill());
+  const app = await tuiOn(t, ts);
   await app.waitFor(/> sb-[a-z0-9]{8} sleeper/);
   await key(app, "j", new RegExp(`> ${sb.id} everything\\s+dev\\s+running`));
 
@@ -79,8 +75,13 @@ t.test("sandboxes: send an MCP request: pick a tool from tools/list, edit its ar
   t.match(raw, /"id": "tui-\d+"/, "the whole response, with the TUI's own id");
 
   await key(app, "e", "tools/call echo - arguments (JSON)");
-  app.press("\x01\x0b"); // ^A then ^K: cut the line
+  app.press("\x01\x0b"); // ^A then ^K in one read: cut the line
   await app.waitFor((s) => !s.includes('"message"'));
+  const refused = await key(app, "\x13", "tool reported an error:");
+  t.match(refused, /Invalid arguments for tool echo/, "the server's own refusal is shown as the result");
+  await key(app, "e", "tools/call echo - arguments (JSON)");
+  app.press("oops");
+  await app.waitFor("oops");
   const bad = await key(app, "\x13", "not valid JSON");
   t.match(bad, /not valid JSON: /, "bad JSON is caught before it is sent");
   await key(app, "\x1b", /pick a tool/);

@@ -1,15 +1,10 @@
 import t from "tap";
 import { startTestBridge, bridgeTree } from "../helpers/bridge.js";
-import { startTestServer } from "../helpers/server.js";
-import { key, lineWith, startTui } from "../helpers/tui.js";
+import { key, lineWith, serverFor, tuiOn } from "../helpers/tui.js";
 
 t.test("tokens: create one (shown once), a bridge uses it and shows up, revoke it (with a confirmation) and the bridge is gone", async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
-  const app = startTui(ts);
-  t.teardown(() => app.kill());
-  await app.waitFor(/online/);
-
+  const ts = await serverFor(t);
+  const app = await tuiOn(t, ts);
   await key(app, "3", "[3 Tokens]");
   await key(app, "n", "New bridge token");
   await key(app, "\r", /> name\s+:/); // environment: the server's, "dev"
@@ -54,13 +49,22 @@ t.test("tokens: create one (shown once), a bridge uses it and shows up, revoke i
   t.match(audit, /token\.create/);
 });
 
+t.test("a bad expiry is said under the form, and nothing is created", async (t) => {
+  const ts = await serverFor(t);
+  const app = await tuiOn(t, ts);
+  await key(app, "3", "[3 Tokens]");
+  await key(app, "n", "New bridge token");
+  app.press("\rci\r\x15soon\r"); // keep dev, name "ci", replace 30d with "soon", submit: one burst, as a paste
+  const screen = await app.waitFor("expires: expected a duration");
+  t.match(screen, /> expires\s+: soon/, "the form stays, with what was typed");
+  await key(app, "\x1b", /n new token\s+d revoke/);
+  t.equal((await (await ts.admin()).call("token.list")).tokens.length, 1, "only the admin token");
+});
+
 t.test("a revoke can be called off", async (t) => {
-  const ts = await startTestServer();
-  t.teardown(() => ts.close());
+  const ts = await serverFor(t);
   ts.bridgeToken("dev");
-  const app = startTui(ts);
-  t.teardown(() => app.kill());
-  await app.waitFor(/online/);
+  const app = await tuiOn(t, ts);
   await key(app, "3", /test-dev\s+dev\s+valid/);
   await key(app, "j", /> tok_[a-f0-9]{16} test-dev/);
   await key(app, "d", "Revoke");

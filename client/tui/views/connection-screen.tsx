@@ -1,5 +1,6 @@
 import { Box, Text, useInput } from "ink";
 import type { LinkState } from "../connection.js";
+import type { HelpKeys } from "../help-bar.js";
 import { useNow, useStore } from "../hooks.js";
 import { ViewFrame } from "../view-frame.js";
 
@@ -11,6 +12,11 @@ const TITLES: Record<string, string> = {
   lost: "Connection lost",
   setup: "Connected, but loading failed",
 };
+
+const CONNECTION_KEYS: HelpKeys = [
+  ["r", "retry now"],
+  ["q", "quit"],
+];
 
 /** Shown until the first successful connection: what is wrong, what to do, and when it retries. */
 export function ConnectionScreen({ link, url, height, width }: { link: LinkState; url: string; height: number; width: number }) {
@@ -26,16 +32,7 @@ export function ConnectionScreen({ link, url, height, width }: { link: LinkState
         ? `Retrying in ${Math.max(0, Math.ceil((link.retryAt - now) / 1000))} s (attempt ${link.attempt}).`
         : "Waiting for the token file to change.";
   return (
-    <ViewFrame
-      height={height}
-      width={width}
-      status={false}
-      modal
-      help={[
-        ["r", "retry now"],
-        ["q", "quit"],
-      ]}
-    >
+    <ViewFrame height={height} width={width} status={false} modal help={CONNECTION_KEYS}>
       <Box flexDirection="column" paddingX={1} paddingY={1} width={width}>
         {link.status === "offline" ? (
           <>

@@ -3,6 +3,7 @@ import { Box, Text, useInput } from "ink";
 import { describeError } from "../../command.js";
 import { clean, fit } from "../format.js";
 import { clampIndex, useStore } from "../hooks.js";
+import type { HelpKeys } from "../help-bar.js";
 import { EDITOR_KEYS, JsonEditor } from "../json-editor.js";
 import { Table } from "../table.js";
 import { fromText, toText, type TextBuffer } from "../text-buffer.js";
@@ -31,6 +32,17 @@ type Stage =
   | { kind: "result"; tool: Tool; response: unknown; raw: boolean };
 
 const MCP_TIMEOUT_MS = 60_000;
+const TOOLS_KEYS: HelpKeys = [
+  ["up/dn", "select"],
+  ["enter", "edit arguments"],
+  ["esc", "back"],
+];
+const resultKeys = (raw: boolean): HelpKeys => [
+  ["esc", "tools"],
+  ["e", "edit again"],
+  ["r", raw ? "text view" : "raw JSON"],
+  ["up/dn", "scroll"],
+];
 
 /** A starting point for a tool's arguments: its required properties (and any with a default). */
 export function argumentsTemplate(schema: JsonSchema | undefined): string {
@@ -87,6 +99,7 @@ export function McpRequest({ id, height, width, onBack }: { id: string; height: 
   const [top, setTop] = useState(0);
   const seq = useRef(0);
   const body = height - FRAME_LINES;
+  const size = { height, width };
 
   const request = async (method: string, params?: unknown) => {
     const message = { jsonrpc: "2.0" as const, id: `tui-${++seq.current}`, method, ...(params ? { params } : {}) };
@@ -104,10 +117,10 @@ export function McpRequest({ id, height, width, onBack }: { id: string; height: 
       .catch((e: unknown) => setStage({ kind: "failed", error: `tools/list: ${describeError(e)}` }));
   }, [id]);
 
-  const send = (tool: Tool) => {
+  const send = (tool: Tool, edited: TextBuffer) => {
     let args: unknown;
     try {
-      args = JSON.parse(toText(buffer));
+      args = JSON.parse(toText(edited));
     } catch (e) {
       return setStage({ kind: "edit", tool, error: `not valid JSON: ${(e as Error).message}` });
     }
@@ -159,9 +172,9 @@ export function McpRequest({ id, height, width, onBack }: { id: string; height: 
     const tool = stage.tool;
     const error = stage.kind === "edit" ? stage.error : null;
     return (
-      <ViewFrame height={height} width={width} help={EDITOR_KEYS} modal>
+      <ViewFrame {...size} help={EDITOR_KEYS} modal>
         {title(`tools/call ${tool.name} - arguments (JSON)`)}
-        <JsonEditor buffer={buffer} onChange={setBuffer} onSubmit={() => send(tool)} onCancel={() => setStage({ kind: "tools" })} height={body - 3} width={width} active={stage.kind === "edit"} />
+        <JsonEditor buffer={buffer} onChange={setBuffer} onSubmit={(b) => send(tool, b)} onCancel={() => setStage({ kind: "tools" })} height={body - 3} width={width} active={stage.kind === "edit"} />
         <Text dimColor wrap="truncate-end">
           {clean(tool.description ?? "") || " "}
         </Text>
@@ -173,17 +186,7 @@ export function McpRequest({ id, height, width, onBack }: { id: string; height: 
   }
   if (stage.kind === "result") {
     return (
-      <ViewFrame
-        height={height}
-        width={width}
-        modal
-        help={[
-          ["esc", "tools"],
-          ["e", "edit again"],
-          ["r", stage.raw ? "text view" : "raw JSON"],
-          ["up/dn", "scroll"],
-        ]}
-      >
+      <ViewFrame {...size} modal help={resultKeys(stage.raw)}>
         {title(`result of ${stage.tool.name}`)}
         <Box flexDirection="column" height={visible}>
           {resultLines.slice(top, top + visible).map((l, i) => (
@@ -195,16 +198,7 @@ export function McpRequest({ id, height, width, onBack }: { id: string; height: 
   }
   if (stage.kind === "tools") {
     return (
-      <ViewFrame
-        height={height}
-        width={width}
-        modal
-        help={[
-          ["up/dn", "select"],
-          ["enter", "edit arguments"],
-          ["esc", "back"],
-        ]}
-      >
+      <ViewFrame {...size} modal help={TOOLS_KEYS}>
         {title(`pick a tool (${tools.length} from tools/list)`)}
         <Table
           columns={[
@@ -221,7 +215,7 @@ export function McpRequest({ id, height, width, onBack }: { id: string; height: 
     );
   }
   return (
-    <ViewFrame height={height} width={width} modal help={[["esc", "back"]]}>
+    <ViewFrame {...size} modal help={[["esc", "back"]]}>
       {title(stage.kind === "loading" ? "asking for tools/list..." : "failed")}
       {stage.kind === "failed" ? (
         <Text color="red" wrap="wrap">

@@ -1,8 +1,16 @@
 import { useEffect, useState } from "react";
 import { Box, Text, useInput } from "ink";
 import { clean, clock } from "../format.js";
+import type { HelpKeys } from "../help-bar.js";
 import { useStore, useTuiState } from "../hooks.js";
 import { FRAME_LINES, ViewFrame } from "../view-frame.js";
+
+const LOG_KEYS: HelpKeys = [
+  ["esc", "back"],
+  ["up/dn", "scroll"],
+  ["pgup/pgdn", "page"],
+  ["g/G", "top/follow"],
+];
 
 /**
  * A sandbox's stderr and lifecycle lines, live: it follows the end as lines arrive until the
@@ -34,17 +42,7 @@ export function SandboxLogs({ id, height, width, onBack }: { id: string; height:
   });
   const where = top === null ? "following" : `lines ${first + 1}-${Math.min(lines.length, first + visible)} of ${lines.length}; G to follow`;
   return (
-    <ViewFrame
-      height={height}
-      width={width}
-      modal
-      help={[
-        ["esc", "back"],
-        ["up/dn", "scroll"],
-        ["pgup/pgdn", "page"],
-        ["g/G", "top/follow"],
-      ]}
-    >
+    <ViewFrame height={height} width={width} modal help={LOG_KEYS}>
       <Text bold wrap="truncate-end">
         Logs of {id}
         {sb ? ` (${sb.name}, ${sb.state})` : " (removed)"} - {where}

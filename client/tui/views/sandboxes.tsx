@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { Box, Text, useInput } from "ink";
 import type { SandboxInfo, SandboxStats } from "../../../protocol/methods.js";
-import { Form, FORM_KEYS } from "../form.js";
+import { FormPage } from "../form.js";
 import { CONFIRM_KEYS, type HelpKeys } from "../help-bar.js";
 import { bytes, clock, duration, fit, rule, shellWords } from "../format.js";
 import { useCapture, useSelection, useStore, useTuiState } from "../hooks.js";
@@ -10,7 +10,7 @@ import { FRAME_LINES, ViewFrame } from "../view-frame.js";
 import { McpRequest } from "./mcp-request.js";
 import { SandboxLogs } from "./sandbox-logs.js";
 
-type Mode = { kind: "list" } | { kind: "new"; error: string | null } | { kind: "remove"; id: string } | { kind: "logs"; id: string } | { kind: "mcp"; id: string };
+type Mode = { kind: "list" } | { kind: "new" } | { kind: "remove"; id: string } | { kind: "logs"; id: string } | { kind: "mcp"; id: string };
 
 const DETAIL_LINES = 5;
 const LIST_KEYS: HelpKeys = [
@@ -60,6 +60,7 @@ export function SandboxesView({ height, width }: { height: number; width: number
   useCapture(mode.kind !== "list");
   const { index, current, moveTo, select } = useSelection("sandboxes", sandboxes, (s) => s.id);
   const body = height - FRAME_LINES;
+  const size = { height, width };
   const page = body - DETAIL_LINES - 2;
 
   const lifecycle = (verb: "start" | "stop" | "restart") => {
@@ -84,7 +85,7 @@ export function SandboxesView({ height, width }: { height: number; width: number
       else if (key.downArrow || input === "j") moveTo(index + 1);
       else if (key.pageUp) moveTo(index - page);
       else if (key.pageDown) moveTo(index + page);
-      else if (input === "n") setMode({ kind: "new", error: null });
+      else if (input === "n") setMode({ kind: "new" });
       else if (!current) return;
       else if (input === "s") lifecycle("start");
       else if (input === "x") lifecycle("stop");
@@ -100,49 +101,35 @@ export function SandboxesView({ height, width }: { height: number; width: number
   if (mode.kind === "logs") return <SandboxLogs id={mode.id} height={height} width={width} onBack={back} />;
   if (mode.kind === "mcp") return <McpRequest id={mode.id} height={height} width={width} onBack={back} />;
   if (mode.kind === "new") {
-    const create = async (values: string[]) => {
+    const create = async ([line, name]: string[]) => {
       let command: string[];
       try {
-        command = shellWords(values[0]!);
+        command = shellWords(line!);
       } catch (e) {
-        return setMode({ kind: "new", error: `command: ${(e as Error).message}` });
+        throw new Error(`command: ${(e as Error).message}`);
       }
-      if (command.length === 0) return setMode({ kind: "new", error: "command: type the command that starts the MCP server" });
-      const name = values[1]!.trim();
-      try {
-        const info = await store.call("sandbox.create", { command, ...(name ? { name } : {}) });
-        store.flash(`created ${info.id} (${info.name})`);
-        select(info.id);
-        setMode({ kind: "list" });
-      } catch (e) {
-        setMode({ kind: "new", error: (e as Error).message });
-      }
+      if (command.length === 0) throw new Error("command: type the command that starts the MCP server");
+      const info = await store.call("sandbox.create", { command, ...(name!.trim() ? { name: name!.trim() } : {}) });
+      store.flash(`created ${info.id} (${info.name})`);
+      select(info.id);
+      back();
     };
     return (
-      <ViewFrame height={height} width={width} help={FORM_KEYS} modal>
-        <Form
-          title="New sandbox (tightest policy; workspace ./mount/<id>/ beside the server)"
-          fields={[
-            { label: "command", hint: "e.g. npx -y @modelcontextprotocol/server-memory" },
-            { label: "name", hint: "optional" },
-          ]}
-          error={mode.error}
-          onSubmit={(v) => void create(v)}
-          onCancel={back}
-          active
-          width={width}
-        />
-      </ViewFrame>
+      <FormPage
+        {...size}
+        title="New sandbox (tightest policy; workspace ./mount/<id>/ beside the server)"
+        fields={[
+          { label: "command", hint: "e.g. npx -y @modelcontextprotocol/server-memory" },
+          { label: "name", hint: "optional" },
+        ]}
+        submit={create}
+        onCancel={back}
+      />
     );
   }
 
   return (
-    <ViewFrame
-      height={height}
-      width={width}
-      modal={mode.kind === "remove"}
-      help={mode.kind === "remove" ? CONFIRM_KEYS : LIST_KEYS}
-    >
+    <ViewFrame {...size} modal={mode.kind === "remove"} help={mode.kind === "remove" ? CONFIRM_KEYS : LIST_KEYS}>
       <Table columns={columns(stats)} rows={sandboxes} selected={index} height={body - DETAIL_LINES} width={width} empty="No sandboxes yet: press n to create one (or mcpw sandbox create -- <command>)." />
       <Details sandbox={current} stats={current ? stats[current.id] : undefined} removing={mode.kind === "remove"} width={width} />
     </ViewFrame>
@@ -161,7 +148,7 @@ function Details({ sandbox: s, stats, removing, width }: { sandbox: SandboxInfo 
   const state = s.state === "exited" ? ended : `${s.state}${s.startedAt ? ` since ${clock(s.startedAt)}` : ""}${ended ? `; ${ended}` : ""}`;
   return (
     <Box flexDirection="column" height={DETAIL_LINES} width={width}>
-      <Text dimColor>{rule(`${s.id} ${s.name}`, width)}</Text>
+      <Text dimColor>{rule(`${s.id} ${s.name}${s.state === "running" ? ` - shell: mcpw sandbox exec ${s.id}` : ""}`, width)}</Text>
       {removing ? (
         <>
           <Text color="yellow" wrap="truncate-end">{`Remove ${s.id} (${s.name})? It is stopped first; its workspace stays on the server.`}</Text>

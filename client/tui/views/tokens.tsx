@@ -2,15 +2,23 @@ import { useState } from "react";
 import { Box, Text, useInput, useStdout } from "ink";
 import type { Result, TokenInfo } from "../../../protocol/methods.js";
 import { parseDuration } from "../../command.js";
-import { Form, FORM_KEYS } from "../form.js";
+import { FormPage } from "../form.js";
 import { ago, fit, until } from "../format.js";
-import { CONFIRM_KEYS } from "../help-bar.js";
+import { CONFIRM_KEYS, type HelpKeys } from "../help-bar.js";
 import { useCapture, useNow, useSelection, useStore, useTuiState } from "../hooks.js";
 import { Table, type Column } from "../table.js";
 import { FRAME_LINES, ViewFrame } from "../view-frame.js";
 
 type Created = Result<"token.create">;
-type Mode = { kind: "list" } | { kind: "new"; error: string | null } | { kind: "created"; token: Created; copied: boolean } | { kind: "revoke"; token: TokenInfo };
+const LIST_KEYS: HelpKeys = [
+  ["n", "new token"],
+  ["d", "revoke"],
+];
+const CREATED_KEYS: HelpKeys = [
+  ["enter", "done (forget it)"],
+  ["c", "copy (OSC 52)"],
+];
+type Mode = { kind: "list" } | { kind: "new" } | { kind: "created"; token: Created; copied: boolean } | { kind: "revoke"; token: TokenInfo };
 
 function tokenState(t: TokenInfo, now: number): string {
   return t.revokedAt ? "revoked" : t.expiresAt && Date.parse(t.expiresAt) <= now ? "expired" : "valid";
@@ -47,6 +55,7 @@ export function TokensView({ height, width }: { height: number; width: number })
   useCapture(mode.kind !== "list");
   const { index, current, moveTo, select } = useSelection("tokens", tokens, (t) => t.id);
   const body = height - FRAME_LINES;
+  const size = { height, width };
 
   useInput(
     (input, key) => {
@@ -67,7 +76,7 @@ export function TokensView({ height, width }: { height: number; width: number })
       }
       if (key.upArrow || input === "k") moveTo(index - 1);
       else if (key.downArrow || input === "j") moveTo(index + 1);
-      else if (input === "n") setMode({ kind: "new", error: null });
+      else if (input === "n") setMode({ kind: "new" });
       else if ((input === "d" || input === "x") && current) {
         if (current.revokedAt) store.flash(`${current.id} is already revoked`, "error");
         else setMode({ kind: "revoke", token: current });
@@ -78,51 +87,30 @@ export function TokensView({ height, width }: { height: number; width: number })
 
   if (mode.kind === "new") {
     const create = async ([env, name, expires]: string[]) => {
-      let expiresInSec: number | undefined;
-      try {
-        expiresInSec = expires!.trim() ? parseDuration(expires!, "expires") : undefined;
-      } catch (e) {
-        return setMode({ kind: "new", error: (e as Error).message });
-      }
-      try {
-        const token = await store.call("token.create", { env: env!.trim(), name: name!.trim(), ...(expiresInSec ? { expiresInSec } : {}) });
-        setMode({ kind: "created", token, copied: false });
-        select(token.id);
-        void store.refreshTokens().catch(() => undefined);
-      } catch (e) {
-        setMode({ kind: "new", error: (e as Error).message });
-      }
+      const expiresInSec = expires!.trim() ? parseDuration(expires!, "expires") : undefined;
+      const token = await store.call("token.create", { env: env!.trim(), name: name!.trim(), ...(expiresInSec ? { expiresInSec } : {}) });
+      setMode({ kind: "created", token, copied: false });
+      select(token.id);
+      void store.refreshTokens().catch(() => undefined);
     };
     return (
-      <ViewFrame height={height} width={width} help={FORM_KEYS} modal>
-        <Form
-          title="New bridge token"
-          fields={[
-            { label: "environment", initial: server?.env ?? "dev", hint: "the bridge serves this environment" },
-            { label: "name", hint: "a label, e.g. laptop-bridge" },
-            { label: "expires", initial: "30d", hint: "e.g. 12h, 30d; empty: never" },
-          ]}
-          error={mode.error}
-          onSubmit={(v) => void create(v)}
-          onCancel={() => setMode({ kind: "list" })}
-          active
-          width={width}
-        />
-      </ViewFrame>
+      <FormPage
+        {...size}
+        title="New bridge token"
+        fields={[
+          { label: "environment", initial: server?.env ?? "dev", hint: "the bridge serves this environment" },
+          { label: "name", hint: "a label, e.g. laptop-bridge" },
+          { label: "expires", initial: "30d", hint: "e.g. 12h, 30d; empty: never" },
+        ]}
+        submit={create}
+        onCancel={() => setMode({ kind: "list" })}
+      />
     );
   }
   if (mode.kind === "created") {
     const t = mode.token;
     return (
-      <ViewFrame
-        height={height}
-        width={width}
-        modal
-        help={[
-          ["enter", "done (forget it)"],
-          ["c", "copy (OSC 52)"],
-        ]}
-      >
+      <ViewFrame {...size} modal help={CREATED_KEYS}>
         <Text bold color="green" wrap="wrap">
           Created {t.id} "{t.name}" for environment {t.env}, {t.expiresAt ? `expires ${until(t.expiresAt)}` : "no expiry"}.
         </Text>
@@ -141,19 +129,7 @@ export function TokensView({ height, width }: { height: number; width: number })
     );
   }
   return (
-    <ViewFrame
-      height={height}
-      width={width}
-      modal={mode.kind === "revoke"}
-      help={
-        mode.kind === "revoke"
-          ? CONFIRM_KEYS
-          : [
-              ["n", "new token"],
-              ["d", "revoke"],
-            ]
-      }
-    >
+    <ViewFrame {...size} modal={mode.kind === "revoke"} help={mode.kind === "revoke" ? CONFIRM_KEYS : LIST_KEYS}>
       <Table columns={columns(now)} rows={tokens} selected={index} height={body - 2} width={width} empty="No tokens." />
       {mode.kind === "revoke" ? (
         <Box height={2} flexDirection="column">
