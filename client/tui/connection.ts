@@ -121,7 +121,7 @@ export class Reconnector {
       } else {
         const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 1000, maxMs: 15_000 };
         const wait = Math.min(maxMs, initialMs * 2 ** Math.min(10, this.attempt - 1));
-        this.offline("unreachable", describeError(e), "Start it with `mcpw serve`, or point the TUI at another server with --server or MCPW_SERVER.", Date.now() + wait);
+        this.offline("unreachable", describeError(e), "The address comes from --server or MCPW_SERVER (default ws://127.0.0.1:7800).", Date.now() + wait);
         this.schedule(wait);
       }
       return;

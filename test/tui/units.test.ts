@@ -1,5 +1,6 @@
 import t from "tap";
 import { ago, bytes, clean, duration, fit, rule, shellWords, until } from "../../client/tui/format.js";
+import { lineDiffStdout } from "../../client/tui/screen-writer.js";
 import { backspace, fromText, insert, killLine, move, newline, toText } from "../../client/tui/text-buffer.js";
 import { argumentsBuffer, argumentsTemplate, responseLines } from "../../client/tui/views/mcp-request.js";
 import { auditSummary } from "../../client/tui/views/audit.js";
@@ -76,4 +77,21 @@ t.test("results, audit lines and sandbox states in words", async (t) => {
   t.equal(stateText(sb({ code: null, signal: null, reason: "stopped by request", at })), "stopped");
   t.equal(stateText(sb({ code: 3, signal: null, reason: "exited with code 3", at })), "exit 3");
   t.equal(stateText(sb({ code: null, signal: "SIGKILL", reason: "killed by SIGKILL", at })), "killed");
+});
+
+t.test("the screen writer sends a full frame first, then only the lines that changed", async (t) => {
+  const written: string[] = [];
+  const fake = { columns: 10, rows: 3, write: (s: string) => written.push(s) === 0 } as unknown as NodeJS.WriteStream;
+  const out = lineDiffStdout(fake);
+  const CLEAR = "\x1b[2J\x1b[3J\x1b[H";
+  out.write(`${CLEAR}a\nb\nc`);
+  t.equal(written.pop(), `${CLEAR}a\nb\nc`, "the first frame whole");
+  out.write(`${CLEAR}a\nB\nc`);
+  t.equal(written.pop(), "\x1b[2;1H\x1b[2KB", "then row 2 alone");
+  out.write("\x1b]52;c;eA==\x07");
+  t.equal(written.pop(), "\x1b]52;c;eA==\x07", "other writes pass through");
+  (fake as { columns: number }).columns = 20;
+  out.write(`${CLEAR}a\nB\nc`);
+  t.equal(written.pop(), `${CLEAR}a\nB\nc`, "a new size gets the whole frame again");
+  t.equal(out.columns, 20, "everything else is the real stream's");
 });

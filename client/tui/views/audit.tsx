@@ -6,7 +6,8 @@ import { clampIndex, useTuiState, useViewState } from "../hooks.js";
 import { Table, type Column } from "../table.js";
 import { FRAME_LINES, ViewFrame } from "../view-frame.js";
 
-const DETAIL_LINES = 3;
+/** The divider and the selected entry in full (as far as it fits). */
+const DETAIL_LINES = 4;
 const VERDICTS = [undefined, "allow", "deny", "error", "info"] as const;
 const VERDICT_COLORS: Record<string, string> = { allow: "green", deny: "red", error: "yellow", info: "gray" };
 
@@ -89,8 +90,8 @@ export function AuditView({ height, width }: { height: number; width: number }) 
         <Text dimColor>{sel === null ? `${rows.length} entries, following` : `entry ${index + 1} of ${rows.length}`}</Text>
       </Text>
       <Table columns={COLUMNS} rows={rows} selected={index} height={body - 1 - DETAIL_LINES} width={width} empty={audit.length ? "No entries match the filter (c clears it)." : "No audit entries yet."} />
-      <Box flexDirection="column" height={DETAIL_LINES} width={width} overflow="hidden">
-        <Text dimColor>{rule(current ? `${current.event} at ${current.ts}` : "", width)}</Text>
+      <Text dimColor>{rule(current ? `${current.event} at ${current.ts}` : "", width)}</Text>
+      <Box height={DETAIL_LINES - 1} width={width} overflow="hidden">
         <Text wrap="wrap">{current ? clean(JSON.stringify(current)) : " "}</Text>
       </Box>
     </ViewFrame>
