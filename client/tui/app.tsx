@@ -1,7 +1,7 @@
 import { useState } from "react";
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import { Header, HEADER_LINES, VIEWS, type ViewName } from "./header.js";
-import { CaptureContext, useStore, useTerminalSize, useTuiState } from "./hooks.js";
+import { CaptureContext, useKeys, useStore, useTerminalSize, useTuiState } from "./hooks.js";
 import { AuditView } from "./views/audit.js";
 import { BridgesView } from "./views/bridges.js";
 import { ConnectionScreen } from "./views/connection-screen.js";
@@ -27,10 +27,10 @@ export function App({ onQuit }: { onQuit(): void }) {
     store.clearFlash();
     setView(v);
   };
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (key.ctrl && input === "c") onQuit();
   });
-  useInput(
+  useKeys(
     (input, key) => {
       const at = VIEWS.findIndex(([name]) => name === view);
       if (input === "q") onQuit();

@@ -1,5 +1,5 @@
 import { createContext, useContext, useEffect, useLayoutEffect, useState, useSyncExternalStore } from "react";
-import { useStdout } from "ink";
+import { useInput, useStdout, type Key } from "ink";
 import type { TuiState, TuiStore } from "./store.js";
 
 export const StoreContext = createContext<TuiStore | null>(null);
@@ -89,4 +89,17 @@ export function useSelection<T>(key: string, rows: T[], idOf: (row: T) => string
     setSel({ id: row ? idOf(row) : null, index: j });
   };
   return { index, current: rows[index] as T | undefined, moveTo, select: (id: string) => setSel({ id, index }) };
+}
+
+/**
+ * ink's useInput, for keys that act (not text fields): letters and digits typed faster than the
+ * terminal is read arrive as one string ("12", "jj"); they are handed over one by one, so a quick
+ * "1" then "2" still ends on view 2. Escape sequences (arrows, pages) are left to ink.
+ */
+export function useKeys(handler: (input: string, key: Key) => void, options: { isActive?: boolean } = {}): void {
+  useInput((input, key) => {
+    if (input.length > 1 && /^[\x20-\x7e]+$/.test(input) && !key.ctrl && !key.meta) {
+      for (const ch of input) handler(ch, { ...key, shift: /[A-Z]/.test(ch) });
+    } else handler(input, key);
+  }, options);
 }

@@ -1,8 +1,8 @@
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import { matchesAuditFilter } from "../../../protocol/audit-filter.js";
 import type { AuditEntry, AuditFilter } from "../../../protocol/methods.js";
 import { clean, clock, rule } from "../format.js";
-import { clampIndex, useTuiState, useViewState } from "../hooks.js";
+import { clampIndex, useKeys, useTuiState, useViewState } from "../hooks.js";
 import { Table, type Column } from "../table.js";
 import { FRAME_LINES, ViewFrame } from "../view-frame.js";
 
@@ -50,7 +50,7 @@ export function AuditView({ height, width }: { height: number; width: number }) 
   const seen = (key: "sandbox" | "bridge", known: string[]) => [...new Set([...known, ...audit.map((e) => e[key]).filter((v): v is string => typeof v === "string")])].sort();
   const body = height - FRAME_LINES;
   const pick = (i: number) => setSel(i >= rows.length - 1 ? null : Math.max(0, i));
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (key.upArrow || input === "k") pick(index - 1);
     else if (key.downArrow || input === "j") pick(index + 1);
     else if (key.pageUp) pick(index - (body - DETAIL_LINES - 2));

@@ -1,7 +1,7 @@
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import type { BridgeInfo } from "../../../protocol/methods.js";
 import { ago, clock, fit, rule } from "../format.js";
-import { useNow, useSelection, useTuiState } from "../hooks.js";
+import { useKeys, useNow, useSelection, useTuiState } from "../hooks.js";
 import { Table, type Column } from "../table.js";
 import { FRAME_LINES, ViewFrame } from "../view-frame.js";
 
@@ -30,7 +30,7 @@ export function BridgesView({ height, width }: { height: number; width: number }
   const rows = [...bridges].sort((a, b) => a.env.localeCompare(b.env) || Number(b.active) - Number(a.active));
   const { index, current, moveTo } = useSelection("bridges", rows, (b) => b.id);
   const serving = bridges.find((b) => b.active && b.env === selectedEnv);
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (key.upArrow || input === "k") moveTo(index - 1);
     else if (key.downArrow || input === "j") moveTo(index + 1);
   });

@@ -1,7 +1,7 @@
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import type { LinkState } from "../connection.js";
 import type { HelpKeys } from "../help-bar.js";
-import { useNow, useStore } from "../hooks.js";
+import { useKeys, useNow, useStore } from "../hooks.js";
 import { ViewFrame } from "../view-frame.js";
 
 const TITLES: Record<string, string> = {
@@ -22,7 +22,7 @@ const CONNECTION_KEYS: HelpKeys = [
 export function ConnectionScreen({ link, url, height, width }: { link: LinkState; url: string; height: number; width: number }) {
   const store = useStore();
   const now = useNow();
-  useInput((input) => {
+  useKeys((input) => {
     if (input === "r") store.retryNow();
   });
   const retry =

@@ -1,8 +1,8 @@
 import { useEffect, useRef, useState } from "react";
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import { describeError } from "../../command.js";
 import { clean, fit } from "../format.js";
-import { clampIndex, useStore } from "../hooks.js";
+import { clampIndex, useKeys, useStore } from "../hooks.js";
 import type { HelpKeys } from "../help-bar.js";
 import { EDITOR_KEYS, JsonEditor } from "../json-editor.js";
 import { Table } from "../table.js";
@@ -137,7 +137,7 @@ export function McpRequest({ id, height, width, onBack }: { id: string; height: 
   const index = clampIndex(sel, tools.length);
   const resultLines = stage.kind === "result" ? wrapLines(responseLines(stage.response, stage.raw), width) : [];
   const visible = body - 1;
-  useInput(
+  useKeys(
     (input, key) => {
       if (stage.kind === "tools") {
         if (key.escape) onBack();

@@ -1,8 +1,8 @@
 import { useEffect, useState } from "react";
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import { clean, clock } from "../format.js";
 import type { HelpKeys } from "../help-bar.js";
-import { useStore, useTuiState } from "../hooks.js";
+import { useKeys, useStore, useTuiState } from "../hooks.js";
 import { FRAME_LINES, ViewFrame } from "../view-frame.js";
 
 const LOG_KEYS: HelpKeys = [
@@ -31,7 +31,7 @@ export function SandboxLogs({ id, height, width, onBack }: { id: string; height:
   const [top, setTop] = useState<number | null>(null);
   const first = top === null ? last : Math.min(top, last);
   const scrollTo = (n: number) => setTop(n >= last ? null : Math.max(0, n));
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (key.escape || input === "q") onBack();
     else if (key.upArrow || input === "k") scrollTo(first - 1);
     else if (key.downArrow || input === "j") scrollTo(first + 1);

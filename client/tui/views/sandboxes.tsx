@@ -1,10 +1,10 @@
 import { useState } from "react";
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
 import type { SandboxInfo, SandboxStats } from "../../../protocol/methods.js";
 import { FormPage } from "../form.js";
 import { CONFIRM_KEYS, type HelpKeys } from "../help-bar.js";
 import { bytes, clock, duration, fit, rule, shellWords } from "../format.js";
-import { useCapture, useSelection, useStore, useTuiState } from "../hooks.js";
+import { useCapture, useKeys, useSelection, useStore, useTuiState } from "../hooks.js";
 import { Table, type Column } from "../table.js";
 import { FRAME_LINES, ViewFrame } from "../view-frame.js";
 import { McpRequest } from "./mcp-request.js";
@@ -71,7 +71,7 @@ export function SandboxesView({ height, width }: { height: number; width: number
     void store.act(`sandbox.${verb}`, { id }, done);
   };
 
-  useInput(
+  useKeys(
     (input, key) => {
       if (mode.kind === "remove") {
         if (input === "y") {

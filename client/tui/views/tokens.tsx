@@ -1,11 +1,11 @@
 import { useState } from "react";
-import { Box, Text, useInput, useStdout } from "ink";
+import { Box, Text, useStdout } from "ink";
 import type { Result, TokenInfo } from "../../../protocol/methods.js";
 import { parseDuration } from "../../command.js";
 import { FormPage } from "../form.js";
 import { ago, fit, until } from "../format.js";
 import { CONFIRM_KEYS, type HelpKeys } from "../help-bar.js";
-import { useCapture, useNow, useSelection, useStore, useTuiState } from "../hooks.js";
+import { useCapture, useKeys, useNow, useSelection, useStore, useTuiState } from "../hooks.js";
 import { Table, type Column } from "../table.js";
 import { FRAME_LINES, ViewFrame } from "../view-frame.js";
 
@@ -57,7 +57,7 @@ export function TokensView({ height, width }: { height: number; width: number })
   const body = height - FRAME_LINES;
   const size = { height, width };
 
-  useInput(
+  useKeys(
     (input, key) => {
       if (mode.kind === "created") {
         if (input === "c") {
