@@ -21,7 +21,7 @@ export const FORM_KEYS: [string, string][] = [
 /**
  * A few one-line text fields. Typing appends to the focused field (pasted text too), Backspace
  * deletes, Tab/Down and Shift-Tab/Up move between fields, Enter moves on and submits from the last
- * field, Esc cancels. In pasted text a line break counts as Enter.
+ * field, Esc cancels. In pasted text a line break counts as Enter and a tab moves to the next field.
  */
 export function Form({ title, fields, error, onSubmit, onCancel, active, width }: {
   title: string;
@@ -54,6 +54,7 @@ export function Form({ title, fields, error, onSubmit, onCancel, active, width }
         // Typed text, or several keys in one read (a paste, fast typing over SSH): taken in turn.
         for (const ch of input.replace(/\r\n?/g, "\n")) {
           if (ch === "\n") enter();
+          else if (ch === "\t") at = (at + 1) % fields.length;
           else if (ch === "\x7f" || ch === "\b") current[at] = current[at]!.slice(0, -1);
           else if (ch === "\x15") current[at] = "";
           else if (ch >= " ") current[at] = current[at] + ch;

@@ -43,7 +43,7 @@ t.test("tokens: create one (shown once), a bridge uses it and shows up, revoke i
   t.match(revoked, /revoked tok_[a-f0-9]{16} \(tui-bridge\); 1 connection\(s\) closed/);
   t.match(String(await bridge.running), /revoked/, "the bridge was told, and stopped");
   const gone = await key(app, "2", "No bridges connected");
-  t.match(gone, "no active bridge");
+  t.match(gone, "NO ACTIVE BRIDGE: privileged operations fail");
 
   const audit = await key(app, "4", /token\.revoke/);
   t.match(audit, /token\.create/);

@@ -43,10 +43,10 @@ export function BridgesView({ height, width }: { height: number; width: number }
         {serving ? (
           <Text color="green">served by {serving.name}</Text>
         ) : (
-          <Text color="red">no active bridge: privileged operations of sandboxes fail (start one with mcpw bridge --env {selectedEnv ?? "<env>"})</Text>
+          <Text color="red">NO ACTIVE BRIDGE: privileged operations fail</Text>
         )}
       </Text>
-      <Table columns={columns(now, selectedEnv)} rows={rows} selected={index} height={body - 1 - DETAIL_LINES} width={width} empty="No bridges connected. Create a token (view 3), then run mcpw bridge with it." />
+      <Table columns={columns(now, selectedEnv)} rows={rows} selected={index} height={body - 1 - DETAIL_LINES} width={width} empty={`No bridges connected. Create a token (view 3), then: mcpw bridge --env ${selectedEnv ?? "<env>"} ...`} />
       <Details bridge={current} width={width} />
     </ViewFrame>
   );
