@@ -5,11 +5,16 @@ import { ADMIN_TOKEN_FILE } from "../server/tokens.js";
 import { str, UsageError, type OptionSpec, type ParsedArgs } from "./command.js";
 import { connectToServer, DEFAULT_SERVER_URL, type ServerConnection } from "./server-connection.js";
 
-/** Options every command that talks to a running server accepts. */
-export const SERVER_OPTIONS: Record<string, OptionSpec> = {
+/** How to reach the server as admin: options every command that talks to a running server accepts. */
+export const CONNECT_OPTIONS: Record<string, OptionSpec> = {
   server: { type: "string", help: `<url> server to talk to (env MCPW_SERVER; default ${DEFAULT_SERVER_URL})` },
   "token-file": { type: "string", help: "<file> admin token file (env MCPW_TOKEN_FILE; default <state-dir>/admin.token)" },
   "state-dir": { type: "string", help: "<dir> state directory (env MCPW_STATE_DIR; default ~/.mcpw)" },
+};
+
+/** CONNECT_OPTIONS, and --json for commands that print tables. */
+export const SERVER_OPTIONS: Record<string, OptionSpec> = {
+  ...CONNECT_OPTIONS,
   json: { type: "boolean", help: "print JSON instead of a table" },
 };
 
@@ -24,12 +29,16 @@ export function readTokenFile(path: string, what: string): string {
   return token;
 }
 
-export function adminToken(args: ParsedArgs): string {
+/** Where the admin token is read from: --token-file, MCPW_TOKEN_FILE, or <state-dir>/admin.token. */
+export function adminTokenPath(args: ParsedArgs): { path: string; explicit: boolean } {
   const explicit = str(args.values["token-file"]) ?? process.env.MCPW_TOKEN_FILE;
-  if (explicit) return readTokenFile(explicit, "admin token file");
-  const stateDir = str(args.values["state-dir"]) ?? defaultStateDir();
-  const path = join(stateDir, ADMIN_TOKEN_FILE);
-  if (!existsSync(path)) {
+  if (explicit) return { path: explicit, explicit: true };
+  return { path: join(str(args.values["state-dir"]) ?? defaultStateDir(), ADMIN_TOKEN_FILE), explicit: false };
+}
+
+export function adminToken(args: ParsedArgs): string {
+  const { path, explicit } = adminTokenPath(args);
+  if (!explicit && !existsSync(path)) {
     throw new UsageError(`no admin token at ${path}: start the server once with \`mcpw serve\` (it writes one there), or pass --token-file`);
   }
   return readTokenFile(path, "admin token file");

@@ -8,7 +8,8 @@ const GROUPS: [string, string][] = [
   ["snippets", "an MCP server (stdio) with run_js and run_py, under a policy"],
   ["bridge", "run a bridge daemon for an environment"],
   ["token", "create, list and revoke bridge tokens"],
-  ["sandbox", "create, list, start, stop, restart, remove sandboxes and read their logs"],
+  ["sandbox", "create, list, start, stop, restart, remove sandboxes, read their logs, exec a shell in one"],
+  ["tui", "terminal UI for sandboxes, bridges, tokens and the audit log"],
   ["doctor", "report which isolation layers this machine has"],
 ];
 

@@ -102,8 +102,32 @@ export const AuditFilter = z
     event: z.string().optional(),
   })
   .strict();
+export type AuditFilter = z.infer<typeof AuditFilter>;
 
 const SandboxRef = z.object({ id: SandboxId }).strict();
+
+/** Resource use of a running sandbox's processes, read from /proc on the server. */
+export const SandboxStats = z
+  .object({
+    id: SandboxId,
+    /** Processes in the sandbox (its pid namespace, exec'd shells included). */
+    processes: z.number().int(),
+    /** Sum of the processes' resident set sizes (shared pages are counted once per process). */
+    rssBytes: z.number(),
+    /** CPU time (user + system) of the live processes. */
+    cpuSeconds: z.number(),
+    /** Share of one CPU used since the previous sample (100 = one core busy); null on the first sample. */
+    cpuPercent: z.number().nullable(),
+    uptimeSec: z.number().nullable(),
+    sampledAt: z.string(),
+  })
+  .strict();
+export type SandboxStats = z.infer<typeof SandboxStats>;
+
+/** Terminal size of an exec session. */
+const TermCols = z.number().int().min(1).max(1000);
+const TermRows = z.number().int().min(1).max(1000);
+export const ExecId = z.string().regex(/^ex_[a-f0-9]{12}$/, "expected an exec id such as ex_0123456789ab");
 
 /** A JSON-RPC 2.0 message as an MCP client sends it. */
 export const JsonRpcMessage = z
@@ -200,6 +224,31 @@ export const Methods = {
     z.object({ id: SandboxId, message: JsonRpcMessage, timeoutMs: z.number().int().positive().max(600_000).default(60_000) }).strict(),
     z.object({ response: z.unknown() }).strict(),
   ),
+  "sandbox.stats": method(
+    ["client"],
+    z.object({ id: SandboxId.optional() }).strict().default({}),
+    z.object({ stats: z.array(SandboxStats) }).strict(),
+  ),
+  /**
+   * Runs a command (default /bin/sh) in a running sandbox's namespaces, on a pty. The client opens
+   * byte stream `stream` on this connection first (an id from its own range); the terminal's bytes
+   * flow over it both ways, and `sandbox.exec.exit` is sent to this connection before the stream ends.
+   */
+  "sandbox.exec": method(
+    ["client"],
+    z
+      .object({
+        id: SandboxId,
+        command: z.array(z.string().max(128 * 1024)).max(4096).default([]),
+        cols: TermCols.default(80),
+        rows: TermRows.default(24),
+        term: z.string().regex(/^[A-Za-z0-9._+-]{1,64}$/, "TERM is letters, digits and . _ + -").default("xterm-256color"),
+        stream: z.number().int().min(1).max(0xffffffff),
+      })
+      .strict(),
+    z.object({ execId: ExecId, pid: z.number().int() }).strict(),
+  ),
+  "sandbox.exec.resize": method(["client"], z.object({ execId: ExecId, cols: TermCols, rows: TermRows }).strict(), Ok),
   "audit.tail": method(
     ["client"],
     z.object({ limit: z.number().int().min(1).max(10000).default(100), filter: AuditFilter.default({}) }).strict(),
@@ -233,6 +282,8 @@ export const Events = {
   "sandbox.state": SandboxInfo,
   "sandbox.log": LogLine.extend({ sandbox: SandboxId }),
   "bridges.changed": z.object({ selectedEnv: EnvName, bridges: z.array(BridgeInfo) }).strict(),
+  /** To the connection that started the exec only; its stream ends right after. */
+  "sandbox.exec.exit": z.object({ execId: ExecId, code: z.number().nullable(), signal: z.string().nullable() }).strict(),
 } as const;
 export type EventName = keyof typeof Events;
 export type EventData<E extends EventName> = z.infer<(typeof Events)[E]>;

@@ -35,6 +35,15 @@ interface Sandbox {
   exited: Promise<void> | null;
 }
 
+/** The live parts of a running sandbox, for exec sessions and resource stats. */
+export interface SandboxRuntime {
+  info: SandboxInfo;
+  policy: Policy;
+  launched: LaunchedSandbox;
+  /** The host environment the sandbox's own was built from (policy.env.pass reads it). */
+  hostEnv: NodeJS.ProcessEnv;
+}
+
 export interface SandboxRegistryOptions {
   /** Environment whose bridge serves these sandboxes (shown in listings). */
   env: string;
@@ -150,6 +159,13 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
     const sb = this.get(id);
     if (sb.state !== "running" || !sb.session) throw new McpwError("conflict", `sandbox ${id} is not running (state: ${sb.state})`);
     return sb.session.send(message as Parameters<McpStdioSession["send"]>[0], timeoutMs);
+  }
+
+  /** A running sandbox's live parts; throws `conflict` when it is not running. */
+  runtime(id: string): SandboxRuntime {
+    const sb = this.get(id);
+    if (sb.state !== "running" || !sb.run) throw new McpwError("conflict", `sandbox ${id} is not running (state: ${sb.state})`);
+    return { info: this.info(sb), policy: sb.policy, launched: sb.run, hostEnv: this.opts.hostEnv };
   }
 
   /** Stops every sandbox (server shutdown). */

@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import { McpwError } from "../protocol/errors.js";
 import type { Link } from "../protocol/link.js";
-import type { AuditEntry, MethodName, Params, Role } from "../protocol/methods.js";
+import { matchesAuditFilter } from "../protocol/audit-filter.js";
+import type { MethodName, Params, Role } from "../protocol/methods.js";
 import type { Origin } from "../protocol/ops.js";
 import { AuditLog } from "./audit-log.js";
 import { AuthRateLimiter } from "./auth-rate-limit.js";
@@ -10,6 +11,8 @@ import { parseConfig, ServerConfig, type ServerConfigInput } from "./config.js";
 import { Connection, type ConnectionHost, type Topic } from "./connection.js";
 import { OpRouter } from "./op-router.js";
 import { SandboxRegistry } from "./sandbox-registry.js";
+import { ExecSessions } from "./sandbox-exec.js";
+import { SandboxStatsSampler } from "./sandbox-stats.js";
 import { ensureStateDir } from "./state-dir.js";
 import { TokenStore } from "./tokens.js";
 
@@ -44,6 +47,8 @@ export class McpwServer implements ConnectionHost {
   readonly bridges = new BridgeRegistry();
   readonly router: OpRouter;
   readonly sandboxes: SandboxRegistry;
+  readonly execs: ExecSessions;
+  readonly stats: SandboxStatsSampler;
   readonly stateDir: string | null;
   readonly startedAt = new Date();
   private readonly limiter: AuthRateLimiter;
@@ -69,6 +74,8 @@ export class McpwServer implements ConnectionHost {
       protect: this.stateDir ? [this.stateDir] : [],
       callOp: (origin, op, opts) => this.router.call(origin, op, opts),
     });
+    this.execs = new ExecSessions(this.sandboxes, this.audit);
+    this.stats = new SandboxStatsSampler(this.sandboxes);
     this.handlers = this.clientHandlers();
     this.bridges.on("activated", (b, takeover) => this.onBridgeActivated(b, takeover));
     this.bridges.on("change", () => this.publish("bridges", "bridges.changed", { selectedEnv: this.config.env, bridges: this.bridges.info() }));
@@ -235,19 +242,14 @@ export class McpwServer implements ConnectionHost {
       "sandbox.list": () => ({ sandboxes: sb.list() }),
       "sandbox.logs": (p) => ({ lines: sb.logs(p.id, p.tail) }),
       "sandbox.mcp": async (p) => ({ response: await sb.mcp(p.id, p.message, p.timeoutMs) }),
-      "audit.tail": (p) => ({ entries: this.audit.tail(p.limit, auditFilter(p.filter)) }),
+      "sandbox.stats": async (p) => ({ stats: await this.stats.sample(p.id) }),
+      "sandbox.exec": (p, conn) => this.execs.start(conn, p),
+      "sandbox.exec.resize": (p, conn) => this.execs.resize(conn, p),
+      "audit.tail": (p) => ({ entries: this.audit.tail(p.limit, (e) => matchesAuditFilter(p.filter, e)) }),
       subscribe: (p, conn) => {
         for (const t of p.topics) conn.topics.add(t);
         return { ok: true };
       },
     };
   }
-}
-
-function auditFilter(f: Params<"audit.tail">["filter"]): (e: AuditEntry) => boolean {
-  return (e) =>
-    (!f.verdict || e.verdict === f.verdict) &&
-    (!f.event || e.event === f.event || e.event.startsWith(`${f.event}.`)) &&
-    (!f.sandbox || e.sandbox === f.sandbox || (e.origin as { id?: string } | undefined)?.id === f.sandbox) &&
-    (!f.bridge || e.bridge === f.bridge);
 }

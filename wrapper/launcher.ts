@@ -1,13 +1,14 @@
 import type { ChildProcess, StdioOptions } from "node:child_process";
 import { join } from "node:path";
 import { MCPW_DIST, MCPW_NODE_MODULES, SANDBOX_LIB_DIR } from "../native/install-paths.js";
+import type { SandboxInitSpecInput } from "../native/sandbox-init-spec.js";
 import type { Policy } from "../protocol/policy.js";
 import type { AuditInput } from "../server/audit-log.js";
 import { SANDBOX_PATHS, sandboxView } from "./bwrap-args.js";
 import type { ResolvedCommand } from "./command-resolution.js";
 import { buildInitSpec, isolatedReadOnly, PROXY_PORT } from "./init-spec.js";
 import type { InterceptorConfig } from "./interceptor-config.js";
-import { prepareSandbox, type PreparedSandbox } from "./sandbox-prepare.js";
+import { prepareSandbox, sandboxInitScript, type PreparedSandbox } from "./sandbox-prepare.js";
 import type { SandboxProcess } from "./sandbox-process.js";
 import { Supervisor, type CallOp } from "./supervisor.js";
 
@@ -36,6 +37,12 @@ export interface LaunchedSandbox {
   resolved: ResolvedCommand;
   /** Each isolation layer and its state, in words. */
   isolation: Record<string, string>;
+  /**
+   * How sandbox-init was started inside, so that a command entering the sandbox later (sandbox
+   * exec) gets the same kernel layers: the node binary and sandbox-init script as the sandbox sees
+   * them, and the spec without its target and helpers.
+   */
+  kernelLayers: { node: string; initScript: string; spec: Omit<SandboxInitSpecInput, "argv" | "env" | "helpers"> };
   /** Ends the supervisor channel and removes the per-sandbox run directory. */
   dispose(): void;
 }
@@ -114,6 +121,7 @@ export async function configureSandbox(p: PreparedSandbox, req: ConfigureRequest
     },
   });
   p.specPipe.end(JSON.stringify(spec));
+  const { argv: _argv, env: _env, helpers: _helpers, ...layers } = spec;
   // sandbox-init refuses to start a strict sandbox without these; best-effort ones get a note on stderr.
   const applied = policy.isolation === "strict" ? "applied by sandbox-init" : "applied by sandbox-init where the kernel has it (best-effort)";
   const isolation = {
@@ -128,6 +136,7 @@ export async function configureSandbox(p: PreparedSandbox, req: ConfigureRequest
     process: p.process,
     resolved: p.resolved,
     isolation,
+    kernelLayers: { node: p.node, initScript: sandboxInitScript(p.inside.dist), spec: layers },
     dispose() {
       supervisor.close();
       p.dispose();

@@ -72,6 +72,9 @@ export interface PreparedSandbox {
 
 /** bubblewrap reports the sandbox's pid (and later its exit) as JSON on this fd. */
 const STATUS_FD = 3;
+/** The bundled sandbox-init under mcpw's dist/ (as the sandbox sees it). */
+export const sandboxInitScript = (dist: string): string => `${dist}/sandbox/sandbox-init.mjs`;
+
 /** sandbox-init reads its spec from this inherited fd (a pipe we write and close). */
 const SPEC_FD = 4;
 const SPEC_FD_ENV = "MCPW_INIT_SPEC_FD";
@@ -159,7 +162,7 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
     const inside: InsidePaths = isolated
       ? { libDir: `${SANDBOX_PATHS.lib}/dist/sandbox`, channelDir: SANDBOX_PATHS.run, home: SANDBOX_PATHS.mount, dist: `${SANDBOX_PATHS.lib}/dist`, workspace: SANDBOX_PATHS.mount }
       : { libDir: SANDBOX_LIB_DIR, channelDir: runDir, home: req.workspace, dist: MCPW_DIST, workspace: req.workspace };
-    const initArgv = [node, `${inside.dist}/sandbox/sandbox-init.mjs`, "--"];
+    const initArgv = [node, sandboxInitScript(inside.dist), "--"];
 
     const isolation: Record<string, string> = {};
     let child: ChildProcess;

@@ -12,8 +12,10 @@ import {
   sandboxStatusCommand,
   sandboxStopCommand,
 } from "./sandbox.js";
+import { sandboxExecCommand } from "./sandbox-exec.js";
 import { serveCommand } from "./serve.js";
 import { snippetsCommand } from "./snippets.js";
+import { tuiCommand } from "./tui.js";
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from "./token.js";
 
 export const commands: CommandSpec[] = [
@@ -32,5 +34,7 @@ export const commands: CommandSpec[] = [
   sandboxStatusCommand,
   sandboxRemoveCommand,
   sandboxLogsCommand,
+  sandboxExecCommand,
+  tuiCommand,
   doctorCommand,
 ];

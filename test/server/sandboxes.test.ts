@@ -4,16 +4,7 @@ import t from "tap";
 import type { SandboxInfo } from "../../protocol/methods.js";
 import type { ServerConnection } from "../../client/server-connection.js";
 import { rejection, startTestServer, tempDir } from "../helpers/server.js";
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from "../helpers/until.js";
 
 const stateOf = (admin: ServerConnection, id: string, state: SandboxInfo["state"]) =>
   until(`${id} to be ${state}`, async () => {

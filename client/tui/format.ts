@@ -1,0 +1,107 @@
+/**
+ * Text for the TUI's cells. Everything that reaches the screen goes through clean() or fit(): one
+ * cell is one terminal column, so a control character, a tab or a wide character in a sandbox's
+ * output can never shift or wrap a line (which would tear the layout, most of all over SSH).
+ */
+
+/** Replaces control characters (ESC included) with '?' and tabs with spaces; keeps printable Unicode. */
+export function clean(text: string): string {
+  return text.replace(/\t/g, "  ").replace(/[\x00-\x1f\x7f-\x9f]/g, "?");
+}
+
+/** clean(), and anything outside printable ASCII as '?', for cells whose width we count. */
+export function ascii(text: string): string {
+  return clean(text).replace(/[^\x20-\x7e]/g, "?");
+}
+
+/** Pads or cuts `text` to exactly `width` columns; a cut is marked with '…' (as ink marks its own). */
+export function fit(text: string, width: number, align: "left" | "right" = "left"): string {
+  if (width <= 0) return "";
+  const t = ascii(text);
+  if (t.length > width) return `${t.slice(0, width - 1)}…`;
+  return align === "right" ? t.padStart(width) : t.padEnd(width);
+}
+
+/** 59s, 12m03s, 3h04m, 2d05h. */
+export function duration(totalSec: number): string {
+  const s = Math.max(0, Math.floor(totalSec));
+  if (s < 60) return `${s}s`;
+  const pad = (n: number) => String(n).padStart(2, "0");
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${pad(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86400)}d${pad(Math.floor((s % 86400) / 3600))}h`;
+}
+
+/** 512B, 640K, 45.6M, 1.2G (powers of 1024). */
+export function bytes(n: number): string {
+  const units = ["B", "K", "M", "G", "T"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v}B` : `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[i]}`;
+}
+
+/** "5s ago", "3h ago"; "never" for null. */
+export function ago(iso: string | null, now = Date.now()): string {
+  if (!iso) return "never";
+  return `${duration((now - Date.parse(iso)) / 1000)} ago`;
+}
+
+/** "in 29d23h", "expired"; "never" for null. */
+export function until(iso: string | null, now = Date.now()): string {
+  if (!iso) return "never";
+  const left = (Date.parse(iso) - now) / 1000;
+  return left <= 0 ? "expired" : `in ${duration(left)}`;
+}
+
+/** HH:MM:SS in local time. */
+export function clock(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "--:--:--";
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** Splits a command line as a POSIX shell would for words: quotes and backslashes, no expansion. */
+export function shellWords(line: string): string[] {
+  const words: string[] = [];
+  let cur = "";
+  let inWord = false;
+  let quote: "'" | '"' | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!;
+    if (quote === "'") {
+      if (ch === "'") quote = null;
+      else cur += ch;
+    } else if (quote === '"') {
+      if (ch === '"') quote = null;
+      else if (ch === "\\" && i + 1 < line.length && '"\\$`'.includes(line[i + 1]!)) cur += line[++i];
+      else cur += ch;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      inWord = true;
+    } else if (ch === "\\" && i + 1 < line.length) {
+      cur += line[++i];
+      inWord = true;
+    } else if (/\s/.test(ch)) {
+      if (inWord) words.push(cur);
+      cur = "";
+      inWord = false;
+    } else {
+      cur += ch;
+      inWord = true;
+    }
+  }
+  if (quote) throw new Error(`unclosed ${quote === "'" ? "single" : "double"} quote`);
+  if (inWord) words.push(cur);
+  return words;
+}
+
+/** A divider with a title: "-- title ------". */
+export function rule(title: string, width: number): string {
+  const head = `-- ${ascii(title)} `;
+  return head.length >= width ? fit(head, width) : head + "-".repeat(width - head.length);
+}
