@@ -9,11 +9,11 @@ import type { Params, Result } from "../protocol/methods.js";
 import type { MuxStream } from "../protocol/streams.js";
 import { SANDBOX_PATHS } from "../wrapper/bwrap-args.js";
 import { findExecutableOrNull } from "../native/find-executable.js";
-import { sandboxEnv, type LaunchedSandbox } from "../wrapper/launcher.js";
+import type { LaunchedSandbox } from "../wrapper/launcher.js";
 import type { AuditLog } from "./audit-log.js";
 import type { Connection } from "./connection.js";
 import { childrenOf, idInsideNamespace, processTree, readIds, readStat } from "./procfs.js";
-import type { SandboxRegistry, SandboxRuntime } from "./sandbox-registry.js";
+import type { SandboxRegistry } from "./sandbox-registry.js";
 
 /**
  * `sandbox.exec`: a command (default /bin/sh) on a pty, inside a running sandbox — the
@@ -35,7 +35,7 @@ import type { SandboxRegistry, SandboxRuntime } from "./sandbox-registry.js";
  *     and nsenter switches to that uid (losing CAP_SETPCAP) before anything else runs. With
  *     no_new_privs and no mapped root, nothing can be regained through it, and creating a user
  *     namespace (the one way to a full set) is refused by the seccomp filter of step 6.
- *  4. The environment is the sandbox's (sandboxEnv: nothing from the host but what policy.env
+ *  4. The environment is the sandbox's program's (nothing from the host but what policy.env
  *     passes), plus TERM; `env -u PWD` drops the host cwd node-pty puts there.
  *  5. script gives the command a session and a controlling terminal of its own inside the sandbox
  *     (sandboxTerminalArgv), so job control works in the sandbox's pid namespace.
@@ -185,10 +185,9 @@ export function sandboxTarget(id: string, init: number, program: number): Sandbo
   return { pid: init, namespaces, uid, gid };
 }
 
-/** The sandbox's own environment (as the launcher builds it under bubblewrap), plus TERM. */
-export function execEnv(rt: SandboxRuntime, term: string): Record<string, string> {
-  const hooks = { libDir: SANDBOX_PATHS.lib, channelDir: SANDBOX_PATHS.run, home: SANDBOX_PATHS.mount };
-  return { ...sandboxEnv(rt.info.id, rt.policy, rt.hostEnv, hooks), TERM: term };
+/** The sandbox's own environment (the one its program was started with), plus TERM. */
+export function execEnv(launched: Pick<LaunchedSandbox, "kernelLayers">, term: string): Record<string, string> {
+  return { ...launched.kernelLayers.spec.env, TERM: term };
 }
 
 interface ExecSession {
@@ -239,7 +238,7 @@ export class ExecSessions {
     this.tools ??= hostTools();
     const target = sandboxTarget(p.id, init, await sandboxProgram(p.id, init));
     const terminal = sandboxTerminalArgv(this.tools, p.command.length ? p.command : ["/bin/sh"]);
-    const cmd = kernelLayersFor(rt.launched)({ argv: terminal, env: execEnv(rt, p.term) });
+    const cmd = kernelLayersFor(rt.launched)({ argv: terminal, env: execEnv(rt.launched, p.term) });
     const argv = enterSandboxArgv(target, this.tools, cmd.argv);
     const stream = conn.peer.streams.open(p.stream);
     let pty: IPty;

@@ -39,10 +39,10 @@ export interface LaunchedSandbox {
   isolation: Record<string, string>;
   /**
    * How sandbox-init was started inside, so that a command entering the sandbox later (sandbox
-   * exec) gets the same kernel layers: the node binary and sandbox-init script as the sandbox sees
-   * them, and the spec without its target and helpers.
+   * exec) gets the same kernel layers and environment: the node binary and sandbox-init script as
+   * the sandbox sees them, and the spec without its target and helpers (its env: the program's).
    */
-  kernelLayers: { node: string; initScript: string; spec: Omit<SandboxInitSpecInput, "argv" | "env" | "helpers"> };
+  kernelLayers: { node: string; initScript: string; spec: Omit<SandboxInitSpecInput, "argv" | "env" | "helpers"> & { env: Record<string, string> } };
   /** Ends the supervisor channel and removes the per-sandbox run directory. */
   dispose(): void;
 }
@@ -121,7 +121,7 @@ export async function configureSandbox(p: PreparedSandbox, req: ConfigureRequest
     },
   });
   p.specPipe.end(JSON.stringify(spec));
-  const { argv: _argv, env: _env, helpers: _helpers, ...layers } = spec;
+  const { argv: _argv, helpers: _helpers, env: programEnv, ...layers } = spec;
   // sandbox-init refuses to start a strict sandbox without these; best-effort ones get a note on stderr.
   const applied = policy.isolation === "strict" ? "applied by sandbox-init" : "applied by sandbox-init where the kernel has it (best-effort)";
   const isolation = {
@@ -136,7 +136,7 @@ export async function configureSandbox(p: PreparedSandbox, req: ConfigureRequest
     process: p.process,
     resolved: p.resolved,
     isolation,
-    kernelLayers: { node: p.node, initScript: sandboxInitScript(p.inside.dist), spec: layers },
+    kernelLayers: { node: p.node, initScript: sandboxInitScript(p.inside.dist), spec: { ...layers, env: programEnv ?? env } },
     dispose() {
       supervisor.close();
       p.dispose();

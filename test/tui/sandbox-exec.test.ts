@@ -53,6 +53,8 @@ t.test("an interactive shell inside the sandbox: its files, its namespaces, no c
   t.match(out, /unshare: unshare failed: Operation not permitted/, "a new user namespace, the way to a full capability set, is refused");
   t.notMatch(out, /\n0\n/, "and never becomes root");
   t.match(out, /touch: cannot touch '\/opt\/mcpw\/x': (Read-only file system|Permission denied)/);
+  out = await run(app, `node -e "fetch('http://example.com').catch((e) => console.log('refused:', e.cause.message))"`, 31);
+  t.match(out, /refused: .*\(mcpw: (no active bridge|host "example\.com:80" is not in)/, "its node runs with the sandbox's interceptors and policy");
   out = await run(app, "echo procs: $(cat /proc/[0-9]*/comm | sort -u)", 4);
   const procs = /\nprocs: (.*)\n/.exec(out)?.[1] ?? "";
   t.match(procs, /\bbwrap\b.*\bnode\b.*\bsh\b/, "the sandbox's processes are visible", { procs });
