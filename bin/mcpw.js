@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // The mcpw command: bundles with a code cache, built by `npm install` (prepare) or `npm run build`.
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { loadBundle } from "./load-bundle.mjs";
+// CommonJS (bin/package.json), as Node reaches a CommonJS entry sooner than an ES module.
+"use strict";
+const { existsSync } = require("node:fs");
+const { join } = require("node:path");
+const { loadBundle } = require("./load-bundle.js");
 
-const bundle = (name) => fileURLToPath(new URL(`../dist/cli/${name}`, import.meta.url));
+const bundle = (name) => join(__dirname, "..", "dist", "cli", name);
 const cli = bundle("mcpw.cjs");
 if (!existsSync(cli)) {
   process.stderr.write("mcpw: dist/ is missing; run `npm install` (or `npm run build`) in the mcpw checkout first\n");
@@ -22,4 +24,8 @@ if (argv[0] === "run") {
     globalThis.__mcpwRunStart = null;
   }
 }
-process.exitCode = await loadBundle(cli).main(argv);
+loadBundle(cli)
+  .main(argv)
+  .then((code) => {
+    process.exitCode = code;
+  });

@@ -65,8 +65,12 @@ function ranges(table: [string, AddressKind][]): Range[] {
   });
 }
 
-/** First match wins, so narrower ranges come before the ranges that contain them. */
-const IPV4_RANGES = ranges([
+/**
+ * The tables are built on first use: parsing their addresses at load time (node:net's isIPv6
+ * compiles a large regular expression) cost every mcpw command ~9 ms of start-up.
+ * First match wins, so narrower ranges come before the ranges that contain them.
+ */
+const ipv4Ranges = once(() => ranges([
   ["0.0.0.0/32", "unspecified"],
   ["0.0.0.0/8", "reserved"],
   ["10.0.0.0/8", "private"],
@@ -84,9 +88,9 @@ const IPV4_RANGES = ranges([
   ["224.0.0.0/4", "multicast"],
   ["255.255.255.255/32", "broadcast"],
   ["240.0.0.0/4", "reserved"],
-]);
+]));
 
-const IPV6_RANGES = ranges([
+const ipv6Ranges = once(() => ranges([
   ["::/128", "unspecified"],
   ["::1/128", "loopback"],
   ["::/96", "reserved"], // IPv4-compatible, deprecated
@@ -100,14 +104,19 @@ const IPV6_RANGES = ranges([
   ["fec0::/10", "site-local"],
   ["ff00::/8", "multicast"],
   ["2000::/3", "public"],
-]);
+]));
 
 /** IPv6 ranges that carry an IPv4 address: where it sits, and what to call the form. */
-const EMBEDDING_RANGES: { net: Uint8Array; prefix: number; offset: number; form: string }[] = [
+const embeddingRanges = once((): { net: Uint8Array; prefix: number; offset: number; form: string }[] => [
   { net: (parseIp("::ffff:0:0") as IpAddress).bytes, prefix: 96, offset: 12, form: "an IPv4-mapped form" },
   { net: (parseIp("64:ff9b::") as IpAddress).bytes, prefix: 96, offset: 12, form: "a NAT64 form" },
   { net: (parseIp("2002::") as IpAddress).bytes, prefix: 16, offset: 2, form: "a 6to4 form" },
-];
+]);
+
+function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
+}
 
 function kindIn(table: Range[], bytes: Uint8Array, fallback: AddressKind): AddressKind {
   return table.find((r) => samePrefix(bytes, r.net, r.prefix))?.kind ?? fallback;
@@ -118,10 +127,10 @@ export function classifyAddress(address: string): AddressClassification {
   const ip = parseIp(address);
   if (!ip) throw new McpwError("bad_params", `"${address}" is not an IP address`);
   if (ip.family === 4) {
-    const kind = kindIn(IPV4_RANGES, ip.bytes, "public");
+    const kind = kindIn(ipv4Ranges(), ip.bytes, "public");
     return { address: ip.text, family: 4, kind, blocked: kind !== "public", description: KIND_WORDS[kind] };
   }
-  const embedding = EMBEDDING_RANGES.find((e) => samePrefix(ip.bytes, e.net, e.prefix));
+  const embedding = embeddingRanges().find((e) => samePrefix(ip.bytes, e.net, e.prefix));
   if (embedding) {
     const inner = classifyAddress(fromBytes(ip.bytes.slice(embedding.offset, embedding.offset + 4)).text);
     return {
@@ -134,7 +143,7 @@ export function classifyAddress(address: string): AddressClassification {
     };
   }
   // Outside 2000::/3 nothing is global unicast.
-  const kind = kindIn(IPV6_RANGES, ip.bytes, "reserved");
+  const kind = kindIn(ipv6Ranges(), ip.bytes, "reserved");
   return { address: ip.text, family: 6, kind, blocked: kind !== "public", description: KIND_WORDS[kind] };
 }
 

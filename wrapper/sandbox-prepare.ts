@@ -73,7 +73,7 @@ export interface PreparedSandbox {
 /** bubblewrap reports the sandbox's pid (and later its exit) as JSON on this fd. */
 const STATUS_FD = 3;
 /** The bundled sandbox-init under mcpw's dist/ (as the sandbox sees it). */
-export const sandboxInitScript = (dist: string): string => `${dist}/sandbox/sandbox-init.mjs`;
+export const sandboxInitScript = (dist: string): string => `${dist}/sandbox/sandbox-init.cjs`;
 
 /** sandbox-init reads its spec from this inherited fd (a pipe we write and close). */
 const SPEC_FD = 4;

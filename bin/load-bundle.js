@@ -3,12 +3,14 @@
 // from another V8 version is simply rejected by V8, and the bundle is compiled as usual. Code run
 // this way cannot import() (V8 drops the loader with the cache): it uses globalThis.__mcpwImport,
 // which bin/mcpw.js lends (client/import-module.ts).
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import Module, { createRequire } from "node:module";
-import { dirname } from "node:path";
-import vm from "node:vm";
+"use strict";
+const { existsSync, readFileSync, writeFileSync } = require("node:fs");
+const Module = require("node:module");
+const { createRequire } = Module;
+const { dirname } = require("node:path");
+const vm = require("node:vm");
 
-export function loadBundle(file, { writeCache = false } = {}) {
+function loadBundle(file, { writeCache = false } = {}) {
   const source = readFileSync(file, "utf8");
   const cacheFile = `${file}.cache`;
   const cachedData = !writeCache && existsSync(cacheFile) ? readFileSync(cacheFile) : undefined;
@@ -19,3 +21,5 @@ export function loadBundle(file, { writeCache = false } = {}) {
   if (writeCache) writeFileSync(cacheFile, script.createCachedData());
   return module.exports;
 }
+
+module.exports = { loadBundle };
