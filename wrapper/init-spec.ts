@@ -1,6 +1,7 @@
 import type { SandboxInitSpecInput } from "../native/sandbox-init-spec.js";
 import type { Policy } from "../protocol/policy.js";
 import { etcFiles, minimalCover, SANDBOX_PATHS } from "./bwrap-args.js";
+import { executables } from "./executables.js";
 
 /** Port of the in-sandbox HTTP/SOCKS proxy on the sandbox's own 127.0.0.1 (each sandbox has its own). */
 export const PROXY_PORT = 17831;
@@ -56,6 +57,8 @@ export function buildInitSpec(input: InitSpecInput): SandboxInitSpecInput {
     landlock: {
       mode: policy.isolation,
       readExec: minimalCover(["/usr", ...paths.readExec], []),
+      // Only these may be executed (a readable /usr is not a licence to run every program in it).
+      executeOnly: executables({ target: input.argv[0]!, node: input.node, allow: policy.exec.allow }),
       readOnly: [...paths.readOnly, "/proc", paths.runDir],
       readWrite: [paths.workspace, "/tmp", "/dev"],
       listOnly: paths.listRoot ? ["/"] : [],
