@@ -14,6 +14,11 @@ export interface InitSpecInput {
   env: Record<string, string>;
   /** Node binary inside the sandbox (same path as on the host). */
   node: string;
+  /**
+   * false: no seccomp filter and no landlock (namespaces, uid and rlimits stay). Only for the
+   * kernel-layers benchmark, which measures what they cost; never set from a policy.
+   */
+  kernelLayers?: boolean;
   /** Where things are, as seen by the sandbox. */
   paths: {
     workspace: string;
@@ -53,8 +58,8 @@ export function buildInitSpec(input: InitSpecInput): SandboxInitSpecInput {
     env,
     cwd: paths.workspace,
     isolation: policy.isolation,
-    seccomp: true,
-    landlock: {
+    seccomp: input.kernelLayers !== false,
+    landlock: input.kernelLayers === false ? null : {
       mode: policy.isolation,
       readExec: minimalCover(["/usr", ...paths.readExec], []),
       // Only these may be executed (a readable /usr is not a licence to run every program in it).
