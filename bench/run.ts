@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 const BENCHES: [name: string, file: string][] = [
   ["wrapper", "wrapper.bench.js"],
   ["snippets", "snippets.bench.js"],
+  ["kernel-layers", "kernel-layers.bench.js"],
 ];
 
 const only = process.argv.slice(2);

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, rmdirSync } from "node:fs";
+import { mkdirSync, readFileSync, rmdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { McpwError } from "../protocol/mcpw-error.js";
 import { defaultStateDir } from "../server/state-dir.js";
@@ -37,6 +37,33 @@ export interface RunStart {
   prepared: PreparedSandbox;
   /** The command line it was started for. */
   argv: string[];
+  /** Its stdout is a pipe mcpw counts (policy.limits.stdoutBytes), not the caller's own stdout. */
+  countsStdout: boolean;
+}
+
+/**
+ * The sandbox's stdio. stdin and stdout are the caller's own (MCP stdio passes through untouched),
+ * except that stdout is piped when policy.limits.stdoutBytes asks mcpw to count it. stderr is
+ * always piped: mcpw relays it and keeps its tail, where the error a limit caused is found
+ * ("Too many open files", "MemoryError") to say which limit ended the program.
+ */
+export function runStdio(countsStdout: boolean): ["inherit", "inherit" | "pipe", "pipe"] {
+  return ["inherit", countsStdout ? "pipe" : "inherit", "pipe"];
+}
+
+/**
+ * Whether the policy file asks for stdout to be counted, read without the schema (the fast start
+ * loads none). Anything unexpected is null: the fast start steps aside and `mcpw run` decides.
+ */
+export function policyCountsStdout(file: string | undefined): boolean | null {
+  if (file === undefined) return false;
+  try {
+    const limits = (JSON.parse(readFileSync(file, "utf8")) as { limits?: { stdoutBytes?: unknown } }).limits;
+    const n = limits?.stdoutBytes ?? 0;
+    return typeof n === "number" ? n > 0 : null;
+  } catch {
+    return null;
+  }
 }
 
 /** ./mount/<id>/ beside the caller, or under the state dir when the cwd is not writable. */
@@ -55,7 +82,7 @@ export function defaultWorkspace(cwd: string, stateDir: string, id: string): str
 }
 
 /** Starts the first half for `args`; throws what is wrong (the workspace it made is removed). */
-export function startRunSandbox(args: ParsedArgs, argv: string[]): RunStart {
+export function startRunSandbox(args: ParsedArgs, argv: string[], countsStdout: boolean): RunStart {
   const cwd = process.cwd();
   const stateDir = defaultStateDir();
   const id = `sb-${randomBytes(4).toString("hex")}`;
@@ -68,12 +95,12 @@ export function startRunSandbox(args: ParsedArgs, argv: string[]): RunStart {
       workspace,
       cwd,
       hostEnv: process.env,
-      stdio: "inherit",
+      stdio: runStdio(countsStdout),
       protect: [stateDir],
       // Only the absence of bubblewrap depends on it; the fast start does not run without bubblewrap.
       isolation: str(args.values.isolation) === "best-effort" ? "best-effort" : "strict",
     });
-    return { id, workspace, madeWorkspace: !mount, prepared, argv };
+    return { id, workspace, madeWorkspace: !mount, prepared, argv, countsStdout };
   } catch (e) {
     if (!mount) rmdirSync(workspace);
     throw e;
@@ -89,7 +116,9 @@ export function fastStart(argv: string[]): RunStart | null {
     if (!bubblewrapStatus().available) return null;
     const args = parseCommandArgs({ name: "run", summary: "", options: RUN_OPTIONS, rest: true, run: async () => 0 }, argv);
     if (args.rest.length === 0 || args.values.help) return null;
-    return startRunSandbox(args, argv);
+    const countsStdout = policyCountsStdout(str(args.values.policy));
+    if (countsStdout === null) return null;
+    return startRunSandbox(args, argv, countsStdout);
   } catch {
     return null;
   }

@@ -117,6 +117,11 @@ export function landlockAbi(): LandlockAbi {
 export interface LandlockPolicy {
   /** Trees that may be read and executed (runtime: /usr, /lib, the interpreter's install dir). */
   readExec: readonly string[];
+  /**
+   * When given, the only files (or trees) that may be executed: `readExec` trees are then only
+   * read. A sandbox that may read /usr need not be able to run every program in it.
+   */
+  executeOnly?: readonly string[] | undefined;
   /** Trees that may be read. */
   readOnly: readonly string[];
   /** Trees whose directories may be listed, without reading files (e.g. the sandbox's own "/"). */
@@ -201,7 +206,12 @@ export function applyLandlock(policy: LandlockPolicy, options: { strict: boolean
     const grant = (paths: readonly string[], rights: number): void => {
       for (const path of paths) addPathRule(ruleset, path, rights & handled.fs, report);
     };
-    grant(policy.readExec, RIGHTS.readExec);
+    if (policy.executeOnly) {
+      grant(policy.readExec, RIGHTS.read);
+      grant(policy.executeOnly, ACCESS_FS.EXECUTE | ACCESS_FS.READ_FILE);
+    } else {
+      grant(policy.readExec, RIGHTS.readExec);
+    }
     grant(policy.readOnly, RIGHTS.read);
     grant(policy.listOnly ?? [], RIGHTS.list);
     grant(policy.readWrite, RIGHTS.readWrite);

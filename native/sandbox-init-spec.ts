@@ -53,6 +53,8 @@ export const InitLandlock = z.strictObject({
    */
   mode: z._default(z.enum(["strict", "best-effort"]), "best-effort"),
   readExec: paths(),
+  /** When given, the only files (or trees) execve may run; readExec trees are then read-only. */
+  executeOnly: z.optional(z.array(AbsolutePath)),
   readOnly: paths(),
   readWrite: paths(),
   /** Trees whose directories may be listed but whose files may not be read. */

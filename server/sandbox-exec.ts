@@ -55,11 +55,15 @@ export type KernelLayers = (cmd: InSandboxCommand) => InSandboxCommand;
 /**
  * The sandbox's own kernel layers for a command entering it: sandbox-init (as the sandbox sees
  * it) with the spec the sandbox was started with — the same landlock trees, seccomp filter and
- * rlimits — and the command as its target; no helpers (the sandbox's proxy already runs).
+ * rlimits — and the command as its target; no helpers (the sandbox's proxy already runs). One
+ * difference, for the admin's debugging shell: landlock's executeOnly list (the program, Node and
+ * exec.allow) is lifted, so the shell can run the tools of the runtime trees it may read (ls, ps,
+ * cat); every other landlock rule, the seccomp filter and the uid stay.
  */
 export function kernelLayersFor(launched: Pick<LaunchedSandbox, "kernelLayers">): KernelLayers {
   const { node, initScript, spec } = launched.kernelLayers;
-  return (cmd) => ({ argv: [node, initScript, "--", ...cmd.argv], env: { [SPEC_ENV]: JSON.stringify({ ...spec, env: cmd.env, helpers: [] }) } });
+  const landlock = spec.landlock && { ...spec.landlock, executeOnly: undefined };
+  return (cmd) => ({ argv: [node, initScript, "--", ...cmd.argv], env: { [SPEC_ENV]: JSON.stringify({ ...spec, landlock, env: cmd.env, helpers: [] }) } });
 }
 
 /** nsenter option ↔ /proc/<pid>/ns entry, in the order nsenter joins them. */

@@ -7,6 +7,7 @@ import { McpwError } from "../protocol/errors.js";
 import type { ExitInfo, LogLine, Params, SandboxInfo } from "../protocol/methods.js";
 import type { Policy } from "../protocol/policy.js";
 import { launchSandbox, type LaunchedSandbox } from "../wrapper/launcher.js";
+import { exitReason, LimitWatch } from "../wrapper/sandbox-limits.js";
 import type { CallOp } from "../wrapper/supervisor.js";
 import type { AuditLog } from "./audit-log.js";
 import { McpStdioSession } from "./mcp-stdio-session.js";
@@ -209,6 +210,8 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
     sb.exit = null;
     sb.startedAt = new Date();
     const child = run.child;
+    const watch = new LimitWatch(run.process, sb.policy.limits);
+    if (watch.countsStdout) child.stdout!.on("data", (chunk: Buffer) => void watch.stdout(chunk));
     sb.session = new McpStdioSession(child.stdin!, child.stdout!, (line) => this.log(sb, "system", line));
     createInterface({ input: child.stderr!, crlfDelay: Infinity }).on("line", (line) => this.log(sb, "stderr", line));
     sb.exited = new Promise((resolveExit) => {
@@ -224,13 +227,12 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
       if (child.pid !== undefined) running();
       else child.once("spawn", running);
       child.on("close", (code, signal) => {
+        watch.dispose();
+        // The error a limit caused is among the last lines of its stderr (see sandbox-limits.ts).
+        const stderrTail = sb.logs.filter((l) => l.stream === "stderr").slice(-20).map((l) => l.text).join("\n");
         const reason = spawnError
           ? `failed to start: ${spawnError.message}`
-          : sb.stopRequested
-            ? "stopped by request"
-            : signal
-              ? `killed by ${signal}`
-              : `exited with code ${code}`;
+          : exitReason({ code, signal }, sb.policy.limits, { stopCause: watch.stopCause, stopRequested: sb.stopRequested, stderrTail }).reason;
         sb.exit = { code, signal, reason, at: new Date().toISOString() };
         sb.state = "exited";
         sb.session?.close(reason);

@@ -1,6 +1,7 @@
 import type { SandboxInitSpecInput } from "../native/sandbox-init-spec.js";
 import type { Policy } from "../protocol/policy.js";
 import { etcFiles, minimalCover, SANDBOX_PATHS } from "./bwrap-args.js";
+import { executables } from "./executables.js";
 
 /** Port of the in-sandbox HTTP/SOCKS proxy on the sandbox's own 127.0.0.1 (each sandbox has its own). */
 export const PROXY_PORT = 17831;
@@ -13,6 +14,11 @@ export interface InitSpecInput {
   env: Record<string, string>;
   /** Node binary inside the sandbox (same path as on the host). */
   node: string;
+  /**
+   * false: no seccomp filter and no landlock (namespaces, uid and rlimits stay). Only for the
+   * kernel-layers benchmark, which measures what they cost; never set from a policy.
+   */
+  kernelLayers?: boolean;
   /** Where things are, as seen by the sandbox. */
   paths: {
     workspace: string;
@@ -52,10 +58,12 @@ export function buildInitSpec(input: InitSpecInput): SandboxInitSpecInput {
     env,
     cwd: paths.workspace,
     isolation: policy.isolation,
-    seccomp: true,
-    landlock: {
+    seccomp: input.kernelLayers !== false,
+    landlock: input.kernelLayers === false ? null : {
       mode: policy.isolation,
       readExec: minimalCover(["/usr", ...paths.readExec], []),
+      // Only these may be executed (a readable /usr is not a licence to run every program in it).
+      executeOnly: executables({ target: input.argv[0]!, node: input.node, allow: policy.exec.allow }),
       readOnly: [...paths.readOnly, "/proc", paths.runDir],
       readWrite: [paths.workspace, "/tmp", "/dev"],
       listOnly: paths.listRoot ? ["/"] : [],

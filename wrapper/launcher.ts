@@ -82,6 +82,8 @@ export interface ConfigureRequest {
   /** The host environment, read only for the names policy.env.pass lists. */
   hostEnv: NodeJS.ProcessEnv;
   channel: LaunchRequest["channel"];
+  /** Internal, for bench/kernel-layers.bench.ts only (see InitSpecInput.kernelLayers). */
+  kernelLayers?: boolean;
 }
 
 /**
@@ -111,6 +113,7 @@ export async function configureSandbox(p: PreparedSandbox, req: ConfigureRequest
     argv: p.resolved.argv,
     env,
     node: p.node,
+    ...(req.kernelLayers === false ? { kernelLayers: false } : {}),
     paths: {
       workspace: p.inside.workspace,
       runDir: p.inside.channelDir,

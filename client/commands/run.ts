@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import { existsSync, realpathSync, rmdirSync } from "node:fs";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
@@ -7,6 +8,7 @@ import { parseConfig, readJsonFile } from "../../server/config.js";
 import { startEmbedded, type Embedded } from "../../server/embedded.js";
 import { defaultStateDir, ensureStateDir } from "../../server/state-dir.js";
 import { configureSandbox } from "../../wrapper/launcher.js";
+import { exitReason, LimitWatch, Tail } from "../../wrapper/sandbox-limits.js";
 import { RUN_OPTIONS, startRunSandbox, type RunStart } from "../run-start.js";
 import { list, str, UsageError, type CommandSpec, type ParsedArgs } from "../command.js";
 
@@ -52,7 +54,8 @@ export const runCommand: CommandSpec = {
 
   details: `
 stdin and stdout belong to the program (MCP stdio passes through untouched); mcpw writes only to
-stderr. The exit code is the program's. In an MCP client configuration:
+stderr. The exit code is the program's; when a policy limit ends it, mcpw says which on stderr
+("mcpw: stopped: timeout (timeoutMs=1000)") and exits non-zero. In an MCP client configuration:
   "command": "mcpw", "args": ["run", "--", "npx", "@modelcontextprotocol/server-memory"]`,
   async run(args) {
     // The sandbox's first half may already be running: bin/mcpw.js started it while this loaded.
@@ -69,7 +72,10 @@ stderr. The exit code is the program's. In an MCP client configuration:
     const env = str(args.values.env) ?? process.env.MCPW_ENV ?? "dev";
     const stateDir = defaultStateDir();
     const auditPath = str(args.values.audit) ?? auditFileIn(stateDir);
-    const start: RunStart = early ?? startRunSandbox(args, args.raw);
+    const countsStdout = policy.limits.stdoutBytes > 0;
+    // The early start read the policy file without the schema; should it have guessed wrong, start again.
+    if (early && early.countsStdout !== countsStdout) abandon(early);
+    const start: RunStart = early && early.countsStdout === countsStdout ? early : startRunSandbox(args, args.raw, countsStdout);
     const { id, workspace } = start;
     // The embedded server and bridge are built while the sandbox boots; the sandbox's first
     // privileged request waits for them.
@@ -104,13 +110,43 @@ stderr. The exit code is the program's. In an MCP client configuration:
     }
     const stop = () => void launched.process.stop(2000);
     for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, stop);
+    const { child } = launched;
+    const watch = new LimitWatch(launched.process, policy.limits);
+    const stderrTail = new Tail();
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderrTail.push(chunk);
+      process.stderr.write(chunk);
+    });
+    child.stdout?.on("data", (chunk: Buffer) => {
+      const pass = watch.stdout(chunk);
+      if (pass.length > 0) process.stdout.write(pass);
+    });
     const exit = await launched.process.exited;
+    // What the sandbox wrote just before it ended may still be in the pipes.
+    await drained(child, 1000);
+    watch.dispose();
     launched.dispose();
     await embedded.close();
-    if (exit.signal) return 128 + (constants.signals[exit.signal] ?? 0);
-    return exit.code ?? 1;
+    const ended = exitReason(exit, policy.limits, { stopCause: watch.stopCause, stderrTail: stderrTail.toString() });
+    const code = exit.signal ? 128 + (constants.signals[exit.signal] ?? 0) : (exit.code ?? 1);
+    if (ended.limit === null) return code;
+    process.stderr.write(`mcpw: stopped: ${ended.reason}\n`);
+    return code === 0 ? 1 : code;
   },
 };
+
+/** Resolves once the child's stdio pipes have closed, or after `ms` (a process left in best-effort mode may hold them). */
+function drained(child: ChildProcess, ms: number): Promise<void> {
+  const open = [child.stdout, child.stderr].filter((s) => s !== null && !s.closed);
+  if (open.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    child.once("close", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
 
 function auditFileIn(stateDir: string): string | null {
   try {

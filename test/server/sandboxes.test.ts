@@ -86,3 +86,16 @@ t.test("MCP requests reach a real sandboxed MCP server (server-everything), init
     .response as { result: { content: { text: string }[] } };
   t.match(echo.result.content[0]!.text, /hi/);
 });
+
+t.test("a server sandbox ended by a limit says which limit", async (t) => {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  const admin = await ts.admin();
+  const looper = await admin.call("sandbox.create", { command: ["node", "-e", "setInterval(() => {}, 1000)"], policy: { limits: { timeoutMs: 1000 } } });
+  const timedOut = await stateOf(admin, looper.id, "exited");
+  t.equal(timedOut.exit?.reason, "timeout (timeoutMs=1000)");
+  const flood = await admin.call("sandbox.create", { command: ["node", "-e", "const b = 'x'.repeat(65536); (function w() { process.stdout.write(b, w); })()"], policy: { limits: { stdoutBytes: 100000 } } });
+  t.equal((await stateOf(admin, flood.id, "exited")).exit?.reason, "stdout limit (stdoutBytes=100000)");
+  const fds = await admin.call("sandbox.create", { command: ["python3", "-c", "import os\nfds = [os.open('/dev/null', 0) for _ in range(100)]"], policy: { limits: { openFiles: 32 } } });
+  t.match((await stateOf(admin, fds.id, "exited")).exit?.reason, /^open files limit \(openFiles=32\): exited with code 1, after "Too many open files"/);
+});

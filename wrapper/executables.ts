@@ -1,0 +1,71 @@
+import { closeSync, existsSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+
+/**
+ * The files a sandbox may execve (landlock's executeOnly): the program itself, Node (helpers, the
+ * exec-via-bridge shim), the programs policy.exec.allow names, the interpreters their `#!` lines
+ * name, and the dynamic loader. Everything else under /usr stays readable but not executable: the
+ * interceptors refuse other programs politely, and a program that goes around them (execve through
+ * ctypes, a static binary's own syscalls) meets EACCES from the kernel.
+ */
+
+/** The sandbox's PATH (launcher.ts sandboxEnv), where bare names in exec.allow are found. */
+const SANDBOX_PATH = ["/usr/local/bin", "/usr/bin", "/bin"];
+
+/** Dynamic loaders ELF programs name as their interpreter (the kernel opens them for execution too). */
+const LOADERS = ["/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1", "/lib64/ld-linux-aarch64.so.1"];
+
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** A command as execvp would find it in the sandbox's PATH, or null. */
+function onPath(name: string): string | null {
+  if (isAbsolute(name)) return isFile(name) ? name : null;
+  if (name.includes("/")) return null;
+  return SANDBOX_PATH.map((d) => join(d, name)).find(isFile) ?? null;
+}
+
+/** The interpreter and, for `#!/usr/bin/env prog`, the program a script's first line names. */
+function shebang(file: string): string[] {
+  const buf = Buffer.alloc(256);
+  let n = 0;
+  try {
+    const fd = openSync(file, "r");
+    try {
+      n = readSync(fd, buf, 0, buf.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return [];
+  }
+  const text = buf.subarray(0, n).toString("latin1");
+  if (!text.startsWith("#!")) return [];
+  const [interp, ...args] = text.slice(2).split("\n")[0]!.trim().split(/\s+/);
+  if (!interp) return [];
+  const envProg = interp.endsWith("/env") ? args.find((a) => !a.startsWith("-")) : undefined;
+  return [interp, ...(envProg ? [onPath(envProg) ?? ""] : [])].filter(Boolean);
+}
+
+/** Host paths (the same inside: /usr and the runtimes are bound at their own paths) the sandbox may execute. */
+export function executables(input: { target: string; node: string; allow: readonly string[] }): string[] {
+  const out = new Set<string>();
+  const add = (p: string | null, depth = 0): void => {
+    if (!p || !isFile(p)) return;
+    for (const path of new Set([p, realpathSync(p)])) {
+      if (out.has(path)) continue;
+      out.add(path);
+      if (depth < 3) for (const next of shebang(path)) add(next, depth + 1);
+    }
+  };
+  add(input.target);
+  add(input.node);
+  for (const name of input.allow) add(onPath(name));
+  for (const loader of LOADERS) if (existsSync(loader)) add(loader);
+  return [...out].sort();
+}
