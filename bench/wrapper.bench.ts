@@ -9,7 +9,7 @@ import { percentile, round, StdioRpc } from "./stdio-rpc.js";
  *   - cold start: spawn → `initialize` answered (median of COLD_RUNS each, alternating);
  *   - round trip: CALLS sequential `tools/call echo` after warm-up, p50/p99 per call.
  */
-const COLD_RUNS = 10;
+const COLD_RUNS = 20;
 const CALLS = 2000;
 const WARMUP = 100;
 
