@@ -99,3 +99,22 @@ t.test("a server sandbox ended by a limit says which limit", async (t) => {
   const fds = await admin.call("sandbox.create", { command: ["python3", "-c", "import os\nfds = [os.open('/dev/null', 0) for _ in range(100)]"], policy: { limits: { openFiles: 32 } } });
   t.match((await stateOf(admin, fds.id, "exited")).exit?.reason, /^open files limit \(openFiles=32\): exited with code 1, after "Too many open files"/);
 });
+
+t.test("the kernel's limits, hit by a server sandbox, are named in its exit reason too", async (t) => {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  const admin = await ts.admin();
+  // Each bomb is bounded (a few times its limit), so the test cannot hurt the machine if a limit fails.
+  const cases: [string, string[], Record<string, number>, RegExp][] = [
+    ["memMb", ["python3", "-c", "b = [bytearray(16 << 20) for _ in range(64)]"], { memMb: 256 }, /^memory limit \(memMb=256\): exited with code 1, after "MemoryError"/],
+    ["maxProcs", ["python3", "-c", "import os, sys, time\nfor _ in range(96):\n  try:\n    pid = os.fork()\n  except OSError as e:\n    sys.exit(f'fork: {e}')\n  if pid == 0:\n    time.sleep(3); os._exit(0)"], { maxProcs: 32 }, /^process limit \(maxProcs=32\): exited with code 1, after "Resource temporarily unavailable"/],
+    ["maxFileMb", ["python3", "-c", "open('big', 'wb').write(bytes(32 << 20))"], { maxFileMb: 8 }, /^file size limit \(maxFileMb=8\): exited with code 1, after "File too large"/],
+    ["cpuSeconds", ["node", "-e", "const end = Date.now() + 30000; while (Date.now() < end);"], { cpuSeconds: 1 }, /^cpu limit \(cpuSeconds=1\): (killed by SIGXCPU|exited with code 152 \(SIGXCPU\))/],
+  ];
+  await Promise.all(
+    cases.map(async ([name, command, limits, reason]) => {
+      const sb = await admin.call("sandbox.create", { name, command, policy: { limits } });
+      t.match((await stateOf(admin, sb.id, "exited")).exit?.reason, reason, name);
+    }),
+  );
+});
