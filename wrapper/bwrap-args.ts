@@ -11,6 +11,9 @@ export const SANDBOX_PATHS = {
   lib: "/opt/mcpw",
 } as const;
 
+/** The directories of the sandbox's PATH (launcher.ts sandboxEnv), where bare command names are found. */
+export const SANDBOX_PATH = ["/usr/local/bin", "/usr/bin", "/bin"];
+
 export interface SandboxLayout {
   /** Host directory bound read-write at /mount. */
   workspace: string;

@@ -1,5 +1,7 @@
 import { closeSync, existsSync, openSync, readSync, realpathSync, statSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { isAbsolute } from "node:path";
+import { findExecutableOrNull } from "../native/find-executable.js";
+import { SANDBOX_PATH } from "./bwrap-args.js";
 
 /**
  * The files a sandbox may execve (landlock's executeOnly): the program itself, Node (helpers, the
@@ -8,9 +10,6 @@ import { isAbsolute, join } from "node:path";
  * interceptors refuse other programs politely, and a program that goes around them (execve through
  * ctypes, a static binary's own syscalls) meets EACCES from the kernel.
  */
-
-/** The sandbox's PATH (launcher.ts sandboxEnv), where bare names in exec.allow are found. */
-const SANDBOX_PATH = ["/usr/local/bin", "/usr/bin", "/bin"];
 
 /** Dynamic loaders ELF programs name as their interpreter (the kernel opens them for execution too). */
 const LOADERS = ["/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1", "/lib64/ld-linux-aarch64.so.1"];
@@ -27,7 +26,7 @@ function isFile(p: string): boolean {
 function onPath(name: string): string | null {
   if (isAbsolute(name)) return isFile(name) ? name : null;
   if (name.includes("/")) return null;
-  return SANDBOX_PATH.map((d) => join(d, name)).find(isFile) ?? null;
+  return findExecutableOrNull(name, SANDBOX_PATH);
 }
 
 /** The interpreter and, for `#!/usr/bin/env prog`, the program a script's first line names. */

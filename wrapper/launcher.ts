@@ -4,7 +4,7 @@ import { MCPW_DIST, MCPW_NODE_MODULES, SANDBOX_LIB_DIR } from "../native/install
 import type { SandboxInitSpecInput } from "../native/sandbox-init-spec.js";
 import type { Policy } from "../protocol/policy.js";
 import type { AuditInput } from "../server/audit-log.js";
-import { SANDBOX_PATHS, sandboxView } from "./bwrap-args.js";
+import { SANDBOX_PATH, SANDBOX_PATHS, sandboxView } from "./bwrap-args.js";
 import type { ResolvedCommand } from "./command-resolution.js";
 import { buildInitSpec, isolatedReadOnly, PROXY_PORT } from "./init-spec.js";
 import type { InterceptorConfig } from "./interceptor-config.js";
@@ -42,7 +42,7 @@ export interface LaunchedSandbox {
    * exec) gets the same kernel layers and environment: the node binary and sandbox-init script as
    * the sandbox sees them, and the spec without its target and helpers (its env: the program's).
    */
-  kernelLayers: { node: string; initScript: string; spec: Omit<SandboxInitSpecInput, "argv" | "env" | "helpers"> & { env: Record<string, string> } };
+  sandboxInit: { node: string; initScript: string; spec: Omit<SandboxInitSpecInput, "argv" | "env" | "helpers"> & { env: Record<string, string> } };
   /** Ends the supervisor channel and removes the per-sandbox run directory. */
   dispose(): void;
 }
@@ -58,7 +58,7 @@ const LOOPBACK_PATTERN = /^(localhost|127(\.\d{1,3}){3}|\[::1\]|::1)(:\d+)?$/i;
  */
 export function sandboxEnv(id: string, policy: Policy, hostEnv: NodeJS.ProcessEnv, hooks: { libDir: string; channelDir: string; home: string }): Record<string, string> {
   const env: Record<string, string> = {
-    PATH: "/usr/local/bin:/usr/bin:/bin",
+    PATH: SANDBOX_PATH.join(":"),
     HOME: hooks.home,
     PWD: hooks.home,
     TMPDIR: "/tmp",
@@ -139,7 +139,7 @@ export async function configureSandbox(p: PreparedSandbox, req: ConfigureRequest
     process: p.process,
     resolved: p.resolved,
     isolation,
-    kernelLayers: { node: p.node, initScript: sandboxInitScript(p.inside.dist), spec: { ...layers, env: programEnv ?? env } },
+    sandboxInit: { node: p.node, initScript: sandboxInitScript(p.inside.dist), spec: { ...layers, env: programEnv ?? env } },
     dispose() {
       supervisor.close();
       p.dispose();
