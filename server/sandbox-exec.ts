@@ -61,8 +61,8 @@ export type KernelLayers = (cmd: InSandboxCommand) => InSandboxCommand;
  * exec.allow) is lifted, so the shell can run the tools of the runtime trees it may read (ls, ps,
  * cat); every other landlock rule, the seccomp filter and the uid stay.
  */
-export function kernelLayersFor(launched: Pick<LaunchedSandbox, "kernelLayers">): KernelLayers {
-  const { node, initScript, spec } = launched.kernelLayers;
+export function kernelLayersFor(launched: Pick<LaunchedSandbox, "sandboxInit">): KernelLayers {
+  const { node, initScript, spec } = launched.sandboxInit;
   const landlock = spec.landlock && { ...spec.landlock, executeOnly: undefined };
   return (cmd) => ({ argv: [node, initScript, "--", ...cmd.argv], env: { [SPEC_ENV]: JSON.stringify({ ...spec, landlock, env: cmd.env, helpers: [] }) } });
 }
@@ -191,8 +191,8 @@ export function sandboxTarget(id: string, init: number, program: number): Sandbo
 }
 
 /** The sandbox's own environment (the one its program was started with), plus TERM. */
-export function execEnv(launched: Pick<LaunchedSandbox, "kernelLayers">, term: string): Record<string, string> {
-  return { ...launched.kernelLayers.spec.env, TERM: term };
+export function execEnv(launched: Pick<LaunchedSandbox, "sandboxInit">, term: string): Record<string, string> {
+  return { ...launched.sandboxInit.spec.env, TERM: term };
 }
 
 interface ExecSession {
