@@ -16,12 +16,17 @@ def secret_dotdot(t):
     return read_secret("../" * 32 + t["secret"].lstrip("/"), t["token"])
 
 
-def secret_symlink_made(t):
-    check(libc.symlink(t["secret"].encode(), b"made-link"), "symlink")
+def read_through_link(t, make, name):
+    """Makes a link (libc.symlink or libc.link) to the secret in the cwd, reads the secret through it."""
+    check(make(t["secret"].encode(), name.encode()), make.__name__)
     try:
-        return read_secret("made-link", t["token"])
+        return read_secret(name, t["token"])
     finally:
-        libc.unlink(b"made-link")
+        libc.unlink(name.encode())
+
+
+def secret_symlink_made(t):
+    return read_through_link(t, libc.symlink, "made-link")
 
 
 def secret_symlink_planted(t):
@@ -30,11 +35,7 @@ def secret_symlink_planted(t):
 
 
 def secret_hardlink(t):
-    check(libc.link(t["secret"].encode(), b"hard-link"), "link")
-    try:
-        return read_secret("hard-link", t["token"])
-    finally:
-        libc.unlink(b"hard-link")
+    return read_through_link(t, libc.link, "hard-link")
 
 
 def secret_proc_self_root(t):
