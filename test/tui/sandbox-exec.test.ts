@@ -20,12 +20,14 @@ function exec(ts: TestServer, args: string[], size = { cols: 80, rows: 24 }): Pt
 }
 
 /**
- * Types `line` into the shell, waits for the marker `done-<n>` it prints last, and returns the
- * output with line ends as "\n" (the client's terminal, in Node's raw mode, keeps ONLCR: "\r\r\n").
+ * Types `line` into the shell, waits for the marker `done-<n>` it prints last and for the prompt
+ * after it, and returns the output with line ends as "\n" (the client's terminal, in Node's raw
+ * mode, keeps ONLCR: "\r\r\n"). Waiting for the prompt matters: a line typed before the shell has
+ * printed it is echoed first, and the prompt then lands in front of the command's first output line.
  */
 async function run(app: PtyApp, line: string, marker: number): Promise<string> {
   app.press(`${line}; echo done-$((${marker}+0))\r`);
-  return (await app.waitForOutput(new RegExp(`\r\ndone-${marker}\r+\n`))).replace(/\r+\n/g, "\n");
+  return (await app.waitForOutput(new RegExp(`\r\ndone-${marker}\r+\n[$#] $`))).replace(/\r+\n/g, "\n");
 }
 
 t.test("an interactive shell inside the sandbox: its files, its namespaces, no capabilities, window size, exit status", async (t) => {
