@@ -97,6 +97,7 @@ export function startRunSandbox(args: ParsedArgs, argv: string[], countsStdout: 
       hostEnv: process.env,
       stdio: runStdio(countsStdout),
       protect: [stateDir],
+      workspaceRoots: [join(stateDir, "workspaces")],
       // Only the absence of bubblewrap depends on it; the fast start does not run without bubblewrap.
       isolation: str(args.values.isolation) === "best-effort" ? "best-effort" : "strict",
     });

@@ -198,6 +198,7 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
       hostEnv: this.opts.hostEnv,
         stdio: ["pipe", "pipe", "pipe"],
         protect: this.opts.protect,
+        workspaceRoots: [this.opts.workspaceRoot],
         channel: { callOp: this.opts.callOp, audit: (e) => this.opts.audit.write(e) },
       });
     } catch (e) {

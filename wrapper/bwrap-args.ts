@@ -19,6 +19,8 @@ export interface SandboxLayout {
   workspace: string;
   /** Host paths bound read-only at the same path (runtime, the program's package, `--ro`). */
   readonlyPaths: string[];
+  /** Directories inside readonlyPaths covered by an empty read-only tmpfs (see command-resolution.ts exposure). */
+  hiddenPaths?: string[];
   /** Host directory bound at /run/mcpw (holds the channel socket). */
   runDir?: string;
   /** mcpw's own dist/ and node_modules/, bound read-only under /opt/mcpw. */
@@ -96,6 +98,9 @@ export function bwrapArgs(layout: SandboxLayout, argv: string[]): string[] {
   // minimal /dev (null, zero, full, random, urandom, tty, pts, shm), and /tmp as a private tmpfs.
   a.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
   for (const p of minimalCover(layout.readonlyPaths)) a.push("--ro-bind", src(p), p);
+  // What an exposed package tree must not show (other sandboxes' workspaces, folders other users
+  // share): an empty tmpfs over each, read-only.
+  for (const p of layout.hiddenPaths ?? []) a.push("--tmpfs", p, "--remount-ro", p);
   if (layout.lib) a.push("--ro-bind", src(layout.lib.dist), `${SANDBOX_PATHS.lib}/dist`, "--ro-bind", src(layout.lib.nodeModules), `${SANDBOX_PATHS.lib}/node_modules`);
   if (layout.runDir) a.push("--bind", src(layout.runDir), SANDBOX_PATHS.run);
   // The workspace, read-write, as /mount and the working directory.

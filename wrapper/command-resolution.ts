@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
-import { homedir } from "node:os";
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { basename, delimiter, dirname, join, resolve, sep } from "node:path";
 import { McpwError } from "../protocol/mcpw-error.js";
 import { findExecutableOrNull } from "../native/find-executable.js";
@@ -17,6 +17,11 @@ export interface ResolvedCommand {
   runtime: "node" | "python" | "other";
   /** Host paths to bind read-only at the same path inside the sandbox. */
   readonlyPaths: string[];
+  /**
+   * Directories inside those trees that must not be seen (mcpw's workspace roots, shared
+   * world-writable or sticky directories): covered by an empty read-only tmpfs.
+   */
+  hiddenPaths: string[];
 }
 
 export interface ResolveOptions {
@@ -27,6 +32,11 @@ export interface ResolveOptions {
    * program whose package tree would contain one is exposed as its single file instead.
    */
   protect?: string[];
+  /**
+   * Where mcpw keeps sandbox workspaces (besides `<cwd>/mount`, always included): hidden when an
+   * exposed tree contains one, so a sandbox never sees another's workspace.
+   */
+  workspaceRoots?: string[];
 }
 
 export function findExecutable(name: string, opts: ResolveOptions): string {
@@ -49,13 +59,22 @@ export function resolveCommand(command: string[], opts: ResolveOptions): Resolve
   if (PYTHON_NAME.test(base)) return resolvePython(found, args, opts);
   const real = realpathSync(found);
   if (NODE_NAME.test(basename(real))) return resolveNode(real, args, opts);
-  return { argv: [real, ...args], runtime: "other", readonlyPaths: [installTree(real)] };
+  const tree = exposure(binTree(real), real, opts);
+  return { argv: [real, ...args], runtime: "other", readonlyPaths: [tree.path], hiddenPaths: tree.hide };
 }
 
 /** /usr/bin/node → /usr; /opt/node-20/bin/node → /opt/node-20. */
 export function installTree(executable: string): string {
   const dir = dirname(executable);
   return basename(dir) === "bin" ? dirname(dir) : dir;
+}
+
+/**
+ * The install tree of an executable in a `bin` folder (/opt/node-20/bin/node → /opt/node-20), or
+ * null for one that is not (a binary in ~/Downloads or /tmp): that one is exposed as its single file.
+ */
+export function binTree(executable: string): string | null {
+  return basename(dirname(executable)) === "bin" ? installTree(executable) : null;
 }
 
 const NODE_OPTS_WITH_VALUE = new Set(["-r", "--require", "--import", "--loader", "--experimental-loader", "-C", "--conditions", "--env-file", "--input-type", "--stack-size", "--max-old-space-size", "--title"]);
@@ -79,43 +98,136 @@ function scriptArgument(args: string[], withValue: Set<string>, stopOn: Set<stri
  * The interpreter's args with the script (if any) made a real absolute path, and the script's
  * package tree (found by `markers`) to expose read-only.
  */
-function withScript(args: string[], i: number, markers: string[], opts: ResolveOptions): { args: string[]; tree: string | null } {
+function withScript(args: string[], i: number, markers: string[], opts: ResolveOptions): { args: string[]; tree: Exposure | null } {
   if (i < 0) return { args, tree: null };
   const script = resolve(opts.cwd, args[i]!);
   if (!existsSync(script)) throw new McpwError("not_found", `script not found: ${script}`, { field: "command" });
   const real = realpathSync(script);
   const out = [...args];
   out[i] = real;
-  return { args: out, tree: exposableTree(real, markers, opts) };
+  return { args: out, tree: exposure(packageTreeOf(real, markers), real, opts) };
 }
 
 function resolveNode(node: string, args: string[], opts: ResolveOptions): ResolvedCommand {
   const i = scriptArgument(args, NODE_OPTS_WITH_VALUE, new Set(["-e", "--eval", "-p", "--print", "-i"]));
-  const s = withScript(args, i, ["package.json"], opts);
-  return { argv: [node, ...s.args], runtime: "node", readonlyPaths: [installTree(node), ...(s.tree ? [s.tree] : [])] };
+  const s = withScript(args, i, PACKAGE_MARKERS, opts);
+  const runtime = exposure(binTree(node), node, opts);
+  return {
+    argv: [node, ...s.args],
+    runtime: "node",
+    readonlyPaths: [runtime.path, ...(s.tree ? [s.tree.path] : [])],
+    hiddenPaths: [...runtime.hide, ...(s.tree?.hide ?? [])],
+  };
 }
 
 /**
- * The tree to expose for a program file: inside a node_modules folder, that whole folder (so its
- * dependencies resolve); otherwise the nearest ancestor holding one of `markers`, or the file's dir.
+ * Files that make a folder a project: the tree mcpw exposes with a program found in it. Either
+ * language's (a Python server in a folder of a Node project is part of that project).
  */
-export function packageTreeOf(file: string, markers: string[]): string {
+export const PACKAGE_MARKERS = ["package.json", "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt"];
+
+/**
+ * The package a program file belongs to: inside a node_modules folder, that whole folder (so its
+ * dependencies resolve); otherwise the nearest ancestor holding one of `markers`. Null when there
+ * is none: a lone script (in /tmp, in ~/Downloads) is exposed as that one file, never its folder.
+ */
+export function packageTreeOf(file: string, markers: string[]): string | null {
   const parts = file.split(sep);
   const nm = parts.lastIndexOf("node_modules");
   if (nm > 0) return parts.slice(0, nm + 1).join(sep);
   for (let dir = dirname(file); ; dir = dirname(dir)) {
     if (markers.some((m) => existsSync(join(dir, m)))) return dir;
-    if (dir === dirname(dir)) return dirname(file);
+    if (dir === dirname(dir)) return null;
   }
 }
 
-/** packageTreeOf, unless that tree is `/` or holds a protected path: then just the file. */
-function exposableTree(file: string, markers: string[], opts: ResolveOptions): string {
-  const tree = packageTreeOf(file, markers);
-  const within = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith(sep) ? dir : dir + sep);
-  const protect = [homedir(), opts.env.HOME, ...(opts.protect ?? [])].filter((p): p is string => !!p).map((p) => resolve(p));
-  if (tree === "/" || protect.some((p) => within(p, tree))) return file;
-  return tree;
+/** A host path to bind read-only, and directories under it to cover with an empty tmpfs. */
+export interface Exposure {
+  path: string;
+  hide: string[];
+}
+
+const within = (p: string, dir: string): boolean => p === dir || p.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+
+function realOrSelf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+/**
+ * Directories every local user (and every sandbox run dir) shares: temp dirs, /run (the user's
+ * sockets: ssh-agent, D-Bus, tmux), shared memory. A tree that is or holds one is never exposed.
+ */
+export function sharedDirs(): string[] {
+  return [...new Set([tmpdir(), "/tmp", "/var/tmp", "/run", "/var/run", "/dev/shm", "/dev/mqueue"].map(realOrSelf))];
+}
+
+/** Folders not walked for shared directories: package managers write them with the user's umask, and they are large. */
+const NOT_WALKED = new Set(["node_modules", ".git", "site-packages", "dist-packages"]);
+/** How many directories of a tree are checked before mcpw gives up on exposing it. */
+export const WALK_BUDGET = 10_000;
+
+/** World-writable or sticky: other users can put things there (sockets, files). */
+const isShared = (mode: number): boolean => (mode & 0o1002) !== 0;
+
+/**
+ * Whether `tree` may be exposed read-only in place of `file` (its program or runtime), and what of
+ * it to hide. Never exposed — `file` alone is, instead: `/`, a tree that holds the home directory
+ * or a protected path (the state dir), a tree that is or holds a shared directory (sharedDirs), and
+ * a tree that is itself world-writable or sticky. Inside an exposed tree, mcpw's workspace roots
+ * (`<cwd>/mount`, `workspaceRoots`), its run and staging dirs and world-writable or sticky folders
+ * are hidden. Trees under /usr are bound whole anyway and are not checked.
+ */
+export function exposure(tree: string | null, file: string, opts: ResolveOptions): Exposure {
+  const lone = { path: file, hide: [] };
+  if (tree === null || tree === file) return lone;
+  if (within(tree, "/usr")) return { path: tree, hide: [] };
+  const protect = [homedir(), opts.env.HOME, ...(opts.protect ?? [])].filter((p): p is string => !!p).map(realOrSelf);
+  if (tree === "/" || protect.some((p) => within(p, tree))) return lone;
+  if (sharedDirs().some((d) => within(d, tree))) return lone;
+  let st;
+  try {
+    st = lstatSync(tree);
+  } catch {
+    return lone;
+  }
+  if (!st.isDirectory() || isShared(st.mode)) return lone;
+  const roots = new Set([join(opts.cwd, "mount"), ...(opts.workspaceRoots ?? [])].map(realOrSelf));
+  const hide: string[] = [];
+  const stack = [tree];
+  let seen = 0;
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    if (++seen > WALK_BUDGET) {
+      throw new McpwError(
+        "bad_params",
+        `the package tree ${tree} (of ${file}) has more than ${WALK_BUDGET} folders to check before mcpw exposes it read-only to the sandbox; run the program from a smaller package (a folder with its own package.json or pyproject.toml)`,
+        { field: "command" },
+      );
+    }
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue; // unreadable by mcpw: bubblewrap (as the sandbox's uid) cannot read it either
+    }
+    for (const e of entries) {
+      if (!e.isDirectory() || NOT_WALKED.has(e.name)) continue;
+      const path = join(dir, e.name);
+      let mode: number;
+      try {
+        mode = lstatSync(path).mode;
+      } catch {
+        continue;
+      }
+      if (isShared(mode) || roots.has(path) || /^mcpw-(run|stage)-/.test(e.name)) hide.push(path);
+      else stack.push(path);
+    }
+  }
+  return { path: tree, hide: hide.sort() };
 }
 
 interface PythonInfo {
@@ -149,9 +261,9 @@ function resolvePython(python: string, args: string[], opts: ResolveOptions): Re
   const info = pythonInfo(python);
   const exe = realpathSync(info.executable);
   const i = scriptArgument(args, new Set(["-W", "-X", "--check-hash-based-pycs"]), new Set(["-c", "-m", "-"]));
-  const s = withScript(args, i, ["pyproject.toml", "setup.py", "setup.cfg"], opts);
-  const readonlyPaths = [info.prefix, info.base_prefix, installTree(exe), ...(s.tree ? [s.tree] : [])];
-  return { argv: [exe, ...s.args], runtime: "python", readonlyPaths: [...new Set(readonlyPaths)] };
+  const s = withScript(args, i, PACKAGE_MARKERS, opts);
+  const trees = [...[info.prefix, info.base_prefix].map((p) => exposure(realOrSelf(p), exe, opts)), exposure(binTree(exe), exe, opts), ...(s.tree ? [s.tree] : [])];
+  return { argv: [exe, ...s.args], runtime: "python", readonlyPaths: [...new Set(trees.map((x) => x.path))], hiddenPaths: [...new Set(trees.flatMap((x) => x.hide))] };
 }
 
 /** `npx [-y] [-p pkg] <pkg-or-bin> [args]` → `node <bin script> [args]`, resolved on the host. */

@@ -27,6 +27,8 @@ export interface LaunchRequest {
   stdio: StdioOptions;
   /** Paths never exposed automatically (home, state dir). */
   protect?: string[];
+  /** Where mcpw keeps workspaces besides `<cwd>/mount`: hidden inside any tree exposed automatically. */
+  workspaceRoots?: string[];
   /** Where the sandbox's privileged requests go (the server's router) and where refusals are audited. */
   channel: { callOp: CallOp; audit: (entry: AuditInput) => void };
 }

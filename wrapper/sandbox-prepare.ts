@@ -8,7 +8,7 @@ import { MCPW_DIST, MCPW_NODE_MODULES, SANDBOX_LIB_DIR } from "../native/install
 import { McpwError } from "../protocol/mcpw-error.js";
 import { bubblewrapStatus } from "./bubblewrap.js";
 import { bwrapArgs, SANDBOX_PATHS, type SandboxLayout } from "./bwrap-args.js";
-import { installTree, resolveCommand, type ResolvedCommand } from "./command-resolution.js";
+import { binTree, exposure, resolveCommand, type ResolveOptions, type ResolvedCommand } from "./command-resolution.js";
 import { prepareWorkspace, reachableBy, sandboxIdentity, stagingFor, type SandboxIdentity } from "./sandbox-identity.js";
 import { SandboxProcess } from "./sandbox-process.js";
 
@@ -31,6 +31,8 @@ export interface PrepareRequest {
   stdio: StdioOptions;
   /** Paths never exposed automatically (home, state dir). */
   protect?: string[];
+  /** Where mcpw keeps workspaces besides `<cwd>/mount`: hidden inside any tree exposed automatically. */
+  workspaceRoots?: string[];
   /** The policy's isolation: strict refuses to start without bubblewrap. */
   isolation: "strict" | "best-effort";
 }
@@ -116,7 +118,8 @@ export function checkWorkspace(path: string): void {
  */
 export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
   checkWorkspace(req.workspace);
-  const resolved = resolveCommand(req.command, { cwd: req.cwd, env: req.hostEnv, ...(req.protect ? { protect: req.protect } : {}) });
+  const resolveOpts: ResolveOptions = { cwd: req.cwd, env: req.hostEnv, protect: req.protect ?? [], workspaceRoots: req.workspaceRoots ?? [] };
+  const resolved = resolveCommand(req.command, resolveOpts);
   const bwrap = bubblewrapStatus();
   if (!bwrap.available && req.isolation === "strict") {
     throw new McpwError("policy_denied", `cannot isolate: ${bwrap.problem} (policy isolation is "strict"; "best-effort" would run with interceptors only)`, {
@@ -150,10 +153,12 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
     writeFileSync(join(runDir, "group"), `sandbox:x:${gid}:\nnogroup:x:65534:\n`);
     const files = { "/etc/passwd": join(runDir, "passwd"), "/etc/group": join(runDir, "group") };
     const node = realpathSync(process.execPath);
-    const runtime = [...resolved.readonlyPaths, installTree(node)];
+    const nodeTree = exposure(binTree(node), node, resolveOpts);
+    const runtime = [...resolved.readonlyPaths, nodeTree.path];
     const layout: Omit<SandboxLayout, "env"> = {
       workspace: req.workspace,
       readonlyPaths: runtime,
+      hiddenPaths: [...new Set([...resolved.hiddenPaths, ...nodeTree.hide])],
       runDir,
       lib: { dist: MCPW_DIST, nodeModules: MCPW_NODE_MODULES },
       files,

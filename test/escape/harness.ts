@@ -227,9 +227,13 @@ export function runUnsandboxed(host: Host, command: string[], cwd: string, timeo
   return collect(child, timeoutMs);
 }
 
-/** `mcpw run -q --mount <workspace> [--policy <file>] -- <command>`, given the same stdin, fd 3 and canary. */
-export function runSandboxed(host: Host, command: string[], workspace: string, policy: object | null, timeoutMs = 60_000): Promise<ProbeRun> {
-  const flags = ["run", "-q", "--mount", workspace];
+/**
+ * `mcpw run -q --mount <workspace> [--policy <file>] -- <command>`, given the same stdin, fd 3 and
+ * canary. With `workspace` null, no --mount: mcpw makes its default ./mount/<id> in `cwd`.
+ */
+export function runSandboxed(host: Host, command: string[], workspace: string | null, policy: object | null, timeoutMs = 60_000, cwd = workspace): Promise<ProbeRun> {
+  if (cwd === null) throw new Error("runSandboxed: a cwd is needed without a workspace");
+  const flags = ["run", "-q", ...(workspace ? ["--mount", workspace] : [])];
   if (policy) {
     const file = join(tempDir("mcpw-escape-policy-"), "policy.json");
     writeFileSync(file, JSON.stringify(policy));
@@ -237,7 +241,7 @@ export function runSandboxed(host: Host, command: string[], workspace: string, p
   }
   const stdin = openSync(host.stdinFile, "r");
   const child = spawn(process.execPath, [MCPW, ...flags, "--", ...command], {
-    cwd: workspace,
+    cwd,
     env: { ...process.env, MCPW_ESCAPE_CANARY: host.canary },
     stdio: [stdin, "pipe", "pipe", host.dirFd],
   });

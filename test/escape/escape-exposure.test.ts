@@ -1,0 +1,132 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import { Host, PROBES, record, runSandboxed, runUnsandboxed } from "./harness.js";
+
+/**
+ * The escape suite's attacks on what `mcpw run` exposes around the program: the folder of a lone
+ * script (directly in /tmp, or in a folder with no package marker, as ~/Downloads), and, inside a
+ * real package, mcpw's own workspaces and a folder other users share. The probe is copied where
+ * each attack needs it (exposure.py and exposure.cjs are self-contained), then run as elsewhere in
+ * the suite: without a sandbox it must ESCAPE, under `mcpw run` it must be BLOCKED. Every target is
+ * readable by the sandbox's uid, so what stops the attack is what mcpw binds, not file modes.
+ */
+
+const host = await Host.start();
+t.teardown(() => host.close());
+
+const token = `secret-${randomBytes(12).toString("hex")}`;
+const made: string[] = [];
+t.teardown(() => {
+  for (const p of made) rmSync(p, { recursive: true, force: true });
+});
+
+/** A folder the sandbox's uid can read (mkdtemp makes them 0700). */
+function dir(prefix: string): string {
+  const d = mkdtempSync(prefix);
+  chmodSync(d, 0o755);
+  made.push(d);
+  return d;
+}
+
+function secretFile(path: string): string {
+  writeFileSync(path, `${token}\n`, { mode: 0o644 });
+  chmodSync(path, 0o644);
+  made.push(path);
+  return path;
+}
+
+function copyProbe(ext: "py" | "cjs", to: string): string {
+  copyFileSync(join(PROBES, `exposure.${ext}`), to);
+  chmodSync(to, 0o644);
+  made.push(to);
+  return to;
+}
+
+// An echo socket directly in /tmp, connectable by anyone: what another sandbox's channel.sock (0666)
+// or the user's own agent socket looks like to a sandbox that sees the host's /tmp.
+const tmpSocket = join(tmpdir(), `mcpw-escape-${randomBytes(4).toString("hex")}.sock`);
+const echo: Server = createServer((c) => c.on("data", (d) => c.end(Buffer.concat([Buffer.from("ECHO:"), d]))).on("error", () => undefined));
+await new Promise<void>((res) => echo.listen(tmpSocket, res));
+chmodSync(tmpSocket, 0o666);
+t.teardown(() => echo.close());
+
+interface Scenario {
+  what: string;
+  /** Where the probe is copied, which attacks it runs, where mcpw run starts and with what workspace. */
+  setup(ext: "py" | "cjs"): { script: string; attacks: string[]; cwd: string; workspace: string | null; targets: object };
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    what: "a lone script directly in /tmp",
+    setup(ext) {
+      const base = join(tmpdir(), `mcpw-escape-lone-${randomBytes(4).toString("hex")}`);
+      const sibling = secretFile(`${base}.secret`);
+      const script = copyProbe(ext, `${base}.${ext}`);
+      const attacks = ["lone-script-tmp-socket", "lone-script-tmp-sibling"];
+      return { script, attacks, cwd: host.workspace(), workspace: "", targets: { token, tmpSocket, sibling } };
+    },
+  },
+  {
+    what: "a lone script in a folder that is not a package (as ~/Downloads)",
+    setup(ext) {
+      const d = dir("/var/tmp/mcpw-escape-downloads-");
+      const sibling = secretFile(join(d, "id_ed25519"));
+      const script = copyProbe(ext, join(d, `srv.${ext}`));
+      return { script, attacks: ["lone-script-sibling"], cwd: host.workspace(), workspace: "", targets: { token, sibling } };
+    },
+  },
+  {
+    what: "a server in a real package, run from it (default workspace ./mount/<id>)",
+    setup(ext) {
+      const project = dir("/var/tmp/mcpw-escape-project-");
+      writeFileSync(join(project, "package.json"), '{"name": "escape-project", "private": true}\n');
+      writeFileSync(join(project, "pyproject.toml"), '[project]\nname = "escape-project"\n');
+      const victim = join(project, "mount", "sb-victim0");
+      mkdirSync(victim, { recursive: true, mode: 0o755 });
+      const otherWorkspaceFile = secretFile(join(victim, "notes.txt"));
+      const shared = join(project, "shared");
+      mkdirSync(shared);
+      chmodSync(shared, 0o1777);
+      const sharedFile = secretFile(join(shared, "left-by-another-user"));
+      const script = copyProbe(ext, join(project, `server.${ext}`));
+      return { script, attacks: ["package-other-workspace", "package-shared-folder"], cwd: project, workspace: null, targets: { token, otherWorkspaceFile, sharedFile } };
+    },
+  },
+];
+
+for (const s of SCENARIOS) {
+  for (const ext of ["py", "cjs"] as const) {
+    t.test(`${s.what} (${ext}): escapes without a sandbox, sees only what it should under mcpw run`, async (t) => {
+      const setup = s.setup(ext);
+      const attacks = setup.attacks.map((a) => (ext === "cjs" ? `${a}-node` : a));
+      const command = [ext === "py" ? "python3" : "node", setup.script, attacks.join(","), JSON.stringify(setup.targets)];
+      const outside = await runUnsandboxed(host, command, setup.cwd);
+      const workspace = setup.workspace === "" ? setup.cwd : setup.workspace;
+      const before = new Set(safeList(join(setup.cwd, "mount")));
+      const inside = await runSandboxed(host, command, workspace, null, 60_000, setup.cwd);
+      // The default workspace mcpw made for the run.
+      for (const m of safeList(join(setup.cwd, "mount"))) if (!before.has(m)) made.push(join(setup.cwd, "mount", m));
+      for (const name of attacks) {
+        const o = outside.lines.get(name);
+        const i = inside.lines.get(name);
+        t.equal(o?.result, "ESCAPED", `${name}: the probe works without a sandbox (${o?.code ?? "no line"}: ${o?.detail ?? outside.stderr})`);
+        t.equal(i?.result, "BLOCKED", `${name}: blocked under mcpw run (${i?.detail ?? inside.stderr})`);
+        t.equal(i?.code, "ENOENT", `${name}: answered ENOENT (namespaces (bwrap view))`);
+        record({ attack: name, file: `exposure.${ext}`, layer: "namespaces (bwrap view)", unsandboxed: o?.detail ?? "", code: i?.code ?? null, detail: i?.detail ?? "" });
+      }
+    });
+  }
+}
+
+function safeList(d: string): string[] {
+  try {
+    return readdirSync(d);
+  } catch {
+    return [];
+  }
+}

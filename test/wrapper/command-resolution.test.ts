@@ -1,0 +1,98 @@
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import t from "tap";
+import { binTree, exposure, packageTreeOf, resolveCommand, type ResolveOptions } from "../../wrapper/command-resolution.js";
+
+/**
+ * What `mcpw run` exposes, read-only, around the program it runs (the escape suite's
+ * escape-exposure.test.ts attacks the same rules from inside a sandbox).
+ */
+
+function tree(): string {
+  const d = mkdtempSync("/var/tmp/mcpw-resolve-test-");
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+const opts = (cwd: string, extra: Partial<ResolveOptions> = {}): ResolveOptions => ({ cwd, env: { ...process.env }, ...extra });
+
+t.test("a lone script (no package marker above it) is exposed as that one file", async (t) => {
+  const d = tree();
+  writeFileSync(join(d, "srv.js"), "");
+  writeFileSync(join(d, "other-secret"), "");
+  t.equal(packageTreeOf(join(d, "srv.js"), ["package.json"]), null);
+  const r = resolveCommand(["node", join(d, "srv.js")], opts(d));
+  t.ok(r.readonlyPaths.includes(join(d, "srv.js")), "the script itself");
+  t.notOk(r.readonlyPaths.includes(d), "not its folder");
+  const py = resolveCommand(["python3", join(d, "srv.js")], opts(d));
+  t.notOk(py.readonlyPaths.includes(d), "python: not its folder either");
+});
+
+t.test("a tree that is or holds a shared directory (the temp dir, /run, /dev/shm...) is never exposed", async (t) => {
+  const d = tree();
+  // This process's temp dir, with a package.json in it: the script's package would be all of it.
+  writeFileSync(join(d, "package.json"), "{}");
+  writeFileSync(join(d, "x.js"), "");
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = d;
+  t.teardown(() => (saved === undefined ? delete process.env.TMPDIR : (process.env.TMPDIR = saved)));
+  t.same(exposure(d, join(d, "x.js"), opts(d)), { path: join(d, "x.js"), hide: [] }, "the temp dir itself");
+  t.same(exposure("/", "/x.js", opts(d)).path, "/x.js", "/");
+  t.same(exposure("/var", "/var/x.js", opts(d)).path, "/var/x.js", "a tree holding /var/tmp");
+});
+
+t.test("a world-writable or sticky tree is never exposed; such folders inside a package are hidden", async (t) => {
+  const d = tree();
+  writeFileSync(join(d, "package.json"), "{}");
+  writeFileSync(join(d, "index.js"), "");
+  chmodSync(d, 0o1777);
+  t.same(exposure(d, join(d, "index.js"), opts(d)).path, join(d, "index.js"), "sticky tree: the file alone");
+  chmodSync(d, 0o755);
+  for (const [name, mode] of [["shared", 0o1777], ["drop", 0o777], ["plain", 0o755]] as const) {
+    mkdirSync(join(d, name));
+    chmodSync(join(d, name), mode);
+  }
+  mkdirSync(join(d, "node_modules", "pkg", "junk"), { recursive: true });
+  chmodSync(join(d, "node_modules", "pkg", "junk"), 0o777);
+  const e = exposure(d, join(d, "index.js"), opts("/"));
+  t.equal(e.path, d);
+  t.same(e.hide, [join(d, "drop"), join(d, "shared")], "world-writable and sticky folders hidden; node_modules is not walked");
+});
+
+t.test("mcpw's workspaces and run dirs inside an exposed package are hidden", async (t) => {
+  const d = tree();
+  writeFileSync(join(d, "package.json"), "{}");
+  mkdirSync(join(d, "my-server"));
+  writeFileSync(join(d, "my-server", "index.js"), "");
+  mkdirSync(join(d, "mount", "sb-other"), { recursive: true });
+  mkdirSync(join(d, "state", "workspaces"), { recursive: true });
+  mkdirSync(join(d, "cache", "mcpw-run-abc123"), { recursive: true });
+  // node ./my-server/index.js, run from the project: the project is the package.
+  const r = resolveCommand(["node", "./my-server/index.js"], opts(d, { workspaceRoots: [join(d, "state", "workspaces")] }));
+  t.ok(r.readonlyPaths.includes(d), "the project is exposed, so ../lib.js and node_modules resolve");
+  t.same(r.hiddenPaths.sort(), [join(d, "cache", "mcpw-run-abc123"), join(d, "mount"), join(d, "state", "workspaces")]);
+});
+
+t.test("a tree holding the home directory or a protected path is exposed as the file alone", async (t) => {
+  const d = tree();
+  mkdirSync(join(d, "home", "bin"), { recursive: true });
+  writeFileSync(join(d, "package.json"), "{}");
+  writeFileSync(join(d, "home", "x.js"), "");
+  t.equal(exposure(d, join(d, "home", "x.js"), opts(d, { env: { HOME: join(d, "home") } })).path, join(d, "home", "x.js"), "HOME");
+  t.equal(exposure(d, join(d, "home", "x.js"), opts(d, { protect: [join(d, "home")] })).path, join(d, "home", "x.js"), "protect");
+  // A program in ~/bin: its install tree would be the home directory.
+  copyFileSync("/bin/true", join(d, "home", "bin", "tool"));
+  chmodSync(join(d, "home", "bin", "tool"), 0o755);
+  const r = resolveCommand([join(d, "home", "bin", "tool")], opts(d, { env: { ...process.env, HOME: join(d, "home") } }));
+  t.same(r.readonlyPaths, [join(d, "home", "bin", "tool")]);
+});
+
+t.test("an executable outside a bin folder is exposed alone; one in <prefix>/bin brings its prefix", async (t) => {
+  t.equal(binTree("/opt/node-20/bin/node"), "/opt/node-20");
+  t.equal(binTree("/home/u/Downloads/tool"), null);
+  const d = tree();
+  copyFileSync("/bin/true", join(d, "tool"));
+  chmodSync(join(d, "tool"), 0o755);
+  writeFileSync(join(d, "private"), "");
+  t.same(resolveCommand([join(d, "tool")], opts(d)).readonlyPaths, [join(d, "tool")]);
+});
