@@ -102,7 +102,9 @@ export function bwrapArgs(layout: SandboxLayout, argv: string[]): string[] {
   // share): an empty tmpfs over each, read-only.
   for (const p of layout.hiddenPaths ?? []) a.push("--tmpfs", p, "--remount-ro", p);
   if (layout.lib) a.push("--ro-bind", src(layout.lib.dist), `${SANDBOX_PATHS.lib}/dist`, "--ro-bind", src(layout.lib.nodeModules), `${SANDBOX_PATHS.lib}/node_modules`);
-  if (layout.runDir) a.push("--bind", src(layout.runDir), SANDBOX_PATHS.run);
+  // The run dir (the channel's sockets), read-only: the sandbox connects to its sockets and cannot
+  // change the dir or their modes (EROFS), whoever owns them.
+  if (layout.runDir) a.push("--ro-bind", src(layout.runDir), SANDBOX_PATHS.run);
   // The workspace, read-write, as /mount and the working directory.
   a.push("--bind", src(layout.workspace), SANDBOX_PATHS.mount, "--chdir", SANDBOX_PATHS.mount);
   a.push("--", ...argv);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -71,6 +71,9 @@ export interface PreparedSandbox {
   /** Removes the run and staging directories (after the sandbox has exited). */
   dispose(): void;
 }
+
+/** The run dir's mode: searchable by the sandbox's uid (its sockets and files are reached by name), nothing more. */
+export const RUN_DIR_MODE = 0o711;
 
 /** bubblewrap reports the sandbox's pid (and later its exit) as JSON on this fd. */
 const STATUS_FD = 3;
@@ -146,11 +149,14 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
     if (stageDir) rmSync(stageDir, { recursive: true, force: true });
   };
   try {
-    if (identity) chownSync(runDir, identity.uid, identity.gid);
+    // The run dir stays mcpw's (root's, when root runs it), 0711, and is bound read-only: the
+    // sandbox can reach the sockets and files in it by name, and cannot list it or change its mode
+    // (landlock does not cover chmod; a sandbox that owned it made it 0777 for every local user).
+    chmodSync(runDir, RUN_DIR_MODE);
     const uid = identity?.uid ?? process.getuid?.() ?? 0;
     const gid = identity?.gid ?? process.getgid?.() ?? 0;
-    writeFileSync(join(runDir, "passwd"), `sandbox:x:${uid}:${gid}:mcpw sandbox:${SANDBOX_PATHS.mount}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
-    writeFileSync(join(runDir, "group"), `sandbox:x:${gid}:\nnogroup:x:65534:\n`);
+    writeFileSync(join(runDir, "passwd"), `sandbox:x:${uid}:${gid}:mcpw sandbox:${SANDBOX_PATHS.mount}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`, { mode: 0o644 });
+    writeFileSync(join(runDir, "group"), `sandbox:x:${gid}:\nnogroup:x:65534:\n`, { mode: 0o644 });
     const files = { "/etc/passwd": join(runDir, "passwd"), "/etc/group": join(runDir, "group") };
     const node = realpathSync(process.execPath);
     const nodeTree = exposure(binTree(node), node, resolveOpts);
@@ -176,7 +182,7 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
       // Bind sources the sandbox uid cannot reach are staged; the uid drop comes before
       // --pdeathsig, which a change of credentials would clear.
       const sources = [...runtime, MCPW_DIST, MCPW_NODE_MODULES].map((path) => ({ path, writable: false }));
-      sources.push({ path: req.workspace, writable: true }, { path: runDir, writable: true });
+      sources.push({ path: req.workspace, writable: true }, { path: runDir, writable: false });
       const staging = identity ? stagingFor(sources, identity) : { prefix: [], replace: new Map<string, string>(), dir: null };
       stageDir = staging.dir;
       const args = bwrapArgs({ ...layout, staged: staging.replace, env: { [SPEC_FD_ENV]: String(SPEC_FD) } }, initArgv);

@@ -52,13 +52,13 @@ export class Supervisor {
 
   static async start(opts: SupervisorOptions): Promise<Supervisor> {
     const sup = new Supervisor(opts);
-    writeFileSync(join(opts.runDir, CHANNEL_CONFIG.split("/").pop()!), JSON.stringify(opts.interceptorConfig));
+    writeFileSync(join(opts.runDir, CHANNEL_CONFIG.split("/").pop()!), JSON.stringify(opts.interceptorConfig), { mode: 0o644 });
     await new Promise<void>((resolve, reject) => {
       sup.server.once("error", reject);
       sup.server.listen(sup.socketPath, () => resolve());
     });
-    // The socket must be reachable by whatever uid the sandbox runs as; the run dir itself is only
-    // bound into this one sandbox.
+    // The socket must be reachable by whatever uid the sandbox runs as; the run dir (0711, mcpw's,
+    // bound read-only into this one sandbox) is searchable but not listable.
     chmodSync(sup.socketPath, 0o666);
     return sup;
   }

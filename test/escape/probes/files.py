@@ -103,8 +103,19 @@ def write_host_abs(t):
 
 
 def write_run_dir(t):
-    # Inside, /run/mcpw is a host directory (the channel's), bound read-write and owned by our uid.
+    # Inside, /run/mcpw is a host directory (the channel's): mcpw's, 0711, bound read-only.
     return create_in(t["runDir"])
+
+
+def chmod_run_dir(t):
+    """Landlock does not mediate chmod: a run dir the sandbox could chmod 0777 would let every local
+    user reach its channel. The mode is put back at once."""
+    path = t["runDir"]
+    before = os.stat(path).st_mode & 0o7777
+    check(libc.chmod(path.encode(), 0o777), "chmod(%s)" % path)
+    after = os.stat(path).st_mode & 0o7777
+    libc.chmod(path.encode(), before)
+    return "changed the mode of %s from %o to %o (and back)" % (path, before, after)
 
 
 def open_for_write(path):
@@ -153,6 +164,7 @@ main(
         "chroot-escape": chroot_escape,
         "write-host-abs": write_host_abs,
         "write-run-dir": write_run_dir,
+        "chmod-run-dir": chmod_run_dir,
         "core-pattern": core_pattern,
         "sysrq-trigger": sysrq_trigger,
         "secret-posix-open": secret_posix_open,
