@@ -48,6 +48,8 @@ export interface Libc {
   resetSignal(signal: number): void;
   /** Unblocks every signal in the calling thread (`sigprocmask(SIG_SETMASK, {})`). */
   unblockAllSignals(): number;
+  /** `getsockopt(fd, level, optname, buf, &len)`: the raw result; `buf` is filled, its used length returned in `len`. */
+  getsockopt(fd: number, level: number, optname: number, buf: Buffer): { ret: number; len: number };
   /** The address of a buffer's bytes, for C structs that hold a pointer. Keep `buf` alive while used. */
   address(buf: Buffer): bigint;
   getuid(): number;
@@ -107,6 +109,7 @@ function bind(koffi: typeof Koffi): Libc {
   const fcntl = lib.func("int fcntl(int fd, int cmd, ...)");
   const signal = lib.func("void *signal(int sig, void *handler)");
   const sigprocmask = lib.func("int sigprocmask(int how, const void *set, void *oldset)");
+  const getsockopt = lib.func("int getsockopt(int fd, int level, int optname, _Inout_ uint8_t *optval, _Inout_ uint32_t *optlen)");
   const getuid = lib.func("unsigned int getuid(void)");
   const geteuid = lib.func("unsigned int geteuid(void)");
   const getpid = lib.func("int getpid(void)");
@@ -136,6 +139,11 @@ function bind(koffi: typeof Koffi): Libc {
     fcntl: (fd, cmd, arg = 0) => fcntl(fd, cmd, "int", arg) as number,
     resetSignal: (sig) => void signal(sig, null),
     unblockAllSignals: () => sigprocmask(SIG_SETMASK, Buffer.alloc(128), null) as number,
+    getsockopt(fd, level, optname, buf) {
+      const len = [buf.length];
+      const ret = getsockopt(fd, level, optname, buf, len) as number;
+      return { ret, len: len[0]! };
+    },
     address: (buf) => koffi.address(buf),
     getuid: () => getuid() as number,
     geteuid: () => geteuid() as number,

@@ -1,7 +1,8 @@
 /**
  * The channel between a sandbox and its supervisor: unix sockets in the sandbox's run dir, bound
  * into the sandbox at /run/mcpw. No TCP port on the host is involved, and the sandbox has no other
- * way out.
+ * way out. Only the sandbox's own processes may use them: the supervisor checks each connection's
+ * peer (SO_PEERCRED, its pid namespace; wrapper/channel-peer.ts) before it reads from it.
  *
  *   channel.sock      RPC (length-prefixed frames, see link.ts SocketLink): sandbox.op, tunnel.open;
  *                     a connection starts with the byte 'R'

@@ -109,7 +109,14 @@ export async function configureSandbox(p: PreparedSandbox, req: ConfigureRequest
     nodeImport: env.NODE_OPTIONS!,
     proxyPort: policy.network.allowedDomains.length > 0 ? PROXY_PORT : null,
   };
-  const supervisor = await Supervisor.start({ sandboxId: p.id, runDir: p.runDir, policy, interceptorConfig: config, ...req.channel });
+  const supervisor = await Supervisor.start({
+    sandboxId: p.id,
+    runDir: p.runDir,
+    policy,
+    interceptorConfig: config,
+    processes: { namespaceInit: p.process.namespaceInit, rootPid: p.child.pid, isolated: p.isolated },
+    ...req.channel,
+  });
   const spec = buildInitSpec({
     policy,
     argv: p.resolved.argv,

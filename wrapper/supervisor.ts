@@ -12,6 +12,7 @@ import { Peer } from "../protocol/peer.js";
 import type { NetworkPolicy, Policy } from "../protocol/policy.js";
 import type { AuditInput } from "../server/audit-log.js";
 import { describeOpTarget } from "../bridge/operations.js";
+import { PeerCheck, type SandboxProcesses } from "./channel-peer.js";
 import { checkSandboxOp } from "./sandbox-rules.js";
 import type { InterceptorConfig } from "./interceptor-config.js";
 
@@ -27,6 +28,8 @@ export interface SupervisorOptions {
   /** Runs an operation through the active bridge (the server's router). */
   callOp: CallOp;
   audit: (entry: AuditInput) => void;
+  /** The sandbox's processes: only they may use the channel (see channel-peer.ts). */
+  processes: SandboxProcesses;
 }
 
 /** An unused ticket expires after this long, closing the bridge connection it holds. */
@@ -42,10 +45,12 @@ export class Supervisor {
   private readonly tunnels = new Set<Server>();
   private readonly peers = new Set<Peer>();
   private readonly origin: Origin;
+  private readonly peerCheck: PeerCheck;
   readonly socketPath: string;
 
   private constructor(private readonly opts: SupervisorOptions) {
     this.origin = { kind: "sandbox", id: opts.sandboxId };
+    this.peerCheck = new PeerCheck(opts.processes);
     this.socketPath = join(opts.runDir, "channel.sock");
     this.server = createServer((socket) => this.onConnection(socket));
   }
@@ -72,11 +77,26 @@ export class Supervisor {
 
   private onConnection(socket: Socket): void {
     socket.on("error", () => socket.destroy());
-    socket.once("readable", () => {
-      const mode = socket.read(1) as Buffer | null;
-      if (mode?.[0] === MODE_RPC) return this.serveRpc(socket);
-      socket.destroy();
+    void this.admit(socket, "channel").then((ok) => {
+      if (!ok) return;
+      socket.once("readable", () => {
+        const mode = socket.read(1) as Buffer | null;
+        if (mode?.[0] === MODE_RPC) return this.serveRpc(socket);
+        socket.destroy();
+      });
     });
+  }
+
+  /**
+   * Whether the process that connected is one of this sandbox's (channel-peer.ts); a connection
+   * from anyone else is closed unread and audited.
+   */
+  private async admit(socket: Socket, what: "channel" | "tunnel"): Promise<boolean> {
+    const verdict = await this.peerCheck.verify(socket);
+    if (verdict.ok) return true;
+    socket.destroy();
+    this.opts.audit({ event: "channel.refused", verdict: "deny", sandbox: this.opts.sandboxId, origin: this.origin, socket: what, pid: verdict.pid, reason: verdict.reason });
+    return false;
   }
 
   private serveRpc(socket: Socket): void {
@@ -135,9 +155,21 @@ export class Supervisor {
       routerSide.destroy();
       sandboxSide.destroy();
     });
-    listener.once("connection", (socket: Socket) => {
-      finish();
+    // The first connection from one of the sandbox's own processes gets the stream; others are
+    // refused (and audited) without using up the ticket.
+    let taken = false;
+    listener.on("connection", (socket: Socket) => {
       socket.on("error", () => undefined);
+      if (taken) return void socket.destroy();
+      void this.admit(socket, "tunnel").then((ok) => {
+        if (!ok) return;
+        if (taken) return void socket.destroy();
+        taken = true;
+        attach(socket);
+      });
+    });
+    const attach = (socket: Socket) => {
+      finish();
       socket.pipe(sandboxSide);
       sandboxSide.pipe(socket);
       const end = () => {
@@ -147,7 +179,7 @@ export class Supervisor {
       };
       socket.once("close", end);
       sandboxSide.once("close", end);
-    });
+    };
     await new Promise<void>((resolve, reject) => {
       listener.once("error", reject);
       listener.listen(path, () => resolve());

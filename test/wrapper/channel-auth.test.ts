@@ -1,0 +1,193 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Duplex } from "node:stream";
+import t from "tap";
+import type { Op } from "../../protocol/ops.js";
+import { Policy } from "../../protocol/policy.js";
+import type { AuditInput } from "../../server/audit-log.js";
+import { configureSandbox, prepareSandbox } from "../../wrapper/launcher.js";
+import { findExecutableOrNull } from "../../native/find-executable.js";
+import { sandboxWorkspace } from "../helpers/server.js";
+
+/**
+ * The channel tells sandboxes apart: only the sandbox's own processes may use its channel.sock and
+ * its tunnel sockets. Reaching the socket is not enough (it is 0666, and landlock does not mediate
+ * unix connect): a process of the host, or of another sandbox (another pid namespace), that
+ * connects is refused before anything it sends is read, and mcpw audits it.
+ */
+
+/** Speaks the channel (mode byte 'R', then [u32 length][u8 kind 0][JSON]) as an attacker would. */
+const CLIENT = String.raw`
+import json, socket, struct, sys
+
+def rpc(path, method, params):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    try:
+        s.connect(path)
+        s.sendall(b"R")
+        body = json.dumps({"v": 1, "kind": "req", "id": "a1", "method": method, "params": params}).encode()
+        s.sendall(struct.pack(">I", len(body) + 1) + b"\0" + body)
+        head = read(s, 5)
+        if head is None:
+            return {"answered": False, "detail": "closed without an answer"}
+        reply = read(s, struct.unpack(">I", head[:4])[0] - 1)
+        return {"answered": True, "reply": json.loads(reply)}
+    except OSError as e:
+        return {"answered": False, "detail": str(e)}
+    finally:
+        s.close()
+
+def tunnel(path, data):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    try:
+        s.connect(path)
+        s.sendall(data.encode())
+        got = b""
+        while len(got) < len(data) + 5:
+            c = s.recv(100)
+            if not c:
+                break
+            got += c
+        return {"answered": bool(got), "reply": got.decode(errors="replace")}
+    except OSError as e:
+        return {"answered": False, "detail": str(e)}
+    finally:
+        s.close()
+
+def read(s, n):
+    buf = b""
+    while len(buf) < n:
+        c = s.recv(n - len(buf))
+        if not c:
+            return None
+        buf += c
+    return buf
+
+def say(x):
+    print(json.dumps(x), flush=True)
+
+mode = sys.argv[1]
+if mode == "rpc":
+    say(rpc(sys.argv[2], "sandbox.op", {"op": {"op": "fs.stat", "path": sys.argv[3]}}))
+elif mode == "tunnel":
+    say(tunnel(sys.argv[2], sys.argv[3]))
+else:  # inside the sandbox: its own request, a tunnel ticket, then (on a line of stdin) the tunnel
+    import os
+    d = os.environ["MCPW_CHANNEL_DIR"]
+    say(rpc(d + "/channel.sock", "sandbox.op", {"op": {"op": "fs.stat", "path": sys.argv[2]}}))
+    opened = rpc(d + "/channel.sock", "tunnel.open", {"host": "echo.test", "port": 7})
+    say(opened)
+    sys.stdin.readline()
+    say(tunnel("%s/t-%s.sock" % (d, opened["reply"]["result"]["ticket"]), "inside"))
+`;
+
+interface Said {
+  answered: boolean;
+  reply?: any;
+  detail?: string;
+}
+
+function run(argv: string[]): Promise<Said> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("close", () => {
+      try {
+        resolve(JSON.parse(out.trim().split("\n").pop()!));
+      } catch {
+        reject(new Error(`${argv.join(" ")}: no answer; stdout ${out}; stderr ${err}`));
+      }
+    });
+  });
+}
+
+const SYSTEM_PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+const BWRAP = findExecutableOrNull("bwrap", ["/usr/bin", "/bin", "/usr/local/bin"]);
+
+for (const isolated of [true, false]) {
+t.test(`only the sandbox's own processes may use its channel and tunnel sockets (${isolated ? "bubblewrap: its pid namespace" : "best-effort, no bubblewrap: its process tree"})`, { skip: !BWRAP && "needs bubblewrap" }, async (t) => {
+  if (!isolated) {
+    const saved = process.env.MCPW_BWRAP;
+    process.env.MCPW_BWRAP = "/nonexistent/bwrap";
+    t.teardown(() => (saved === undefined ? delete process.env.MCPW_BWRAP : (process.env.MCPW_BWRAP = saved)));
+  }
+  const secretDir = mkdtempSync("/var/tmp/mcpw-channel-auth-");
+  t.teardown(() => rmSync(secretDir, { recursive: true, force: true }));
+  const secret = join(secretDir, "only-for-sandbox-a");
+  writeFileSync(secret, "a's secret\n");
+  const served: { origin: unknown; op: Op }[] = [];
+  const audit: AuditInput[] = [];
+  const callOp = async (origin: unknown, op: Op, opts: { stream?: Duplex }) => {
+    served.push({ origin, op });
+    if (op.op === "net.connect") {
+      opts.stream!.on("data", (d: Buffer) => opts.stream!.write(Buffer.concat([Buffer.from("ECHO:"), d])));
+      return { remoteAddress: "192.0.2.7", remotePort: 7 };
+    }
+    return { served: op.op };
+  };
+  const prepared = prepareSandbox({
+    id: "sb-chanauth",
+    // Without bubblewrap nothing is staged: a python under /root is out of reach of uid 65534.
+    command: [SYSTEM_PYTHON, "-c", CLIENT, "inside", secret],
+    workspace: sandboxWorkspace(),
+    cwd: process.cwd(),
+    hostEnv: process.env,
+    stdio: ["pipe", "pipe", "pipe"],
+    isolation: isolated ? "strict" : "best-effort",
+  });
+  t.equal(prepared.isolated, isolated);
+  const launched = await configureSandbox(prepared, {
+    policy: Policy.parse({ filesystem: { readonly: [secretDir] }, isolation: isolated ? "strict" : "best-effort" }),
+    hostEnv: process.env,
+    channel: { callOp: callOp as never, audit: (e) => audit.push(e) },
+  });
+  t.teardown(async () => {
+    await launched.process.stop(0);
+    launched.dispose();
+  });
+  const lines: Said[] = [];
+  let buf = "";
+  let stderr = "";
+  launched.child.stderr!.on("data", (d) => (stderr += d));
+  launched.child.stdout!.on("data", (d) => {
+    buf += d;
+    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+      lines.push(JSON.parse(buf.slice(0, i)));
+      buf = buf.slice(i + 1);
+    }
+  });
+  for (let i = 0; i < 200 && lines.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+  t.equal(lines.length, 2, `the sandbox made its requests (stderr: ${stderr})`);
+  const [own, opened] = lines as [Said, Said];
+  t.ok(own.answered && own.reply.ok, `the sandbox's own request is served: ${JSON.stringify(own)}`);
+  const ticket: string = opened.reply?.result?.ticket;
+  t.match(ticket, /^[0-9a-f]{32}$/, "and its tunnel.open gets a ticket");
+  const servedBefore = served.length;
+
+  // The run dir, from the host, as an attacker that found it would reach it.
+  const runDir = prepared.runDir;
+  const channel = join(runDir, "channel.sock");
+  const fromHost = await run(["python3", "-c", CLIENT, "rpc", channel, secret]);
+  t.notOk(fromHost.answered, `a host process is refused: ${JSON.stringify(fromHost)}`);
+  // Another sandbox: a process in another pid namespace that can reach the socket.
+  const otherNs = ["--dev-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "--"];
+  const fromOther = await run([BWRAP!, ...otherNs, "python3", "-c", CLIENT, "rpc", channel, secret]);
+  t.notOk(fromOther.answered, `a process in another pid namespace is refused: ${JSON.stringify(fromOther)}`);
+  const stolen = await run([BWRAP!, ...otherNs, "python3", "-c", CLIENT, "tunnel", join(runDir, `t-${ticket}.sock`), "thief"]);
+  t.notOk(stolen.answered, `and cannot take the sandbox's tunnel: ${JSON.stringify(stolen)}`);
+  t.equal(served.length, servedBefore, "nothing they sent reached the bridge");
+
+  launched.child.stdin!.write("go\n");
+  for (let i = 0; i < 200 && lines.length < 3; i++) await new Promise((r) => setTimeout(r, 50));
+  t.same(lines[2], { answered: true, reply: "ECHO:inside" }, "the ticket was not used up: the sandbox gets its tunnel");
+  const refused = audit.filter((e) => e.event === "channel.refused");
+  t.equal(refused.length, 3, "each refusal is audited");
+  t.ok(refused.every((e) => e.verdict === "deny" && e.sandbox === "sb-chanauth" && typeof e.pid === "number"), JSON.stringify(refused));
+});
+}
