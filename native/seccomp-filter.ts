@@ -11,7 +11,8 @@
  *  3. A linear list of `jeq` on the syscall number: denied calls return `ERRNO(EPERM)` (not a kill,
  *     so programs print a clean "Operation not permitted"); `clone3` returns ENOSYS, because its
  *     flags sit behind a pointer a filter cannot read and glibc (>= 2.34) falls back to `clone`.
- *  4. Syscalls whose arguments decide (clone, socket, socketpair, ioctl, personality) jump to a
+ *  4. Syscalls whose arguments decide (clone, socket, socketpair, ioctl, personality, and the
+ *     calls that set a file's mode: chmod and friends, open/openat with O_CREAT, mknod) jump to a
  *     small block that reads the low 32 bits of the argument: the kernel itself only uses the low 32
  *     bits of each of these (int / unsigned int; `clone` takes `lower_32_bits(flags)`), so the
  *     upper half cannot be used to smuggle a value past the check.
@@ -52,11 +53,25 @@ export const SOCK = { TYPE_MASK: 0xf, RAW: 3, PACKET: 10 } as const;
 export const NETLINK_ROUTE = 0;
 export const TIOCSTI = 0x5412;
 export const TIOCLINUX = 0x541c;
+/** S_ISUID | S_ISGID: a file with either, made in the workspace, is a set-id program on the host (nosuid binds only inside). */
+export const SETID_BITS = 0o6000;
+/** open(2) flags that make the call create a file with the given mode: O_CREAT, and __O_TMPFILE (O_TMPFILE without O_DIRECTORY). Same on x86-64 and aarch64. */
+export const CREATE_FLAGS = 0o100 | 0o20000000;
 /** personality(2) values allowed (as Docker does): PER_LINUX, PER_LINUX32, UNAME26, both, and the query. */
 export const ALLOWED_PERSONALITIES = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff] as const;
 
 type Action = "eperm" | "enosys";
-type ArgCheck = "clone-namespaces" | "socket-family" | "ioctl-command" | "personality";
+type ArgCheck =
+  | "clone-namespaces"
+  | "socket-family"
+  | "ioctl-command"
+  | "personality"
+  /** EPERM when the mode (argument 1 or 2) has S_ISUID or S_ISGID. */
+  | "setid-mode-arg1"
+  | "setid-mode-arg2"
+  /** EPERM when the flags (argument 1 or 2) create a file and the mode (the next argument) has S_ISUID or S_ISGID. */
+  | "setid-create-arg1"
+  | "setid-create-arg2";
 
 export interface SeccompRule {
   syscall: SyscallName;
@@ -111,6 +126,13 @@ export const SECCOMP_RULES: readonly SeccompRule[] = [
   },
   { syscall: "socketpair", when: "socket-family", why: "same families as socket" },
   { syscall: "ioctl", when: "ioctl-command", why: "TIOCSTI pushes input into a terminal, TIOCLINUX can too (and read the console)" },
+  // A set-id file made in the workspace (a copy of any program, chmod 6755) is a set-id program on
+  // the host, owned by the sandbox's uid: nosuid applies only to the sandbox's own mounts.
+  ...(["chmod", "fchmod", "creat", "mknod"] as const).map((syscall) => ({ syscall, when: "setid-mode-arg1" as const, why: "setting S_ISUID/S_ISGID plants a set-id program on the host" })),
+  ...(["fchmodat", "fchmodat2", "mknodat"] as const).map((syscall) => ({ syscall, when: "setid-mode-arg2" as const, why: "setting S_ISUID/S_ISGID plants a set-id program on the host" })),
+  { syscall: "open", when: "setid-create-arg1", why: "creating a file with S_ISUID/S_ISGID plants a set-id program on the host" },
+  { syscall: "openat", when: "setid-create-arg2", why: "creating a file with S_ISUID/S_ISGID plants a set-id program on the host" },
+  { syscall: "openat2", when: "enosys", why: "its mode is behind a pointer the filter cannot read; ENOSYS makes callers fall back to openat" },
 ];
 
 /** Builds the filter for `arch` (see the module comment for its shape). */
@@ -152,6 +174,15 @@ export function buildSeccompFilter(arch: Arch): SockFilter[] {
     b.label(argCheck("personality")).load(SECCOMP_DATA.argLow(0));
     for (const p of ALLOWED_PERSONALITIES) b.jeq(p, "allow");
     b.ret(SECCOMP_RET.ERRNO | EPERM);
+  }
+
+  for (const [check, arg] of [["setid-mode-arg1", 1], ["setid-mode-arg2", 2]] as const) {
+    if (checks.has(check)) b.label(argCheck(check)).load(SECCOMP_DATA.argLow(arg)).jset(SETID_BITS, "eperm", "allow");
+  }
+  for (const [check, flags] of [["setid-create-arg1", 1], ["setid-create-arg2", 2]] as const) {
+    if (!checks.has(check)) continue;
+    b.label(argCheck(check)).load(SECCOMP_DATA.argLow(flags)).jset(CREATE_FLAGS, NEXT, "allow");
+    b.load(SECCOMP_DATA.argLow(flags + 1)).jset(SETID_BITS, "eperm", "allow");
   }
 
   b.label("allow").ret(SECCOMP_RET.ALLOW);

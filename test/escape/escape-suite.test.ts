@@ -41,6 +41,8 @@ const BATCHES: Record<string, Attack[]> = {
     // answers before landlock (which would refuse too: the run dir is read-only to it as well).
     a("write-run-dir", NS, "EROFS"),
     a("chmod-run-dir", NS, "EROFS"),
+    a("setuid-copy-chmod", "seccomp", "EPERM"),
+    a("setuid-create", "seccomp", "EPERM"),
     a("core-pattern", "uid", "EACCES", true),
     // Absent on kernels built without CONFIG_MAGIC_SYSRQ (the unsandboxed run then opens a stand-in).
     a("chroot-escape", "uid", "EPERM", true),
@@ -54,6 +56,7 @@ const BATCHES: Record<string, Attack[]> = {
     a("reopen-stdin-write-fs", "landlock", "EACCES"),
     a("write-host-abs-fs", "interceptor", "EACCES"),
     a("write-run-dir-fs", NS, "EROFS"),
+    a("setuid-copy-chmod-fs", "seccomp", "EPERM"),
   ],
   "net.py": [
     a("tcp-host", NET, "ECONNREFUSED"),

@@ -1,7 +1,7 @@
 /**
  * The seccomp layer, tried from the outside: python ctypes calls each dangerous syscall through
- * sandbox-init, once with the filter and once without. With it, each must fail with EPERM (clone3:
- * ENOSYS); without it, the same probe must NOT fail with EPERM (it succeeds, or fails for another,
+ * sandbox-init, once with the filter and once without. With it, each must fail with EPERM (clone3,
+ * openat2: ENOSYS); without it, the same probe must NOT fail with EPERM (it succeeds, or fails for another,
  * specific reason), which proves the probe could have failed for the filter's reason alone.
  */
 import { spawnSync } from "node:child_process";
@@ -87,6 +87,18 @@ const DENIED: Record<string, string> = {
   move_pages: "ok",
   fanotify_init: "ok",
   x32_getpid: "ENOSYS", // the x32 ABI is not enabled in this kernel; the filter refuses it anyway
+  // Set-id modes on a file in a temp dir (a set-id program planted where the host would run it).
+  chmod_setuid: "ok",
+  fchmod_setgid: "ok",
+  fchmodat_setuid_setgid: "ok",
+  fchmodat2_setuid: "ok",
+  creat_setuid: "ok",
+  open_creat_setuid: "ok",
+  openat_creat_setgid: "ok",
+  openat_tmpfile_setuid: "ok",
+  mknod_setuid: "ok",
+  mknodat_setuid: "ok",
+  openat2: "ok",
 };
 /** Ordinary calls (and the harmless variants of filtered ones) that must work with the filter. */
 const ALLOWED = [
@@ -101,8 +113,14 @@ const ALLOWED = [
   "socketpair_unix",
   "ioctl_fionread",
   "mbind",
+  "chmod_plain",
+  "fchmod_plain",
+  "fchmodat2_plain",
+  "openat_creat_plain",
+  "openat_read_junk_mode",
+  "mknodat_plain",
 ];
-const filteredErrno = (probe: string): string => (probe === "clone3" ? "ENOSYS" : "EPERM");
+const filteredErrno = (probe: string): string => (probe === "clone3" || probe === "openat2" ? "ENOSYS" : "EPERM");
 
 const ROOT_ONLY = IS_ROOT ? false : "the baselines were measured as root (several calls need capabilities)";
 

@@ -84,6 +84,41 @@ for (const arch of ARCHES) {
     t.end();
   });
 
+  t.test(`${arch}: modes with S_ISUID or S_ISGID are refused (chmod family, creating opens, mknod)`, (t) => {
+    const has = (name: SyscallName) => syscallNumber(arch, name) !== null;
+    const AT_FDCWD = 0xffffff9c;
+    const O_WRONLY = 1;
+    const O_CREAT = 0o100;
+    const O_TMPFILE = 0o20200000;
+    for (const mode of [0o4755, 0o2755, 0o6755, 0o104755, 0x1_0000_4755n]) {
+      const m = mode.toString(8);
+      if (has("chmod")) t.equal(verdict("chmod", [0, mode]), DENY, `chmod ${m}`);
+      t.equal(verdict("fchmod", [3, mode]), DENY, `fchmod ${m}`);
+      t.equal(verdict("fchmodat", [AT_FDCWD, 0, mode]), DENY, `fchmodat ${m}`);
+      t.equal(verdict("fchmodat2", [AT_FDCWD, 0, mode, 0]), DENY, `fchmodat2 ${m}`);
+      t.equal(verdict("openat", [AT_FDCWD, 0, O_CREAT | O_WRONLY, mode]), DENY, `openat O_CREAT ${m}`);
+      t.equal(verdict("openat", [AT_FDCWD, 0, O_TMPFILE | O_WRONLY, mode]), DENY, `openat O_TMPFILE ${m}`);
+      t.equal(verdict("mknodat", [AT_FDCWD, 0, 0o100000 | Number(BigInt(mode) & 0o7777n), 0]), DENY, `mknodat S_IFREG ${m}`);
+      if (has("open")) t.equal(verdict("open", [0, O_CREAT | O_WRONLY, mode]), DENY, `open O_CREAT ${m}`);
+      if (has("creat")) t.equal(verdict("creat", [0, mode]), DENY, `creat ${m}`);
+      if (has("mknod")) t.equal(verdict("mknod", [0, 0o100000 | Number(BigInt(mode) & 0o7777n), 0]), DENY, `mknod ${m}`);
+    }
+    for (const mode of [0o755, 0o1777, 0o644, 0]) {
+      const m = mode.toString(8);
+      if (has("chmod")) t.equal(verdict("chmod", [0, mode]), ALLOW, `chmod ${m}`);
+      t.equal(verdict("fchmod", [3, mode]), ALLOW, `fchmod ${m}`);
+      t.equal(verdict("fchmodat", [AT_FDCWD, 0, mode]), ALLOW, `fchmodat ${m}`);
+      t.equal(verdict("fchmodat2", [AT_FDCWD, 0, mode, 0]), ALLOW, `fchmodat2 ${m}`);
+      t.equal(verdict("openat", [AT_FDCWD, 0, O_CREAT | O_WRONLY, mode]), ALLOW, `openat O_CREAT ${m}`);
+      t.equal(verdict("mknodat", [AT_FDCWD, 0, 0o100000 | mode, 0]), ALLOW, `mknodat ${m}`);
+    }
+    // Without O_CREAT or O_TMPFILE the mode argument is ignored by the kernel (it may hold anything).
+    t.equal(verdict("openat", [AT_FDCWD, 0, 0, 0o6755]), ALLOW, "openat O_RDONLY with a junk mode");
+    if (has("open")) t.equal(verdict("open", [0, O_WRONLY, 0o4755]), ALLOW, "open O_WRONLY with a junk mode");
+    t.equal(verdict("openat2", [AT_FDCWD, 0, 0, 24]), SECCOMP_RET.ERRNO | ENOSYS, "openat2 (mode behind a pointer) is ENOSYS");
+    t.end();
+  });
+
   t.test(`${arch}: ioctl and personality`, (t) => {
     t.equal(verdict("ioctl", [0, 0x5412]), DENY, "TIOCSTI");
     t.equal(verdict("ioctl", [0, 0x541c]), DENY, "TIOCLINUX");

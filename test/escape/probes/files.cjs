@@ -40,4 +40,16 @@ main({
   },
   "write-host-abs-fs": (t) => createIn(t.hostDir),
   "write-run-dir-fs": (t) => createIn(t.runDir),
+  // A copy of a program in the workspace, made set-id: on the host that is a set-id program.
+  "setuid-copy-chmod-fs": () => {
+    fs.copyFileSync("/usr/bin/id", "planted-id-node");
+    try {
+      fs.chmodSync("planted-id-node", 0o4755);
+      const mode = fs.statSync("planted-id-node").mode & 0o7777;
+      if ((mode & 0o6000) === 0) throw new Blocked("NOT_SETID", `planted-id-node has mode ${mode.toString(8)}`);
+      return `copied /usr/bin/id and fs.chmodSync 4755: mode ${mode.toString(8)} in the workspace`;
+    } finally {
+      fs.rmSync("planted-id-node", { force: true });
+    }
+  },
 });

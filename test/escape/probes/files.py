@@ -118,6 +118,38 @@ def chmod_run_dir(t):
     return "changed the mode of %s from %o to %o (and back)" % (path, before, after)
 
 
+def planted_setid(name, what):
+    """The file `name` in the cwd (the workspace: a host folder) has S_ISUID or S_ISGID: on the host
+    it is a set-id program (nosuid binds only the sandbox's view). Removed at once."""
+    try:
+        mode = os.stat(name).st_mode
+        if mode & 0o6000 == 0:
+            raise Blocked("NOT_SETID", "%s has mode %o: no set-id bit" % (name, mode & 0o7777))
+        st = os.stat(name)
+        return "%s: %s has mode %o, owner uid %d (a set-id program on the host)" % (what, name, mode & 0o7777, st.st_uid)
+    finally:
+        os.unlink(name)
+
+
+def setuid_copy_chmod(t):
+    """Copy a program into the workspace, chmod 6755."""
+    with open("/usr/bin/id", "rb") as src, open("planted-id", "wb") as dst:
+        dst.write(src.read())
+    try:
+        check(libc.chmod(b"planted-id", 0o6755), "chmod(planted-id, 6755)")
+    except OSError:
+        os.unlink("planted-id")
+        raise
+    return planted_setid("planted-id", "copied /usr/bin/id and chmod 6755")
+
+
+def setuid_create(t):
+    """Create a file with mode 4755 directly (open O_CREAT), without chmod."""
+    fd = check(libc.open(b"planted-create", os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o4755), "open(planted-create, O_CREAT, 4755)")
+    libc.close(fd)
+    return planted_setid("planted-create", "open(O_CREAT, 4755)")
+
+
 def open_for_write(path):
     """Opens a kernel control file for writing and closes it without writing a byte: the open is the
     escape (it needs root's access to the host kernel's file), and nothing on the host changes."""
@@ -165,6 +197,8 @@ main(
         "write-host-abs": write_host_abs,
         "write-run-dir": write_run_dir,
         "chmod-run-dir": chmod_run_dir,
+        "setuid-copy-chmod": setuid_copy_chmod,
+        "setuid-create": setuid_create,
         "core-pattern": core_pattern,
         "sysrq-trigger": sysrq_trigger,
         "secret-posix-open": secret_posix_open,
