@@ -7,7 +7,8 @@ import { McpwError } from "../protocol/mcpw-error.js";
  * Root is no exception: a sandbox started by root must hold no host privilege, and a user namespace
  * alone maps the sandbox to host uid 0. So when mcpw runs as root, bubblewrap itself runs as an
  * unprivileged uid — the workspace's owner when that is not root, else nobody (65534) — and the
- * sandbox is that uid on the host.
+ * sandbox is that uid on the host. Its gid is always nogroup (65534): the workspace's group could
+ * be a privileged one (disk, shadow, docker), and the sandbox would have held it on the host.
  */
 export interface SandboxIdentity {
   uid: number;
@@ -20,7 +21,7 @@ export const NOBODY: SandboxIdentity = { uid: 65534, gid: 65534 };
 export function sandboxIdentity(workspace: string): SandboxIdentity | null {
   if (process.getuid?.() !== 0) return null;
   const st = statSync(workspace);
-  return st.uid !== 0 ? { uid: st.uid, gid: st.gid } : NOBODY;
+  return st.uid !== 0 ? { uid: st.uid, gid: NOBODY.gid } : NOBODY;
 }
 
 /**

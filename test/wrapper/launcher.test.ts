@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { chownSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { McpwError } from "../../protocol/errors.js";
@@ -115,6 +115,27 @@ t.test("root is no exception: a sandbox started by root runs as an unprivileged 
   for (const f of ["/proc/sys/kernel/core_pattern", "/proc/sysrq-trigger", "/proc/sys/vm/drop_caches"]) t.not(out[f], "written", `${f} cannot be written`);
   t.notOk(out.sys, "/sys is not there");
   t.equal(statSync(join(workspace, "made-by-sandbox")).uid, 65534, "and the workspace is still writable by it");
+});
+
+t.test("as root, the sandbox's gid is nogroup (65534), never the workspace's group", { skip: process.getuid?.() !== 0 && "needs root" }, async (t) => {
+  // A workspace owned by an ordinary user, in a privileged group (42 is shadow on Debian; any gid
+  // stands for one here), holding a file only that group may read.
+  const PRIVILEGED_GID = 42;
+  const workspace = tempDir("mcpw-gid-ws-");
+  writeFileSync(join(workspace, "group-only"), "for the privileged group\n", { mode: 0o640 });
+  chownSync(join(workspace, "group-only"), 0, PRIVILEGED_GID);
+  chownSync(workspace, 1000, PRIVILEGED_GID);
+  const probe = `
+    const fs = require("fs"), out = { gid: process.getgid(), groups: process.getgroups(), uid: process.getuid() };
+    try { out.read = fs.readFileSync("/mount/group-only", "utf8").trim(); } catch (e) { out.read = e.code; }
+    console.log(JSON.stringify(out));`;
+  const { stdout, code } = await output(request("sb-gid00001", ["node", "-e", probe], { workspace }));
+  t.equal(code, 0);
+  const out = JSON.parse(stdout);
+  t.equal(out.uid, 1000, "the workspace's owner");
+  t.equal(out.gid, 65534, "gid nogroup, not the workspace's group");
+  t.notOk(out.groups.includes(PRIVILEGED_GID), `no supplementary privileged group (${out.groups})`);
+  t.equal(out.read, "EACCES", "a file only the workspace's group may read stays unreadable");
 });
 
 t.test("a sandbox dies with the process that started it, even when that process is killed outright", async (t) => {
