@@ -118,8 +118,9 @@ export interface LandlockPolicy {
   /** Trees that may be read and executed (runtime: /usr, /lib, the interpreter's install dir). */
   readExec: readonly string[];
   /**
-   * When given, the only files (or trees) that may be executed: `readExec` trees are then only
-   * read. A sandbox that may read /usr need not be able to run every program in it.
+   * When given, the only files (or trees) that may be execve'd: `readExec` trees are then only
+   * read. This stops execve of other files, not their code: an executable loader can run any
+   * readable program, and files without a path (memfds) are not governed by landlock.
    */
   executeOnly?: readonly string[] | undefined;
   /** Trees that may be read. */

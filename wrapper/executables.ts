@@ -6,9 +6,18 @@ import { SANDBOX_PATH } from "./bwrap-args.js";
 /**
  * The files a sandbox may execve (landlock's executeOnly): the program itself, Node (helpers, the
  * exec-via-bridge shim), the programs policy.exec.allow names, the interpreters their `#!` lines
- * name, and the dynamic loader. Everything else under /usr stays readable but not executable: the
- * interceptors refuse other programs politely, and a program that goes around them (execve through
- * ctypes, a static binary's own syscalls) meets EACCES from the kernel.
+ * name, and the dynamic loader. Everything else under /usr stays readable but cannot be execve'd:
+ * the interceptors refuse other programs politely, and a plain `execve("/bin/sh")` that goes around
+ * them (ctypes, process.binding) meets EACCES from the kernel.
+ *
+ * This is NOT a boundary on what code runs in the sandbox. The program is arbitrary code already,
+ * and it can run any readable program's code without execve'ing that file: through the dynamic
+ * loader (`ld-linux-x86-64.so.2 /bin/sh`, which must stay executable for every dynamic program),
+ * from a memfd (`memfd_create` + `execveat(AT_EMPTY_PATH)`, or `execve("/proc/self/fd/N")`:
+ * landlock does not govern files that have no path), or by mapping it itself. What holds is that
+ * whatever it runs has the same uid, namespaces, seccomp filter, landlock domain and rlimits: it
+ * can do nothing the program itself could not. exec.allow decides what the interceptors start for
+ * a well-behaved program; it keeps honest tools from being started by accident, not an attacker.
  */
 
 /** Dynamic loaders ELF programs name as their interpreter (the kernel opens them for execution too). */

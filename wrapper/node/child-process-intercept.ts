@@ -44,6 +44,8 @@ function withInheritedEnv(envPairs: string[] | undefined, ctx: ChildProcessConte
  * Programs run only when the policy allows them: inside the sandbox (exec.allow, with the same
  * namespaces and limits) or on the host by the bridge (exec.viaBridge, through a shim that relays
  * output and exit code). Everything else fails as spawn would, with EACCES and the rule named.
+ * This keeps a well-behaved program to its policy; it does not bound what code runs in the sandbox
+ * (see wrapper/executables.ts): the kernel layers bound what any code can do.
  */
 export function installChildProcessInterceptors(ctx: ChildProcessContext): void {
   const proto = ChildProcess.prototype as unknown as { spawn(options: { file: string; args: string[]; envPairs?: string[] }): number };

@@ -8,7 +8,8 @@ if the policy lists it, by basename or exact absolute path:
                   to run it on the host and relays its output and exit status;
 anything else fails with PermissionError (EACCES) naming the rule. A shell command line (shell=True,
 os.system, os.popen) is judged as the shell, /bin/sh: what the shell then starts is the kernel
-layer's business.
+layer's business. None of this bounds what code runs in the sandbox (see wrapper/executables.ts):
+it keeps a well-behaved program to its policy; the kernel layers bound what any code can do.
 """
 import os
 import sys
