@@ -262,7 +262,11 @@ function resolvePython(python: string, args: string[], opts: ResolveOptions): Re
   const exe = realpathSync(info.executable);
   const i = scriptArgument(args, new Set(["-W", "-X", "--check-hash-based-pycs"]), new Set(["-c", "-m", "-"]));
   const s = withScript(args, i, PACKAGE_MARKERS, opts);
-  const trees = [...[info.prefix, info.base_prefix].map((p) => exposure(realOrSelf(p), exe, opts)), exposure(binTree(exe), exe, opts), ...(s.tree ? [s.tree] : [])];
+  // prefix, base_prefix and the executable's install tree are often one folder: check each once.
+  const installs = new Set([info.prefix, info.base_prefix].map(realOrSelf));
+  const bin = binTree(exe);
+  if (bin !== null) installs.add(bin);
+  const trees = [...[...installs].map((p) => exposure(p, exe, opts)), ...(s.tree ? [s.tree] : [])];
   return { argv: [exe, ...s.args], runtime: "python", readonlyPaths: [...new Set(trees.map((x) => x.path))], hiddenPaths: [...new Set(trees.flatMap((x) => x.hide))] };
 }
 
