@@ -195,6 +195,8 @@ export function exposure(tree: string | null, file: string, opts: ResolveOptions
     return lone;
   }
   if (!st.isDirectory() || isShared(st.mode)) return lone;
+  // A node_modules folder (an npx-resolved package's) is package-manager output: not walked either.
+  if (NOT_WALKED.has(basename(tree))) return { path: tree, hide: [] };
   const roots = new Set([join(opts.cwd, "mount"), ...(opts.workspaceRoots ?? [])].map(realOrSelf));
   const hide: string[] = [];
   const stack = [tree];

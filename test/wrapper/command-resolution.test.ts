@@ -57,6 +57,8 @@ t.test("a world-writable or sticky tree is never exposed; such folders inside a 
   const e = exposure(d, join(d, "index.js"), opts("/"));
   t.equal(e.path, d);
   t.same(e.hide, [join(d, "drop"), join(d, "shared")], "world-writable and sticky folders hidden; node_modules is not walked");
+  // A script inside node_modules: the node_modules folder is its tree, and it is not walked.
+  t.same(exposure(join(d, "node_modules"), join(d, "node_modules", "pkg", "x.js"), opts("/")), { path: join(d, "node_modules"), hide: [] });
 });
 
 t.test("mcpw's workspaces and run dirs inside an exposed package are hidden", async (t) => {
