@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { mcpw, mcpwDaemon } from "./helpers/cli.js";
@@ -85,6 +85,25 @@ t.test("serve, token create/list/revoke, bridge, sandbox create/list/logs/stop â
   t.match(revoked.stdout, new RegExp(`revoked ${id} \\(ci-bridge\\); 1 connection\\(s\\) closed`));
   t.equal(await bridgeExit, 1, "a bridge whose token is revoked stops with an error");
   t.match(bridge.stderr(), /revoked/);
+});
+
+t.test("mcpw run leaves no run or staging dir behind when it ends normally", async (t) => {
+  // A temp dir of this test's own (TMPDIR), searchable by the sandbox's uid, where mcpw makes them.
+  const tmp = tempDir("mcpw-cli-tmp-");
+  chmodSync(tmp, 0o755);
+  const env = { TMPDIR: tmp };
+  const cwd = tempDir("mcpw-cli-left-");
+  const leftovers = () => readdirSync(tmp).filter((n) => /^mcpw-(run|stage)-/.test(n));
+  t.equal((await mcpw(["run", "-q", "--", "node", "-e", "1"], { cwd, env })).code, 0);
+  t.equal((await mcpw(["run", "-q", "--", "node", "-e", "process.exit(3)"], { cwd, env })).code, 3);
+  writeFileSync(join(cwd, "limits.json"), JSON.stringify({ limits: { timeoutMs: 500 } }));
+  t.not((await mcpw(["run", "-q", "--policy", join(cwd, "limits.json"), "--", "node", "-e", "setInterval(() => {}, 1000)"], { cwd, env })).code, 0);
+  // A workspace in a folder the sandbox's uid cannot enter is staged (as root).
+  const hidden = tempDir("mcpw-cli-hidden-");
+  mkdirSync(join(hidden, "ws"));
+  if (process.getuid?.() === 0) chownSync(join(hidden, "ws"), 65534, 65534);
+  t.equal((await mcpw(["run", "-q", "--mount", join(hidden, "ws"), "--", "node", "-e", "1"], { cwd, env })).code, 0);
+  t.same(leftovers(), [], "no mcpw-run-* or mcpw-stage-* left");
 });
 
 t.test("mcpw run: exit code and stdout pass through; bad input is one clear line with nothing left behind", async (t) => {
