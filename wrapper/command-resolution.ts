@@ -178,8 +178,8 @@ const isShared = (mode: number): boolean => (mode & 0o1002) !== 0;
  * it to hide. Never exposed — `file` alone is, instead: `/`, a tree that holds the home directory
  * or a protected path (the state dir), a tree that is or holds a shared directory (sharedDirs), and
  * a tree that is itself world-writable or sticky. Inside an exposed tree, mcpw's workspace roots
- * (`<cwd>/mount`, `workspaceRoots`), its run and staging dirs and world-writable or sticky folders
- * are hidden. Trees under /usr are bound whole anyway and are not checked.
+ * (`<cwd>/mount`, `workspaceRoots`), its run and staging dirs, world-writable or sticky folders and
+ * folders mcpw cannot list are hidden. Trees under /usr are bound whole anyway and are not checked.
  */
 export function exposure(tree: string | null, file: string, opts: ResolveOptions): Exposure {
   const lone = { path: file, hide: [] };
@@ -214,7 +214,10 @@ export function exposure(tree: string | null, file: string, opts: ResolveOptions
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch {
-      continue; // unreadable by mcpw: bubblewrap (as the sandbox's uid) cannot read it either
+      // A folder mcpw cannot list cannot be checked: hidden (the tree itself: the file alone).
+      if (dir === tree) return lone;
+      hide.push(dir);
+      continue;
     }
     for (const e of entries) {
       if (!e.isDirectory() || NOT_WALKED.has(e.name)) continue;
