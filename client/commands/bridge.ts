@@ -26,7 +26,12 @@ export const bridgeCommand: CommandSpec = {
 The policy is the bridge's own, checked for every operation whatever the sandbox asked:
   { "filesystem": { "readonly": ["/srv/data"], "readwrite": ["/srv/out"] },
     "network": { "allowedDomains": ["api.example.com", "*.github.com"], "deniedDomains": [] },
-    "exec": { "allow": ["git"], "timeoutMs": 30000, "maxOutputBytes": 1048576 } }
+    "exec": { "allow": ["uname", { "command": "date", "args": ["-u", "\\\\+[%A-Za-z:_ -]*"] }],
+              "allowEnv": [], "timeoutMs": 30000, "maxOutputBytes": 1048576 } }
+An allowed program gets any arguments the sandbox chooses unless its entry constrains them
+("args": patterns every argument must match in full): allow only programs safe with any argv
+(git is not: aliases, hooks and ssh commands run anything). Exec ops may set only locale, time
+zone and terminal variables, and the names in exec.allowEnv.
 It reconnects with backoff when the server goes away; a refused or revoked token stops it.`,
   async run(args) {
     const env = requireStr(args, "env", "bridge");
