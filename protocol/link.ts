@@ -57,22 +57,50 @@ abstract class BaseLink implements Link {
   }
 }
 
+export interface WebSocketLinkOptions {
+  /**
+   * Liveness check: every `heartbeatMs` a ping is sent; a peer that has answered neither it nor
+   * sent anything else by the next one is dropped (so within 2 × heartbeatMs of going silent).
+   * A stopped process or a vanished host never closes its socket; without this it would look
+   * connected forever. 0 or absent: no heartbeat.
+   */
+  heartbeatMs?: number;
+}
+
 /** A WebSocket (from `ws`) as a link. */
 export class WebSocketLink extends BaseLink {
   readonly remoteAddress: string;
   private readonly ws: WebSocket;
+  private alive = true;
 
-  constructor(ws: WebSocket, remoteAddress: string) {
+  constructor(ws: WebSocket, remoteAddress: string, opts: WebSocketLinkOptions = {}) {
     super();
     this.ws = ws;
     this.remoteAddress = remoteAddress;
     ws.on("message", (data, isBinary) => {
+      this.alive = true;
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       if (isBinary) this.emitBinary(buf);
       else this.emitText(buf.toString("utf8"));
     });
+    ws.on("pong", () => (this.alive = true));
     ws.on("close", (code, reason) => this.emitClose(reason.toString() || `closed (${code})`));
     ws.on("error", (err) => this.emitClose(err.message));
+    if (opts.heartbeatMs && opts.heartbeatMs > 0) this.startHeartbeat(opts.heartbeatMs);
+  }
+
+  private startHeartbeat(ms: number): void {
+    const timer = setInterval(() => {
+      if (!this.alive) {
+        this.emitClose(`no answer to a heartbeat within ${ms} ms`);
+        this.ws.terminate();
+        return;
+      }
+      this.alive = false;
+      if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+    }, ms);
+    timer.unref();
+    this.onClose(() => clearInterval(timer));
   }
 
   sendText(text: string): void {

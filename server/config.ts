@@ -13,6 +13,11 @@ export const ServerConfig = z
     /** Workspaces of sandboxes created without one go under <workspaceRoot>/<sandbox-id>/. */
     workspaceRoot: z.string().min(1).default("./mount"),
     requestTimeoutMs: z.number().int().positive().default(30_000),
+    /**
+     * Ping every connection this often; one that answers nothing until the next ping is dropped (a
+     * stopped or vanished bridge is thus replaced by its standby within 2 × heartbeatMs). 0: off.
+     */
+    heartbeatMs: z.number().int().min(0).default(15_000),
     /** A connection that has not authenticated within this time is closed. */
     authTimeoutMs: z.number().int().positive().default(10_000),
     rateLimit: z

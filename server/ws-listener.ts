@@ -37,7 +37,7 @@ export function listen(server: McpwServer, host = server.config.host, port = ser
   });
   wss.on("connection", (ws, req) => {
     const remote = req.socket.remoteAddress ?? "unknown";
-    server.attach(new WebSocketLink(ws, remote));
+    server.attach(new WebSocketLink(ws, remote, { heartbeatMs: server.config.heartbeatMs }));
   });
   return new Promise((resolveListen, reject) => {
     http.once("error", reject);
