@@ -41,6 +41,19 @@ t.test("a server that is not running is reported, not hung on", async (t) => {
   t.match(r.stderr, /cannot reach the mcpw server at ws:\/\/127\.0\.0\.1:1: connection refused; is `mcpw serve` running\?/);
 });
 
+t.test("serve on a port in use: one line, exit 1, no admin token written", async (t) => {
+  const { createServer } = await import("node:net");
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+  t.teardown(() => taken.close());
+  const port = (taken.address() as { port: number }).port;
+  const state = tempDir("mcpw-cli-state-");
+  const r = await mcpw(["serve", "--port", String(port), "--state-dir", state]);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `mcpw serve: port ${port} on 127.0.0.1 is in use\n`, "one clear line, no stack");
+  t.notOk(existsSync(join(state, "admin.token")), "no admin token was written for a server that never listened");
+});
+
 t.test("serve, token create/list/revoke, bridge, sandbox create/list/logs/stop — through the CLI", async (t) => {
   const state = tempDir("mcpw-cli-state-");
   const env = { MCPW_STATE_DIR: state };

@@ -35,7 +35,6 @@ operations go to the active bridge of the environment, under the snippet policy 
     if (str(args.values.port)) config.port = parsePort(str(args.values.port)!);
     const stateDir = str(args.values["state-dir"]) ?? defaultStateDir();
     const server = new McpwServer({ config, stateDir });
-    const admin = server.tokens.ensureAdminToken(stateDir);
     // Loaded here, not at the top: the MCP SDK, QuickJS and Pyodide would slow every mcpw command.
     const { SnippetService } = await import("../../wrapper/snippets/snippet-service.js");
     const { mcpHttpHandler, MCP_PATH } = await import("../../wrapper/snippets/mcp-http.js");
@@ -46,7 +45,16 @@ operations go to the active bridge of the environment, under the snippet policy 
       workspace: str(args.values["snippet-mount"]) ?? null,
       ...snippetServiceOptions(args, stateDir),
     });
-    const listening = await listen(server, undefined, undefined, [mcpHttpHandler(server, snippets)]);
+    let listening;
+    try {
+      listening = await listen(server, undefined, undefined, [mcpHttpHandler(server, snippets)]);
+    } catch (e) {
+      await snippets.close();
+      await server.close();
+      throw e;
+    }
+    // Only once listening: a server that cannot start leaves no new admin token behind.
+    const admin = server.tokens.ensureAdminToken(stateDir);
     if (admin.created) process.stderr.write(`admin token written to ${admin.path} (mode 0600); the CLI and TUI read it from there\n`);
     process.stderr.write(`mcpw server listening on ${listening.url} (environment "${server.config.env}", state in ${stateDir})\n`);
     process.stderr.write(`snippet tools (run_js, run_py) at ${listening.url.replace(/^ws/, "http")}${MCP_PATH} (bearer: the admin token)\n`);
