@@ -94,6 +94,12 @@ t.test("serve, token create/list/revoke, bridge, sandbox create/list/logs/stop â
   const stopped = await mcpw(["sandbox", "stop", sbId, ...common], { env });
   t.match(stopped.stdout, /state\s+exited \(stopped by request\)/);
 
+  const adminId = /(tok_[a-f0-9]{16})\s+admin/.exec(listed.stdout)![1]!;
+  const selfRevoke = await mcpw(["token", "revoke", adminId, ...common], { env });
+  t.equal(selfRevoke.code, 1);
+  t.match(selfRevoke.stderr, new RegExp(`^mcpw token revoke: ${adminId} is the server's admin token \\(${state}/admin\\.token\\)`), "the admin token in use is not revoked");
+  t.equal(selfRevoke.stderr.trim().split("\n").length, 1, "one line");
+
   const revoked = await mcpw(["token", "revoke", id, ...common], { env });
   t.match(revoked.stdout, new RegExp(`revoked ${id} \\(ci-bridge\\); 1 connection\\(s\\) closed`));
   t.equal(await bridgeExit, 1, "a bridge whose token is revoked stops with an error");
