@@ -81,7 +81,7 @@ t.test("serve, token create/list/revoke, bridge, sandbox create/list/logs/stop â
   const bridge = await mcpwDaemon(["bridge", "--env", "dev", "--token-file", join(dir, "token"), "--policy", join(dir, "policy.json"), "--name", "cli-bridge", ...common], /active: serving environment "dev"/, env);
   const bridgeExit = new Promise<number | null>((r) => bridge.child.on("exit", r));
 
-  const sb = await mcpw(["sandbox", "create", "--name", "talker", ...common, "--", "node", "-e", "console.error('hi from the sandbox'); setInterval(() => {}, 1000)"], { env });
+  const sb = await mcpw(["sandbox", "create", "--name", "talker", ...common, "--", "node", "-e", "console.error('hi from the sandbox'); console.error('\\x1b]0;owned\\x07\\x1b[31mred'); setInterval(() => {}, 1000)"], { env });
   t.equal(sb.code, 0, sb.stderr);
   const sbId = /^id\s+(sb-[a-z0-9]{8})$/m.exec(sb.stdout)![1]!;
   let logs = "";
@@ -90,6 +90,12 @@ t.test("serve, token create/list/revoke, bridge, sandbox create/list/logs/stop â
     await new Promise((r) => setTimeout(r, 100));
   }
   t.match(logs, /hi from the sandbox/);
+  for (let i = 0; i < 50 && !logs.includes("red"); i++) {
+    logs = (await mcpw(["sandbox", "logs", sbId, ...common], { env })).stdout;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.match(logs, /\?\]0;owned\?\?\[31mred/, "terminal escapes in a sandbox's stderr are shown, defused");
+  t.notOk(/[\x00-\x09\x0b-\x1f\x7f]/.test(logs), "no control character reaches the terminal (no OSC title change)");
   t.match((await mcpw(["sandbox", "list", ...common], { env })).stdout, new RegExp(`${sbId}\\s+talker\\s+running`));
   const stopped = await mcpw(["sandbox", "stop", sbId, ...common], { env });
   t.match(stopped.stdout, /state\s+exited \(stopped by request\)/);
