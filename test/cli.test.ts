@@ -81,6 +81,12 @@ t.test("serve, token create/list/revoke, bridge, sandbox create/list/logs/stop â
   const bridge = await mcpwDaemon(["bridge", "--env", "dev", "--token-file", join(dir, "token"), "--policy", join(dir, "policy.json"), "--name", "cli-bridge", ...common], /active: serving environment "dev"/, env);
   const bridgeExit = new Promise<number | null>((r) => bridge.child.on("exit", r));
 
+  // A refused registration (a dev token for prod): exit 1, and no empty audit file left behind.
+  const wrongEnv = await mcpw(["bridge", "--env", "prod", "--token-file", join(dir, "token"), "--policy", join(dir, "policy.json"), ...common], { env });
+  t.equal(wrongEnv.code, 1);
+  t.match(wrongEnv.stderr, /this token is for environment "dev", not "prod"/);
+  t.notOk(existsSync(join(state, "bridge-prod-audit.jsonl")), "a bridge that never registered leaves no audit file");
+
   const sb = await mcpw(["sandbox", "create", "--name", "talker", ...common, "--", "node", "-e", "console.error('hi from the sandbox'); console.error('\\x1b]0;owned\\x07\\x1b[31mred'); setInterval(() => {}, 1000)"], { env });
   t.equal(sb.code, 0, sb.stderr);
   const sbId = /^id\s+(sb-[a-z0-9]{8})$/m.exec(sb.stdout)![1]!;
