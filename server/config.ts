@@ -50,6 +50,16 @@ export function readJsonFile(path: string, what: string): unknown {
   }
 }
 
+/** readJsonFile, for files whose top level must be a JSON object (configs and policies). */
+export function readJsonObject(path: string, what: string): Record<string, unknown> {
+  const value = readJsonFile(path, what);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    const got = value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`;
+    throw new McpwError("bad_params", `${what} ${path} must hold a JSON object, not ${got}`);
+  }
+  return value as Record<string, unknown>;
+}
+
 export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
   const r = schema.safeParse(input);
   if (!r.success) {

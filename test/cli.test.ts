@@ -41,6 +41,31 @@ t.test("a server that is not running is reported, not hung on", async (t) => {
   t.match(r.stderr, /cannot reach the mcpw server at ws:\/\/127\.0\.0\.1:1: connection refused; is `mcpw serve` running\?/);
 });
 
+t.test("config and policy files must hold a JSON object, and errors name the file", async (t) => {
+  const dir = tempDir("mcpw-cli-files-");
+  const state = tempDir("mcpw-cli-state-");
+  writeFileSync(join(dir, "token"), `mcpw_${"b".repeat(43)}\n`);
+  for (const [name, text, got] of [["null.json", "null", "null"], ["arr.json", "[]", "an array"], ["str.json", '"str"', "a string"]] as const) {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    const serve = await mcpw(["serve", "--port", "0", "--config", file, "--state-dir", state]);
+    t.equal(serve.code, 2, `serve --config ${text}`);
+    t.equal(serve.stderr, `mcpw serve: server config ${file} must hold a JSON object, not ${got}\n`);
+    const bridge = await mcpw(["bridge", "--env", "dev", "--token-file", join(dir, "token"), "--policy", file, "--state-dir", state, "--server", "ws://127.0.0.1:1"]);
+    t.equal(bridge.code, 2, `bridge --policy ${text}`);
+    t.equal(bridge.stderr, `mcpw bridge: bridge policy ${file} must hold a JSON object, not ${got}\n`);
+  }
+  writeFileSync(join(dir, "bad-port.json"), JSON.stringify({ port: "high" }));
+  const port = await mcpw(["serve", "--config", join(dir, "bad-port.json"), "--state-dir", state]);
+  t.equal(port.code, 2);
+  t.match(port.stderr, new RegExp(`^mcpw serve: server config ${dir}/bad-port\\.json: port: expected number`));
+  writeFileSync(join(dir, "bad-exec.json"), JSON.stringify({ exec: { allow: [5] } }));
+  const exec = await mcpw(["bridge", "--env", "dev", "--token-file", join(dir, "token"), "--policy", join(dir, "bad-exec.json"), "--state-dir", state, "--server", "ws://127.0.0.1:1"]);
+  t.equal(exec.code, 2);
+  t.match(exec.stderr, new RegExp(`^mcpw bridge: bridge policy ${dir}/bad-exec\\.json: exec\\.allow\\.0: `));
+  t.same(readdirSync(state), [], "nothing was left in the state dir: no admin token, no empty audit file");
+});
+
 t.test("serve on a port in use: one line, exit 1, no admin token written", async (t) => {
   const { createServer } = await import("node:net");
   const taken = createServer();

@@ -1,6 +1,6 @@
 import type { LogLine, SandboxInfo } from "../../protocol/methods.js";
 import { Policy } from "../../protocol/policy.js";
-import { parseConfig, readJsonFile } from "../../server/config.js";
+import { parseConfig, readJsonObject } from "../../server/config.js";
 import { str, UsageError, type CommandSpec, type ParsedArgs } from "../command.js";
 import { printTable, SERVER_OPTIONS, withServer } from "../admin-session.js";
 import { clean } from "../text.js";
@@ -20,7 +20,7 @@ export const sandboxCreateCommand: CommandSpec = {
   async run(args) {
     if (args.rest.length === 0) throw new UsageError("mcpw sandbox create needs a command after --, e.g. mcpw sandbox create -- npx @modelcontextprotocol/server-memory");
     const policyFile = str(args.values.policy);
-    const policy = policyFile ? parseConfig(Policy, readJsonFile(policyFile, "policy file"), `policy ${policyFile}`) : {};
+    const policy = policyFile ? parseConfig(Policy, readJsonObject(policyFile, "policy file"), `policy ${policyFile}`) : {};
     const info = await withServer(args, (c) =>
       c.call("sandbox.create", {
         command: args.rest,

@@ -1,5 +1,6 @@
+import { McpwError } from "../../protocol/errors.js";
 import { McpwServer } from "../../server/server.js";
-import { readJsonFile } from "../../server/config.js";
+import { readJsonObject } from "../../server/config.js";
 import { defaultStateDir } from "../../server/state-dir.js";
 import { listen } from "../../server/ws-listener.js";
 import { parsePort, str, type CommandSpec } from "../command.js";
@@ -27,14 +28,21 @@ The snippet tools run_js and run_py are served over Streamable HTTP at http://<h
 guarded by the admin token (Authorization: Bearer <admin token>). Their network and file
 operations go to the active bridge of the environment, under the snippet policy as well.`,
   async run(args) {
-    const fileConfig = str(args.values.config) ? (readJsonFile(str(args.values.config)!, "server config") as Record<string, unknown>) : {};
-    const config: Record<string, unknown> = { ...fileConfig };
+    const configFile = str(args.values.config);
+    const config: Record<string, unknown> = configFile ? { ...readJsonObject(configFile, "server config") } : {};
     const env = str(args.values.env) ?? process.env.MCPW_ENV;
     if (env) config.env = env;
     if (str(args.values.host)) config.host = str(args.values.host);
     if (str(args.values.port)) config.port = parsePort(str(args.values.port)!);
     const stateDir = str(args.values["state-dir"]) ?? defaultStateDir();
-    const server = new McpwServer({ config, stateDir });
+    let server: McpwServer;
+    try {
+      server = new McpwServer({ config, stateDir });
+    } catch (e) {
+      // Name the file: "server config: port: ..." alone does not say which one.
+      if (configFile && e instanceof McpwError) throw new McpwError(e.code, e.message.replace(/^server config/, `server config ${configFile}`), e.field ? { field: e.field } : {});
+      throw e;
+    }
     // Loaded here, not at the top: the MCP SDK, QuickJS and Pyodide would slow every mcpw command.
     const { SnippetService } = await import("../../wrapper/snippets/snippet-service.js");
     const { mcpHttpHandler, MCP_PATH } = await import("../../wrapper/snippets/mcp-http.js");
