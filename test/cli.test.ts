@@ -41,6 +41,28 @@ t.test("a server that is not running is reported, not hung on", async (t) => {
   t.match(r.stderr, /cannot reach the mcpw server at ws:\/\/127\.0\.0\.1:1: connection refused; is `mcpw serve` running\?/);
 });
 
+t.test("a group's --help lists its commands; a reader that closes stdout early gets no stack", async (t) => {
+  for (const group of ["token", "sandbox"]) {
+    const r = await mcpw([group, "--help"]);
+    t.equal(r.code, 0, `mcpw ${group} --help exits 0`);
+    t.match(r.stdout, new RegExp(`^mcpw ${group} — `));
+    t.match(r.stdout, new RegExp(`\\n  mcpw ${group} list `), "and lists the subcommands");
+    t.equal(r.stderr, "");
+  }
+  const bare = await mcpw(["token"]);
+  t.equal(bare.code, 2, "without a subcommand it is still a usage error");
+  const { spawn } = await import("node:child_process");
+  const { MCPW_BIN } = await import("./helpers/cli.js");
+  const piped = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [MCPW_BIN, "sandbox", "create", "--help"], { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.destroy(); // like `| head -0`: the reader is gone before anything is written
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code, stderr }));
+  });
+  t.same(piped, { code: 0, stderr: "" }, "EPIPE: exit quietly");
+});
+
 t.test("config and policy files must hold a JSON object, and errors name the file", async (t) => {
   const dir = tempDir("mcpw-cli-files-");
   const state = tempDir("mcpw-cli-state-");
