@@ -30,14 +30,16 @@ export interface BridgeDaemonOptions {
   log: (line: string) => void;
   /** Reconnect backoff: starts at initialMs, doubles up to maxMs, with jitter. */
   backoff?: { initialMs: number; maxMs: number };
+  /** Ping the server this often; a server silent for two of these is reconnected to (default 15 s). */
+  heartbeatMs?: number;
 }
 
 export type BridgeState = "connecting" | "active" | "standby" | "stopped";
 
 /**
  * The bridge daemon's connection loop: connect out to the server, authenticate, register, serve
- * operations; when the server goes away, reconnect with backoff. A token the server refuses is
- * fatal (it will not become valid by retrying); a lockout is waited out.
+ * operations; when the server goes away (or stops answering heartbeats), reconnect with backoff. A
+ * token the server refuses is fatal (it will not become valid by retrying); a lockout is waited out.
  */
 export class BridgeDaemon {
   state: BridgeState = "connecting";
@@ -63,6 +65,7 @@ export class BridgeDaemon {
       this.setState("connecting");
       try {
         const conn = await connectToServer(this.opts.url, this.opts.token, "bridge", {
+          ...(this.opts.heartbeatMs !== undefined ? { heartbeatMs: this.opts.heartbeatMs } : {}),
           onEvent: (event, data) => {
             if (event === "bridge.state") this.setState((data as { active: boolean }).active ? "active" : "standby");
           },

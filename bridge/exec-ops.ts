@@ -4,7 +4,7 @@ import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import { McpwError } from "../protocol/errors.js";
 import type { OpResult } from "../protocol/ops.js";
-import type { BridgePolicy } from "../protocol/policy.js";
+import { type BridgeExecAllow, type BridgePolicy, describeExecAllow, EXEC_SAFE_ENV, EXEC_SAFE_ENV_VALUE } from "../protocol/policy.js";
 import { ioError, ioFailure } from "./io-error.js";
 import type { OpOf } from "./op-types.js";
 import type { GuardedObject, PathGuard } from "./path-guard.js";
@@ -16,8 +16,11 @@ import type { GuardedObject, PathGuard } from "./path-guard.js";
  *   allowed when its real path is the real path of an allowed program (an allowed absolute path, or
  *   an allowed name found in `exec.path`). The program's real path is what runs (argv[0] stays as
  *   asked), so swapping a symlink afterwards changes nothing.
- * - The environment is `PATH` (from `exec.path`) plus the op's variables; variables that make a
- *   program load other code (LD_PRELOAD, NODE_OPTIONS, BASH_ENV, ...) or replace PATH are refused.
+ * - An allowed program gets any arguments, unless its entry is `{ command, args }`: then every
+ *   argument must match one of the patterns in full. Several entries for one program: any may allow.
+ * - The environment is `PATH` (from `exec.path`) plus the op's variables, which must be on an
+ *   allowlist: EXEC_SAFE_ENV (locale, time zone, terminal; values that cannot name a file) and the
+ *   policy's `exec.allowEnv`. Anything else (GIT_PAGER, EDITOR, HOME, LD_PRELOAD, ...) is refused.
  * - cwd must pass the path guard for reading and is entered through the verified /proc handle.
  * - stdout and stderr are each kept up to `maxOutputBytes` (then `truncated`); a program that goes
  *   on writing as much again is killed. The time limit is the smaller of the policy's and the op's;
@@ -29,39 +32,6 @@ export type BridgeExecPolicy = BridgePolicy["exec"];
 
 /** How long output is still read after the program exits, from descendants that escaped its group. */
 const EXIT_GRACE_MS = 200;
-
-/** Variables that make common programs load or run other code; PATH comes from exec.path. */
-const REFUSED_ENV = new Set([
-  "PATH",
-  "GCONV_PATH",
-  "GLIBC_TUNABLES",
-  "BASH_ENV",
-  "ENV",
-  "SHELLOPTS",
-  "BASHOPTS",
-  "PS4",
-  "IFS",
-  "NODE_OPTIONS",
-  "NODE_PATH",
-  "PYTHONSTARTUP",
-  "PYTHONPATH",
-  "PYTHONHOME",
-  "PYTHONINSPECT",
-  "PERL5OPT",
-  "PERL5LIB",
-  "PERLLIB",
-  "RUBYOPT",
-  "RUBYLIB",
-  "JAVA_TOOL_OPTIONS",
-  "_JAVA_OPTIONS",
-  "GIT_EXEC_PATH",
-  "GIT_SSH_COMMAND",
-]);
-const REFUSED_ENV_PREFIXES = ["LD_", "GIT_CONFIG_"];
-
-function refusedEnvName(name: string): boolean {
-  return REFUSED_ENV.has(name) || REFUSED_ENV_PREFIXES.some((p) => name.startsWith(p));
-}
 
 /** Collects one output stream up to `cap` bytes; calls `flood` once when the program writes 2 × cap. */
 class OutputCap {
@@ -89,13 +59,33 @@ class OutputCap {
   }
 }
 
+/** An exec.allow entry, with its argument patterns compiled (null: any arguments). */
+interface AllowRule {
+  entry: BridgeExecAllow;
+  command: string;
+  args: RegExp[] | null;
+}
+
+function compileRule(entry: BridgeExecAllow): AllowRule {
+  if (typeof entry === "string") return { entry, command: entry, args: null };
+  return { entry, command: entry.command, args: entry.args.map((p) => new RegExp(`^(?:${p})$`)) };
+}
+
+function argsAllowed(rule: AllowRule, args: readonly string[]): boolean {
+  return rule.args === null || args.every((a) => rule.args!.some((re) => re.test(a)));
+}
+
 export class ExecOperations {
   private readonly policy: BridgeExecPolicy;
   private readonly guard: PathGuard;
+  private readonly rules: AllowRule[];
+  private readonly allowedEnv: ReadonlySet<string>;
 
   constructor(policy: BridgeExecPolicy, guard: PathGuard) {
     this.policy = policy;
     this.guard = guard;
+    this.rules = policy.allow.map(compileRule);
+    this.allowedEnv = new Set(policy.allowEnv);
   }
 
   private notAllowed(command: string): McpwError {
@@ -121,34 +111,50 @@ export class ExecOperations {
     return fsp.realpath(path).catch(() => null);
   }
 
-  /** The real path of the program `command` names, if exec.allow allows it. */
-  async resolveCommand(command: string): Promise<string> {
+  /** The real path of the program `command` names, and the exec.allow entries that name it. */
+  async resolveCommand(command: string): Promise<{ program: string; rules: AllowRule[] }> {
     if (!command.startsWith("/")) {
-      if (!this.policy.allow.includes(command)) throw this.notAllowed(command);
+      const rules = this.rules.filter((r) => r.command === command);
+      if (rules.length === 0) throw this.notAllowed(command);
       const found = await this.realOrNull(await this.lookUp(command));
       if (!found) throw ioFailure("ENOENT", `command "${command}" is allowed but is not in any exec.path directory (${this.policy.path.join(", ")})`);
-      return found;
+      return { program: found, rules };
     }
     // Resolve what is allowed first, so a refused path's existence is never revealed.
     const allowed = await Promise.all(
-      this.policy.allow.map(async (a) => this.realOrNull(a.startsWith("/") ? a : await this.lookUp(a))),
+      this.rules.map(async (r) => this.realOrNull(r.command.startsWith("/") ? r.command : await this.lookUp(r.command))),
     );
     const real = await this.realOrNull(command);
-    if (real === null || !allowed.includes(real)) throw this.notAllowed(command);
-    return real;
+    const rules = real === null ? [] : this.rules.filter((_, i) => allowed[i] === real);
+    if (rules.length === 0) throw this.notAllowed(command);
+    return { program: real!, rules };
+  }
+
+  private checkArgs(command: string, rules: AllowRule[], args: readonly string[]): void {
+    if (rules.some((r) => argsAllowed(r, args))) return;
+    const bad = args.findIndex((a) => !rules.some((r) => r.args?.some((re) => re.test(a))));
+    const what = bad < 0 ? "no single exec.allow entry allows all of these arguments" : `argument ${bad + 1} (${JSON.stringify(args[bad]!.slice(0, 80))}) is not allowed by exec.allow`;
+    const entries = rules.map((r) => describeExecAllow(r.entry)).join("; ");
+    throw new McpwError("policy_denied", `command "${command}": ${what} (${entries})`, { rule: "exec.allow" });
   }
 
   private checkEnv(env: Record<string, string>): void {
-    for (const name of Object.keys(env)) {
-      if (refusedEnvName(name)) {
-        const why = name === "PATH" ? "PATH comes from exec.path" : "it changes which code an allowed program runs";
-        throw new McpwError("policy_denied", `environment variable ${name} may not be set for exec: ${why}`, { rule: "exec.allow" });
+    for (const [name, value] of Object.entries(env)) {
+      if (this.allowedEnv.has(name)) continue;
+      if (EXEC_SAFE_ENV.includes(name)) {
+        if (EXEC_SAFE_ENV_VALUE.test(value)) continue;
+        throw new McpwError("policy_denied", `environment variable ${name} for exec: the value may not name a file (no leading "/", no "..", at most 64 characters)`, {
+          rule: "exec.allowEnv",
+        });
       }
+      const why = name === "PATH" ? "PATH comes from exec.path" : `only ${EXEC_SAFE_ENV.join(", ")} and the names in the bridge policy's exec.allowEnv are passed`;
+      throw new McpwError("policy_denied", `environment variable ${name} may not be set for exec: ${why}`, { rule: "exec.allowEnv" });
     }
   }
 
   async exec(op: OpOf<"exec">): Promise<OpResult<"exec">> {
-    const program = await this.resolveCommand(op.command);
+    const { program, rules } = await this.resolveCommand(op.command);
+    this.checkArgs(op.command, rules, op.args);
     this.checkEnv(op.env);
     let cwd: GuardedObject | null = null;
     if (op.cwd !== undefined) {

@@ -11,6 +11,13 @@ import { type GuardedEntry, O_PATH, type PathGuard, using } from "./path-guard.j
  * path the caller asked for.
  */
 
+/**
+ * The schema already refuses more than 0o777 (protocol/ops.ts FileMode); masked again here, as the
+ * bridge may run as root and must never create a setuid, setgid or sticky file whatever reaches it.
+ */
+const PERMISSION_BITS = 0o777;
+const SETID_BITS = 0o6000;
+
 type FileType = OpResult<"fs.list">["entries"][number]["type"];
 
 function typeOf(s: Stats | Dirent): FileType {
@@ -119,9 +126,13 @@ export class FileOperations {
     const flags = C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW | C.O_NONBLOCK | how;
     return using(this.guard.entry(op.path, "write", true), (e) =>
       about(op.path, async () => {
-        const fh = await fsp.open(e.proc, flags, op.fileMode);
+        const fh = await fsp.open(e.proc, flags, op.fileMode & PERMISSION_BITS);
         try {
-          if (!(await fh.stat()).isFile()) throw ioFailure("EINVAL", `${op.path}: EINVAL (not a regular file)`);
+          const st = await fh.stat();
+          if (!st.isFile()) throw ioFailure("EINVAL", `${op.path}: EINVAL (not a regular file)`);
+          // The kernel clears setuid/setgid when an unprivileged process writes a file, but not for
+          // root (CAP_FSETID): do it here, or new contents of a setuid program in a root would run so.
+          if ((st.mode & SETID_BITS) !== 0) await fh.chmod(st.mode & 0o1777);
           let written = 0;
           while (written < data.length) written += (await fh.write(data, written, data.length - written)).bytesWritten;
           return { written };
@@ -158,7 +169,7 @@ export class FileOperations {
       await about(op.path, async () => {
         let dir = top.procParent;
         for (const [i, name] of where.missing.entries()) {
-          await fsp.mkdir(`${dir}/${name}`, op.fileMode).catch((err: NodeJS.ErrnoException) => {
+          await fsp.mkdir(`${dir}/${name}`, op.fileMode & PERMISSION_BITS).catch((err: NodeJS.ErrnoException) => {
             if (!(op.recursive && err.code === "EEXIST")) throw err; // lost a race to another mkdir -p
           });
           if (i === where.missing.length - 1) break;

@@ -17,10 +17,11 @@ import { PathGuard } from "./path-guard.js";
  * policy (and, for network operations, the requester's `restrict.network` as well), validates the
  * result, and writes exactly one audit entry per request, whatever happens:
  *
- *   { ts, event: "op", verdict: allow | deny | error, op, origin, target, code?, rule?, reason?,
- *     errno?, durationMs }
+ *   { ts, event: "op", verdict: allow | deny | error, op, origin, target, fileMode?, code?, rule?,
+ *     reason?, errno?, durationMs }
  *
- * `target` is the path, host:port, URL (without query or credentials) or command; file contents,
+ * `target` is the path, host:port, URL (without query or credentials) or command; `fileMode` is the
+ * mode fs.write / fs.mkdir asked for, in octal ("0644"), refused ones included. File contents,
  * bodies, arguments, environment values and headers are never recorded.
  */
 
@@ -145,12 +146,17 @@ export class BridgeOperations {
       verdict: error === undefined ? "allow" : error.code === "policy_denied" ? "deny" : "error",
     };
     // A request that failed validation is recorded with what can be trusted of it.
-    const rawRequest = (raw ?? {}) as { op?: { op?: unknown }; origin?: unknown };
+    const rawRequest = (raw ?? {}) as { op?: { op?: unknown; fileMode?: unknown }; origin?: unknown };
     const opName = parsed?.op.op ?? (typeof rawRequest.op?.op === "string" ? rawRequest.op.op.slice(0, 64) : undefined);
     const origin = parsed?.origin ?? Origin.safeParse(rawRequest.origin).data;
     if (opName !== undefined) entry.op = opName;
     if (origin !== undefined) entry.origin = origin;
     if (parsed) entry.target = describeOpTarget(parsed.op);
+    // The mode a file or directory is created with, also when a refused request asked for more.
+    const fileMode = parsed ? (parsed.op as { fileMode?: number }).fileMode : rawRequest.op?.fileMode;
+    if ((opName === "fs.write" || opName === "fs.mkdir") && typeof fileMode === "number" && Number.isInteger(fileMode) && fileMode >= 0 && fileMode <= 0o177777) {
+      entry.fileMode = `0${fileMode.toString(8).padStart(3, "0")}`;
+    }
     if (error) {
       entry.code = error.code;
       entry.reason = error.message;

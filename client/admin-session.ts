@@ -4,6 +4,7 @@ import { defaultStateDir } from "../server/state-dir.js";
 import { ADMIN_TOKEN_FILE } from "../server/tokens.js";
 import { str, UsageError, type OptionSpec, type ParsedArgs } from "./command.js";
 import { connectToServer, DEFAULT_SERVER_URL, type ServerConnection } from "./server-connection.js";
+import { clean } from "./text.js";
 
 /** How to reach the server as admin: options every command that talks to a running server accepts. */
 export const CONNECT_OPTIONS: Record<string, OptionSpec> = {
@@ -65,7 +66,7 @@ export function printTable(args: ParsedArgs, rows: Record<string, unknown>[], js
     return;
   }
   const cols = Object.keys(rows[0]!);
-  const cell = (v: unknown) => (v === null || v === undefined ? "-" : String(v));
+  const cell = (v: unknown) => (v === null || v === undefined ? "-" : clean(String(v)));
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
   process.stdout.write(`${line(cols.map((c) => c.toUpperCase()))}\n`);

@@ -33,7 +33,17 @@ function findCommand(argv: string[]): { spec: CommandSpec; rest: string[] } | nu
   return { spec, rest: argv.slice(spec.name.split(" ").length) };
 }
 
+/** `mcpw token list | head -1`: a reader that goes away is not an error worth a stack trace. */
+function exitQuietlyOnClosedStdout(): void {
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  // `run` and `snippets` own stdout (MCP stdio): they handle their own streams.
+  if (argv[0] !== "run" && argv[0] !== "snippets") exitQuietlyOnClosedStdout();
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
     process.stdout.write(mainHelp());
     return argv.length === 0 ? 2 : 0;
@@ -45,9 +55,15 @@ export async function main(argv: string[]): Promise<number> {
   const found = findCommand(argv);
   if (!found) {
     const group = commands.filter((c) => c.name.startsWith(`${argv[0]} `));
+    const list = () => group.map((c) => `  mcpw ${c.name.padEnd(20)} ${c.summary}`).join("\n");
+    if (group.length && ["--help", "-h", "help"].includes(argv[1] ?? "")) {
+      const summary = GROUPS.find(([g]) => g === argv[0])?.[1];
+      process.stdout.write(`mcpw ${argv[0]}${summary ? ` — ${summary}` : ""}\n\ncommands:\n${list()}\n\n(mcpw ${argv[0]} <command> --help for its options)\n`);
+      return 0;
+    }
     if (group.length) {
       const wanted = argv[1] && !argv[1].startsWith("-") ? `unknown subcommand "${argv[1]}" for mcpw ${argv[0]}; ` : "";
-      process.stderr.write(`mcpw: ${wanted}use one of:\n${group.map((c) => `  mcpw ${c.name.padEnd(20)} ${c.summary}`).join("\n")}\n`);
+      process.stderr.write(`mcpw: ${wanted}use one of:\n${list()}\n`);
       return 2;
     }
     process.stderr.write(`mcpw: unknown command "${argv[0]}"\n\n${mainHelp()}`);

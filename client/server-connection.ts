@@ -5,6 +5,13 @@ import type { MethodName, ParamsInput, Result, Role } from "../protocol/methods.
 import { Peer, type PeerOptions } from "../protocol/peer.js";
 
 export const DEFAULT_SERVER_URL = "ws://127.0.0.1:7800";
+/** How often a client or bridge pings the server; a server silent for two of these is given up on. */
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+
+export interface ConnectOptions extends PeerOptions {
+  /** See WebSocketLinkOptions.heartbeatMs; default DEFAULT_HEARTBEAT_MS, 0 turns it off. */
+  heartbeatMs?: number;
+}
 
 export interface ServerConnection {
   peer: Peer;
@@ -33,9 +40,10 @@ export function openWebSocket(url: string, timeoutMs = 10_000): Promise<WebSocke
 }
 
 /** Connects and authenticates as `role`. Events and requests from the server go to `opts`. */
-export async function connectToServer(url: string, token: string, role: Role, opts: PeerOptions = {}): Promise<ServerConnection> {
+export async function connectToServer(url: string, token: string, role: Role, opts: ConnectOptions = {}): Promise<ServerConnection> {
+  const { heartbeatMs = DEFAULT_HEARTBEAT_MS, ...peerOpts } = opts;
   const ws = await openWebSocket(url);
-  const peer = new Peer(new WebSocketLink(ws, url), { defaultTimeoutMs: 30_000, firstStreamId: 1, ...opts });
+  const peer = new Peer(new WebSocketLink(ws, url, { heartbeatMs }), { defaultTimeoutMs: 30_000, firstStreamId: 1, ...peerOpts });
   let auth: Result<"auth">;
   try {
     auth = await peer.request<Result<"auth">>("auth", { role, token });

@@ -14,6 +14,12 @@ export interface Link {
   onText(cb: (text: string) => void): void;
   onBinary(cb: (data: Buffer) => void): void;
   onClose(cb: (reason: string) => void): void;
+  /**
+   * Frames above this many bytes are not decoded: onTooLarge is called instead. Links that receive
+   * bytes (WebSocket) check before decoding; others leave it to the peer.
+   */
+  maxFrameBytes: number;
+  onTooLarge(cb: (bytes: number, binary: boolean) => void): void;
   readonly remoteAddress: string;
   readonly isOpen: boolean;
 }
@@ -22,11 +28,13 @@ type Listeners = {
   text: ((t: string) => void)[];
   binary: ((b: Buffer) => void)[];
   close: ((r: string) => void)[];
+  tooLarge: ((bytes: number, binary: boolean) => void)[];
 };
 
 abstract class BaseLink implements Link {
-  protected listeners: Listeners = { text: [], binary: [], close: [] };
+  protected listeners: Listeners = { text: [], binary: [], close: [], tooLarge: [] };
   protected open = true;
+  maxFrameBytes = MAX_FRAME_BYTES;
   abstract readonly remoteAddress: string;
   abstract sendText(text: string): void;
   abstract sendBinary(data: Buffer): void;
@@ -44,6 +52,12 @@ abstract class BaseLink implements Link {
   onClose(cb: (reason: string) => void): void {
     this.listeners.close.push(cb);
   }
+  onTooLarge(cb: (bytes: number, binary: boolean) => void): void {
+    this.listeners.tooLarge.push(cb);
+  }
+  protected emitTooLarge(bytes: number, binary: boolean): void {
+    for (const cb of this.listeners.tooLarge) cb(bytes, binary);
+  }
   protected emitText(t: string): void {
     for (const cb of this.listeners.text) cb(t);
   }
@@ -57,22 +71,54 @@ abstract class BaseLink implements Link {
   }
 }
 
+export interface WebSocketLinkOptions {
+  /**
+   * Liveness check: every `heartbeatMs` a ping is sent; a peer that has answered neither it nor
+   * sent anything else by the next one is dropped (so within 2 × heartbeatMs of going silent).
+   * A stopped process or a vanished host never closes its socket; without this it would look
+   * connected forever. 0 or absent: no heartbeat.
+   */
+  heartbeatMs?: number;
+}
+
 /** A WebSocket (from `ws`) as a link. */
 export class WebSocketLink extends BaseLink {
   readonly remoteAddress: string;
   private readonly ws: WebSocket;
+  private alive = true;
 
-  constructor(ws: WebSocket, remoteAddress: string) {
+  constructor(ws: WebSocket, remoteAddress: string, opts: WebSocketLinkOptions = {}) {
     super();
     this.ws = ws;
     this.remoteAddress = remoteAddress;
     ws.on("message", (data, isBinary) => {
+      this.alive = true;
+      // Bytes, counted before anything is decoded or parsed (12 MiB of two-byte characters is 6 Mi
+      // characters).
+      const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+      if (bytes > this.maxFrameBytes) return this.emitTooLarge(bytes, isBinary);
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       if (isBinary) this.emitBinary(buf);
       else this.emitText(buf.toString("utf8"));
     });
+    ws.on("pong", () => (this.alive = true));
     ws.on("close", (code, reason) => this.emitClose(reason.toString() || `closed (${code})`));
     ws.on("error", (err) => this.emitClose(err.message));
+    if (opts.heartbeatMs && opts.heartbeatMs > 0) this.startHeartbeat(opts.heartbeatMs);
+  }
+
+  private startHeartbeat(ms: number): void {
+    const timer = setInterval(() => {
+      if (!this.alive) {
+        this.emitClose(`no answer to a heartbeat within ${ms} ms`);
+        this.ws.terminate();
+        return;
+      }
+      this.alive = false;
+      if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+    }, ms);
+    timer.unref();
+    this.onClose(() => clearInterval(timer));
   }
 
   sendText(text: string): void {

@@ -14,6 +14,16 @@ const Port = z.number().int().min(1).max(65535);
 /** Stream ids are chosen by the side that opens the stream. */
 export const StreamId = z.number().int().min(1).max(0xffffffff);
 
+/**
+ * Permission bits of a file or directory the bridge creates. Never setuid, setgid or sticky: a bridge
+ * running as root would otherwise make a setuid-root program with contents the sandbox chose.
+ */
+export const FileMode = z
+  .number()
+  .int()
+  .min(0)
+  .max(0o777, "only permission bits 0..0o777 (0..511) are allowed; setuid, setgid and sticky bits are refused");
+
 export const FsStatOp = z.object({ op: z.literal("fs.stat"), path: AbsolutePath, follow: z.boolean().default(true) }).strict();
 export const FsReadOp = z
   .object({
@@ -30,12 +40,12 @@ export const FsWriteOp = z
     data: Base64,
     /** overwrite: truncate then write; append: add at the end; create: fail if it exists. */
     mode: z.enum(["overwrite", "append", "create"]).default("overwrite"),
-    fileMode: z.number().int().min(0).max(0o7777).default(0o644),
+    fileMode: FileMode.default(0o644),
   })
   .strict();
 export const FsListOp = z.object({ op: z.literal("fs.list"), path: AbsolutePath }).strict();
 export const FsMkdirOp = z
-  .object({ op: z.literal("fs.mkdir"), path: AbsolutePath, recursive: z.boolean().default(false), fileMode: z.number().int().min(0).max(0o7777).default(0o755) })
+  .object({ op: z.literal("fs.mkdir"), path: AbsolutePath, recursive: z.boolean().default(false), fileMode: FileMode.default(0o755) })
   .strict();
 export const FsRmOp = z
   .object({ op: z.literal("fs.rm"), path: AbsolutePath, recursive: z.boolean().default(false), force: z.boolean().default(false) })

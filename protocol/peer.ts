@@ -47,6 +47,7 @@ export class Peer {
   private closeReason: string | null = null;
   private readonly closeWaiters: ((reason: string) => void)[] = [];
   private readonly eventListeners = new Set<EventHandler>();
+  private frameLimitNote = "";
 
   constructor(link: Link, opts: PeerOptions = {}) {
     this.link = link;
@@ -55,6 +56,23 @@ export class Peer {
     link.onText((t) => this.onText(t));
     link.onBinary((b) => this.streams.handle(b));
     link.onClose((reason) => this.onClose(reason));
+    link.onTooLarge((bytes, binary) => this.tooLarge(`${binary ? "binary " : ""}frame of ${bytes} bytes`));
+  }
+
+  /**
+   * Sets the largest frame this side reads (at most MAX_FRAME_BYTES); `note` ends the too_large
+   * message, e.g. "before authentication".
+   */
+  limitFrames(bytes: number, note = ""): void {
+    this.link.maxFrameBytes = Math.min(bytes, MAX_FRAME_BYTES);
+    this.frameLimitNote = note;
+  }
+
+  private tooLarge(what: string): void {
+    const limit = this.link.maxFrameBytes;
+    const err = new McpwError("too_large", `${what} exceeds the ${limit}-byte limit${this.frameLimitNote ? ` ${this.frameLimitNote}` : ""}`);
+    this.link.sendText(JSON.stringify(errorFrame(null, err.toBody())));
+    this.opts.onBadFrame?.(err);
   }
 
   get isOpen(): boolean {
@@ -103,11 +121,11 @@ export class Peer {
   }
 
   private onText(text: string): void {
-    if (text.length > MAX_FRAME_BYTES) {
-      const err = new McpwError("too_large", `frame of ${text.length} characters exceeds the ${MAX_FRAME_BYTES}-byte limit`);
-      this.link.sendText(JSON.stringify(errorFrame(null, err.toBody())));
-      this.opts.onBadFrame?.(err);
-      return;
+    // A WebSocket link has checked the bytes before decoding; links in memory or over a socket
+    // leave it to here.
+    if (text.length > this.link.maxFrameBytes / 3) {
+      const bytes = Buffer.byteLength(text);
+      if (bytes > this.link.maxFrameBytes) return this.tooLarge(`frame of ${bytes} bytes`);
     }
     const parsed = parseFrame(text);
     if ("error" in parsed) {

@@ -121,6 +121,80 @@ export const Policy = z
 export type Policy = z.infer<typeof Policy>;
 export type PolicyInput = z.input<typeof Policy>;
 
+const EnvVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not an environment variable name");
+
+/**
+ * Variables an exec op may always set: locale, time zone and terminal settings. Their values may not
+ * name a file (no leading "/", no ".."), so they cannot point a program at files the sandbox wrote.
+ * Anything else must be listed in the bridge policy's `exec.allowEnv`.
+ */
+export const EXEC_SAFE_ENV: readonly string[] = ["LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "LC_COLLATE", "LC_NUMERIC", "LC_TIME", "TZ", "TERM", "NO_COLOR", "COLUMNS", "LINES"];
+export const EXEC_SAFE_ENV_VALUE = /^(?!\/)(?!.*\.\.)[A-Za-z0-9_.:+@,\/-]{0,64}$/;
+
+/**
+ * Variables `exec.allowEnv` may not list: PATH comes from exec.path, and these make common programs
+ * load or run other code (a policy that lists them is refused, not silently weakened).
+ */
+const NEVER_EXEC_ENV = new Set([
+  "PATH",
+  "GCONV_PATH",
+  "GLIBC_TUNABLES",
+  "BASH_ENV",
+  "ENV",
+  "SHELLOPTS",
+  "BASHOPTS",
+  "PS4",
+  "IFS",
+  "NODE_OPTIONS",
+  "NODE_PATH",
+  "PYTHONSTARTUP",
+  "PYTHONPATH",
+  "PYTHONHOME",
+  "PYTHONINSPECT",
+  "PERL5OPT",
+  "PERL5LIB",
+  "PERLLIB",
+  "RUBYOPT",
+  "RUBYLIB",
+  "JAVA_TOOL_OPTIONS",
+  "_JAVA_OPTIONS",
+]);
+const NEVER_EXEC_ENV_PREFIXES = ["LD_"];
+
+export function neverExecEnv(name: string): boolean {
+  return NEVER_EXEC_ENV.has(name) || NEVER_EXEC_ENV_PREFIXES.some((p) => name.startsWith(p));
+}
+
+/** A regular expression source that must match a whole argument (it is anchored: `^(?:…)$`). */
+const ArgPattern = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => {
+    try {
+      new RegExp(p);
+      return true;
+    } catch {
+      return false;
+    }
+  }, "not a valid regular expression");
+
+/**
+ * One `exec.allow` entry of a bridge policy: a program (bare name or absolute path) that may run
+ * with any arguments, or `{ command, args }`: the program may run only when every argument matches
+ * one of the `args` patterns in full (`[]`: no arguments at all).
+ */
+export const BridgeExecAllow = z.union([
+  CommandName,
+  z.object({ command: CommandName, args: z.array(ArgPattern).max(256) }).strict(),
+]);
+export type BridgeExecAllow = z.infer<typeof BridgeExecAllow>;
+
+/** A bridge's exec.allow entry as operators read it: "git", or "git (args: status, --short)". */
+export function describeExecAllow(entry: BridgeExecAllow): string {
+  return typeof entry === "string" ? entry : `${entry.command} (args: ${entry.args.length ? entry.args.join(", ") : "none"})`;
+}
+
 /**
  * The bridge's own capability policy: what this environment may reach on the host. Checked at the
  * bridge for every operation, whatever the sandbox policy said.
@@ -137,7 +211,22 @@ export const BridgePolicy = z
     network: NetworkPolicy.prefault({}),
     exec: z
       .object({
-        allow: z.array(CommandName).default([]),
+        /**
+         * Programs that may run on the host. An allowed program gets whatever arguments the sandbox
+         * chooses, unless its entry constrains them: allow only programs that are safe with any argv.
+         */
+        allow: z.array(BridgeExecAllow).default([]),
+        /** Environment variables an exec op may set besides EXEC_SAFE_ENV (values unchecked). */
+        allowEnv: z
+          .array(
+            EnvVarName.refine((n) => !neverExecEnv(n), {
+              error: (iss) =>
+                iss.input === "PATH"
+                  ? "PATH cannot be allowed: it comes from exec.path"
+                  : `${String(iss.input)} cannot be allowed: it makes programs load or run other code`,
+            }),
+          )
+          .default([]),
         /** Directories searched for bare command names (never the caller's PATH). */
         path: z.array(AbsolutePath).default(["/usr/local/bin", "/usr/bin", "/bin"]),
         timeoutMs: z.number().int().positive().default(30_000),

@@ -13,6 +13,11 @@ export const ServerConfig = z
     /** Workspaces of sandboxes created without one go under <workspaceRoot>/<sandbox-id>/. */
     workspaceRoot: z.string().min(1).default("./mount"),
     requestTimeoutMs: z.number().int().positive().default(30_000),
+    /**
+     * Ping every connection this often; one that answers nothing until the next ping is dropped (a
+     * stopped or vanished bridge is thus replaced by its standby within 2 × heartbeatMs). 0: off.
+     */
+    heartbeatMs: z.number().int().min(0).default(15_000),
     /** A connection that has not authenticated within this time is closed. */
     authTimeoutMs: z.number().int().positive().default(10_000),
     rateLimit: z
@@ -43,6 +48,16 @@ export function readJsonFile(path: string, what: string): unknown {
   } catch (e) {
     throw new McpwError("bad_params", `${what} ${path} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+/** readJsonFile, for files whose top level must be a JSON object (configs and policies). */
+export function readJsonObject(path: string, what: string): Record<string, unknown> {
+  const value = readJsonFile(path, what);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    const got = value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`;
+    throw new McpwError("bad_params", `${what} ${path} must hold a JSON object, not ${got}`);
+  }
+  return value as Record<string, unknown>;
 }
 
 export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {

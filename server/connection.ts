@@ -1,8 +1,12 @@
+import { MAX_FRAME_BYTES } from "../protocol/constants.js";
 import { McpwError, parseOrThrow } from "../protocol/errors.js";
 import { Methods, type MethodName, type Role } from "../protocol/methods.js";
 import { Peer } from "../protocol/peer.js";
 import type { Link } from "../protocol/link.js";
 import type { RegisteredBridge } from "./bridge-registry.js";
+
+/** Largest frame read from a connection that has not authenticated yet. */
+export const PRE_AUTH_MAX_FRAME_BYTES = 64 * 1024;
 
 export type Topic = "audit" | "sandboxes" | "bridges" | "logs";
 
@@ -38,6 +42,9 @@ export class Connection {
       // The server opens streams to bridges with even ids; the other side uses odd ones.
       firstStreamId: 2,
     });
+    // Until it authenticates, a connection may send only small frames (auth is a few hundred
+    // bytes): nobody unauthenticated makes the server decode and parse megabytes.
+    this.peer.limitFrames(PRE_AUTH_MAX_FRAME_BYTES, "before authentication");
     this.authTimer = setTimeout(() => {
       if (this.role === null) this.peer.close(`not authenticated within ${host.authTimeoutMs} ms`);
     }, host.authTimeoutMs);
@@ -68,7 +75,9 @@ export class Connection {
     if (method === "auth") {
       const { role, token } = parsed as { role: Role; token: string };
       if (this.role !== null) throw new McpwError("conflict", `this connection is already authenticated as ${this.role}`);
-      return this.host.authenticate(this, role, token);
+      const result = this.host.authenticate(this, role, token);
+      this.peer.limitFrames(MAX_FRAME_BYTES);
+      return result;
     }
     return this.host.handle(this, method as MethodName, parsed);
   }

@@ -217,6 +217,15 @@ export class McpwServer implements ConnectionHost {
       },
       "token.list": () => ({ tokens: this.tokens.list() }),
       "token.revoke": (p, conn) => {
+        const admin = this.tokens.currentAdmin();
+        if (admin?.id === p.id) {
+          throw new McpwError(
+            "conflict",
+            `${p.id} is the server's admin token (${admin.path}), which the CLI and TUI use: revoking it would lock them out. ` +
+              `To replace it, stop the server, delete that file and start the server again (it writes a new one), then revoke ${p.id}`,
+            { field: "params.id" },
+          );
+        }
         const token = this.tokens.revoke(p.id);
         let disconnected = 0;
         for (const c of this.connections) {

@@ -35,6 +35,8 @@ export interface TokenStoreOptions {
 
 export class TokenStore {
   private records: TokenRecord[] = [];
+  /** The token in `<dir>/admin.token` since ensureAdminToken: the one the CLI and TUI use. */
+  private admin: { id: string; path: string } | null = null;
   private readonly file: string | null;
   private readonly now: () => Date;
 
@@ -98,7 +100,7 @@ export class TokenStore {
     }
     const needed = role === "client" ? "admin" : "bridge";
     if (match.kind !== needed) {
-      throw new McpwError("unauthorized", `a ${match.kind} token cannot authenticate a ${role}; use a ${needed} token`);
+      throw new McpwError("unauthorized", `${article(match.kind)} ${match.kind} token cannot authenticate a ${role}; use ${article(needed)} ${needed} token`);
     }
     match.lastUsedAt = this.now().toISOString();
     this.save();
@@ -133,21 +135,31 @@ export class TokenStore {
     if (existsSync(path)) {
       const token = readFileSync(path, "utf8").trim();
       try {
-        this.verify(token, "client");
+        this.admin = { id: this.verify(token, "client").id, path };
         return { path, created: false };
       } catch {
         // stale (revoked, expired or from another store): replace it below
       }
     }
-    const { token } = this.create("admin", null, "admin");
+    const { token, info } = this.create("admin", null, "admin");
     writeFileAtomic(path, `${token}\n`);
+    this.admin = { id: info.id, path };
     return { path, created: true };
+  }
+
+  /** The admin token in use (see ensureAdminToken), or null. */
+  currentAdmin(): { id: string; path: string } | null {
+    return this.admin;
   }
 
   private save(): void {
     if (!this.file) return;
     writeFileAtomic(this.file, `${JSON.stringify({ version: 1, tokens: this.records }, null, 2)}\n`);
   }
+}
+
+function article(word: string): "a" | "an" {
+  return /^[aeiou]/.test(word) ? "an" : "a";
 }
 
 function publicInfo(rec: TokenRecord): TokenInfo {

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
+import { McpwError } from "../protocol/errors.js";
 import { MAX_FRAME_BYTES } from "../protocol/frames.js";
 import { WebSocketLink } from "../protocol/link.js";
 import type { McpwServer } from "./server.js";
@@ -37,12 +38,23 @@ export function listen(server: McpwServer, host = server.config.host, port = ser
   });
   wss.on("connection", (ws, req) => {
     const remote = req.socket.remoteAddress ?? "unknown";
-    server.attach(new WebSocketLink(ws, remote));
+    server.attach(new WebSocketLink(ws, remote, { heartbeatMs: server.config.heartbeatMs }));
+  });
+  let listening = false;
+  // ws re-emits the HTTP server's errors on the WebSocketServer; unhandled, EADDRINUSE was a crash
+  // with a stack. Before listening they reject (below); afterwards they are reported, not fatal.
+  wss.on("error", (err) => {
+    if (listening) process.stderr.write(`mcpw server: ${err.message}\n`);
   });
   return new Promise((resolveListen, reject) => {
-    http.once("error", reject);
+    const failed = (err: NodeJS.ErrnoException) => {
+      wss.close();
+      reject(listenError(err, host, port));
+    };
+    http.once("error", failed);
     http.listen(port, host, () => {
-      http.off("error", reject);
+      http.off("error", failed);
+      listening = true;
       const addr = http.address() as AddressInfo;
       const shownHost = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
       resolveListen({
@@ -59,4 +71,20 @@ export function listen(server: McpwServer, host = server.config.host, port = ser
       });
     });
   });
+}
+
+/** One line saying why the server cannot listen on host:port. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): McpwError {
+  const where = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const errno = err.code ? { errno: err.code } : {};
+  switch (err.code) {
+    case "EADDRINUSE":
+      return new McpwError("io_error", `port ${port} on ${host} is in use`, errno);
+    case "EACCES":
+      return new McpwError("io_error", `not allowed to listen on ${where} (EACCES)`, errno);
+    case "EADDRNOTAVAIL":
+      return new McpwError("io_error", `cannot listen on ${where}: ${host} is not an address of this machine`, errno);
+    default:
+      return new McpwError("io_error", `cannot listen on ${where}: ${err.message}`, errno);
+  }
 }

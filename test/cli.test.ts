@@ -41,6 +41,66 @@ t.test("a server that is not running is reported, not hung on", async (t) => {
   t.match(r.stderr, /cannot reach the mcpw server at ws:\/\/127\.0\.0\.1:1: connection refused; is `mcpw serve` running\?/);
 });
 
+t.test("a group's --help lists its commands; a reader that closes stdout early gets no stack", async (t) => {
+  for (const group of ["token", "sandbox"]) {
+    const r = await mcpw([group, "--help"]);
+    t.equal(r.code, 0, `mcpw ${group} --help exits 0`);
+    t.match(r.stdout, new RegExp(`^mcpw ${group} â€” `));
+    t.match(r.stdout, new RegExp(`\\n  mcpw ${group} list `), "and lists the subcommands");
+    t.equal(r.stderr, "");
+  }
+  const bare = await mcpw(["token"]);
+  t.equal(bare.code, 2, "without a subcommand it is still a usage error");
+  const { spawn } = await import("node:child_process");
+  const { MCPW_BIN } = await import("./helpers/cli.js");
+  const piped = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [MCPW_BIN, "sandbox", "create", "--help"], { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.destroy(); // like `| head -0`: the reader is gone before anything is written
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code, stderr }));
+  });
+  t.same(piped, { code: 0, stderr: "" }, "EPIPE: exit quietly");
+});
+
+t.test("config and policy files must hold a JSON object, and errors name the file", async (t) => {
+  const dir = tempDir("mcpw-cli-files-");
+  const state = tempDir("mcpw-cli-state-");
+  writeFileSync(join(dir, "token"), `mcpw_${"b".repeat(43)}\n`);
+  for (const [name, text, got] of [["null.json", "null", "null"], ["arr.json", "[]", "an array"], ["str.json", '"str"', "a string"]] as const) {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    const serve = await mcpw(["serve", "--port", "0", "--config", file, "--state-dir", state]);
+    t.equal(serve.code, 2, `serve --config ${text}`);
+    t.equal(serve.stderr, `mcpw serve: server config ${file} must hold a JSON object, not ${got}\n`);
+    const bridge = await mcpw(["bridge", "--env", "dev", "--token-file", join(dir, "token"), "--policy", file, "--state-dir", state, "--server", "ws://127.0.0.1:1"]);
+    t.equal(bridge.code, 2, `bridge --policy ${text}`);
+    t.equal(bridge.stderr, `mcpw bridge: bridge policy ${file} must hold a JSON object, not ${got}\n`);
+  }
+  writeFileSync(join(dir, "bad-port.json"), JSON.stringify({ port: "high" }));
+  const port = await mcpw(["serve", "--config", join(dir, "bad-port.json"), "--state-dir", state]);
+  t.equal(port.code, 2);
+  t.match(port.stderr, new RegExp(`^mcpw serve: server config ${dir}/bad-port\\.json: port: expected number`));
+  writeFileSync(join(dir, "bad-exec.json"), JSON.stringify({ exec: { allow: [5] } }));
+  const exec = await mcpw(["bridge", "--env", "dev", "--token-file", join(dir, "token"), "--policy", join(dir, "bad-exec.json"), "--state-dir", state, "--server", "ws://127.0.0.1:1"]);
+  t.equal(exec.code, 2);
+  t.match(exec.stderr, new RegExp(`^mcpw bridge: bridge policy ${dir}/bad-exec\\.json: exec\\.allow\\.0: `));
+  t.same(readdirSync(state), [], "nothing was left in the state dir: no admin token, no empty audit file");
+});
+
+t.test("serve on a port in use: one line, exit 1, no admin token written", async (t) => {
+  const { createServer } = await import("node:net");
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+  t.teardown(() => taken.close());
+  const port = (taken.address() as { port: number }).port;
+  const state = tempDir("mcpw-cli-state-");
+  const r = await mcpw(["serve", "--port", String(port), "--state-dir", state]);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `mcpw serve: port ${port} on 127.0.0.1 is in use\n`, "one clear line, no stack");
+  t.notOk(existsSync(join(state, "admin.token")), "no admin token was written for a server that never listened");
+});
+
 t.test("serve, token create/list/revoke, bridge, sandbox create/list/logs/stop â€” through the CLI", async (t) => {
   const state = tempDir("mcpw-cli-state-");
   const env = { MCPW_STATE_DIR: state };
@@ -68,7 +128,13 @@ t.test("serve, token create/list/revoke, bridge, sandbox create/list/logs/stop â
   const bridge = await mcpwDaemon(["bridge", "--env", "dev", "--token-file", join(dir, "token"), "--policy", join(dir, "policy.json"), "--name", "cli-bridge", ...common], /active: serving environment "dev"/, env);
   const bridgeExit = new Promise<number | null>((r) => bridge.child.on("exit", r));
 
-  const sb = await mcpw(["sandbox", "create", "--name", "talker", ...common, "--", "node", "-e", "console.error('hi from the sandbox'); setInterval(() => {}, 1000)"], { env });
+  // A refused registration (a dev token for prod): exit 1, and no empty audit file left behind.
+  const wrongEnv = await mcpw(["bridge", "--env", "prod", "--token-file", join(dir, "token"), "--policy", join(dir, "policy.json"), ...common], { env });
+  t.equal(wrongEnv.code, 1);
+  t.match(wrongEnv.stderr, /this token is for environment "dev", not "prod"/);
+  t.notOk(existsSync(join(state, "bridge-prod-audit.jsonl")), "a bridge that never registered leaves no audit file");
+
+  const sb = await mcpw(["sandbox", "create", "--name", "talker", ...common, "--", "node", "-e", "console.error('hi from the sandbox'); console.error('\\x1b]0;owned\\x07\\x1b[31mred'); setInterval(() => {}, 1000)"], { env });
   t.equal(sb.code, 0, sb.stderr);
   const sbId = /^id\s+(sb-[a-z0-9]{8})$/m.exec(sb.stdout)![1]!;
   let logs = "";
@@ -77,9 +143,21 @@ t.test("serve, token create/list/revoke, bridge, sandbox create/list/logs/stop â
     await new Promise((r) => setTimeout(r, 100));
   }
   t.match(logs, /hi from the sandbox/);
+  for (let i = 0; i < 50 && !logs.includes("red"); i++) {
+    logs = (await mcpw(["sandbox", "logs", sbId, ...common], { env })).stdout;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.match(logs, /\?\]0;owned\?\?\[31mred/, "terminal escapes in a sandbox's stderr are shown, defused");
+  t.notOk(/[\x00-\x09\x0b-\x1f\x7f]/.test(logs), "no control character reaches the terminal (no OSC title change)");
   t.match((await mcpw(["sandbox", "list", ...common], { env })).stdout, new RegExp(`${sbId}\\s+talker\\s+running`));
   const stopped = await mcpw(["sandbox", "stop", sbId, ...common], { env });
   t.match(stopped.stdout, /state\s+exited \(stopped by request\)/);
+
+  const adminId = /(tok_[a-f0-9]{16})\s+admin/.exec(listed.stdout)![1]!;
+  const selfRevoke = await mcpw(["token", "revoke", adminId, ...common], { env });
+  t.equal(selfRevoke.code, 1);
+  t.match(selfRevoke.stderr, new RegExp(`^mcpw token revoke: ${adminId} is the server's admin token \\(${state}/admin\\.token\\)`), "the admin token in use is not revoked");
+  t.equal(selfRevoke.stderr.trim().split("\n").length, 1, "one line");
 
   const revoked = await mcpw(["token", "revoke", id, ...common], { env });
   t.match(revoked.stdout, new RegExp(`revoked ${id} \\(ci-bridge\\); 1 connection\\(s\\) closed`));

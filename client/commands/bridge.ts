@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { BridgeOperations } from "../../bridge/operations.js";
 import { BridgeDaemon } from "../../bridge/daemon.js";
 import { AuditLog } from "../../server/audit-log.js";
-import { readJsonFile } from "../../server/config.js";
+import { readJsonObject } from "../../server/config.js";
+import { McpwError } from "../../protocol/errors.js";
 import { defaultStateDir, ensureStateDir } from "../../server/state-dir.js";
 import { readTokenFile } from "../admin-session.js";
 import { requireStr, str, UsageError, type CommandSpec } from "../command.js";
@@ -26,7 +27,12 @@ export const bridgeCommand: CommandSpec = {
 The policy is the bridge's own, checked for every operation whatever the sandbox asked:
   { "filesystem": { "readonly": ["/srv/data"], "readwrite": ["/srv/out"] },
     "network": { "allowedDomains": ["api.example.com", "*.github.com"], "deniedDomains": [] },
-    "exec": { "allow": ["git"], "timeoutMs": 30000, "maxOutputBytes": 1048576 } }
+    "exec": { "allow": ["uname", { "command": "date", "args": ["-u", "\\\\+[%A-Za-z:_ -]*"] }],
+              "allowEnv": [], "timeoutMs": 30000, "maxOutputBytes": 1048576 } }
+An allowed program gets any arguments the sandbox chooses unless its entry constrains them
+("args": patterns every argument must match in full): allow only programs safe with any argv
+(git is not: aliases, hooks and ssh commands run anything). Exec ops may set only locale, time
+zone and terminal variables, and the names in exec.allowEnv.
 It reconnects with backoff when the server goes away; a refused or revoked token stops it.`,
   async run(args) {
     const env = requireStr(args, "env", "bridge");
@@ -36,7 +42,14 @@ It reconnects with backoff when the server goes away; a refused or revoked token
     if (!token) throw new UsageError("mcpw bridge needs --token-file (or MCPW_BRIDGE_TOKEN); create a token with mcpw token create --env <env> --name <name>");
     const stateDir = str(args.values["state-dir"]) ?? defaultStateDir();
     const audit = new AuditLog(str(args.values.audit) ?? join(ensureStateDir(stateDir), `bridge-${env}-audit.jsonl`));
-    const operations = new BridgeOperations(readJsonFile(policyFile, "bridge policy") as never, (e) => audit.write(e));
+    let operations: BridgeOperations;
+    try {
+      operations = new BridgeOperations(readJsonObject(policyFile, "bridge policy"), (e) => audit.write(e));
+    } catch (e) {
+      // A field error ("exec.allow.0: ...") or a missing root: say which file it is in.
+      if (e instanceof McpwError && !e.message.includes(policyFile)) throw new McpwError(e.code, `bridge policy ${policyFile}: ${e.message}`, e.field ? { field: e.field } : {});
+      throw e;
+    }
     const url = str(args.values.server) ?? process.env.MCPW_SERVER ?? DEFAULT_SERVER_URL;
     const name = str(args.values.name) ?? `${hostname()}-${process.pid}`;
     const log = (line: string) => process.stderr.write(`mcpw bridge ${name}: ${line}\n`);

@@ -2,9 +2,8 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, realpathSync, rmdirSync } from "node:fs";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
-import { McpwError } from "../../protocol/errors.js";
 import { Policy, type PolicyInput } from "../../protocol/policy.js";
-import { parseConfig, readJsonFile } from "../../server/config.js";
+import { parseConfig, readJsonObject } from "../../server/config.js";
 import { startEmbedded, type Embedded } from "../../server/embedded.js";
 import { defaultStateDir, ensureStateDir } from "../../server/state-dir.js";
 import { configureSandbox } from "../../wrapper/launcher.js";
@@ -17,8 +16,7 @@ const LOOPBACK_NAME = /^(localhost)(:\d+)?$/i;
 /** The run's policy: the policy file (or {}), then --ro, --rw, --allow-net on top. */
 export function runPolicy(args: ParsedArgs, cwd: string): Policy {
   const file = str(args.values.policy);
-  const base = (file ? readJsonFile(file, "policy file") : {}) as PolicyInput;
-  if (typeof base !== "object" || base === null || Array.isArray(base)) throw new McpwError("bad_params", `policy file ${file} must hold a JSON object`);
+  const base = (file ? readJsonObject(file, "policy file") : {}) as PolicyInput;
   const hostPath = (p: string, flag: string) => {
     const abs = resolve(cwd, p);
     if (!existsSync(abs)) throw new UsageError(`${flag} ${p}: no such file or directory`);

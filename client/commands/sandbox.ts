@@ -1,8 +1,9 @@
 import type { LogLine, SandboxInfo } from "../../protocol/methods.js";
 import { Policy } from "../../protocol/policy.js";
-import { parseConfig, readJsonFile } from "../../server/config.js";
+import { parseConfig, readJsonObject } from "../../server/config.js";
 import { str, UsageError, type CommandSpec, type ParsedArgs } from "../command.js";
 import { printTable, SERVER_OPTIONS, withServer } from "../admin-session.js";
+import { clean } from "../text.js";
 
 export const sandboxCreateCommand: CommandSpec = {
   name: "sandbox create",
@@ -19,7 +20,7 @@ export const sandboxCreateCommand: CommandSpec = {
   async run(args) {
     if (args.rest.length === 0) throw new UsageError("mcpw sandbox create needs a command after --, e.g. mcpw sandbox create -- npx @modelcontextprotocol/server-memory");
     const policyFile = str(args.values.policy);
-    const policy = policyFile ? parseConfig(Policy, readJsonFile(policyFile, "policy file"), `policy ${policyFile}`) : {};
+    const policy = policyFile ? parseConfig(Policy, readJsonObject(policyFile, "policy file"), `policy ${policyFile}`) : {};
     const info = await withServer(args, (c) =>
       c.call("sandbox.create", {
         command: args.rest,
@@ -102,7 +103,8 @@ export const sandboxLogsCommand: CommandSpec = {
     if (!id) throw new UsageError("mcpw sandbox logs needs a sandbox id");
     const tail = str(args.values.tail) ? Number(str(args.values.tail)) : 200;
     if (!Number.isInteger(tail) || tail < 1) throw new UsageError(`--tail: expected a positive integer, got ${str(args.values.tail)}`);
-    const print = (l: LogLine) => process.stdout.write(`${l.at} ${l.stream === "system" ? "[mcpw] " : ""}${l.text}\n`);
+    // The sandbox wrote these lines: escape sequences in them must not reach the terminal.
+    const print = (l: LogLine) => process.stdout.write(`${l.at} ${l.stream === "system" ? "[mcpw] " : ""}${clean(l.text)}\n`);
     await withServer(args, async (c) => {
       const { lines } = await c.call("sandbox.logs", { id, tail });
       lines.forEach(print);
@@ -143,5 +145,5 @@ function printInfo(args: ParsedArgs, info: SandboxInfo): void {
     ...Object.entries(info.isolation).map(([k, v]) => [`isolation.${k}`, v] as [string, string]),
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
-  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
+  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${clean(v)}\n`);
 }

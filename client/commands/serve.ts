@@ -1,5 +1,6 @@
+import { McpwError } from "../../protocol/errors.js";
 import { McpwServer } from "../../server/server.js";
-import { readJsonFile } from "../../server/config.js";
+import { readJsonObject } from "../../server/config.js";
 import { defaultStateDir } from "../../server/state-dir.js";
 import { listen } from "../../server/ws-listener.js";
 import { parsePort, str, type CommandSpec } from "../command.js";
@@ -27,15 +28,21 @@ The snippet tools run_js and run_py are served over Streamable HTTP at http://<h
 guarded by the admin token (Authorization: Bearer <admin token>). Their network and file
 operations go to the active bridge of the environment, under the snippet policy as well.`,
   async run(args) {
-    const fileConfig = str(args.values.config) ? (readJsonFile(str(args.values.config)!, "server config") as Record<string, unknown>) : {};
-    const config: Record<string, unknown> = { ...fileConfig };
+    const configFile = str(args.values.config);
+    const config: Record<string, unknown> = configFile ? { ...readJsonObject(configFile, "server config") } : {};
     const env = str(args.values.env) ?? process.env.MCPW_ENV;
     if (env) config.env = env;
     if (str(args.values.host)) config.host = str(args.values.host);
     if (str(args.values.port)) config.port = parsePort(str(args.values.port)!);
     const stateDir = str(args.values["state-dir"]) ?? defaultStateDir();
-    const server = new McpwServer({ config, stateDir });
-    const admin = server.tokens.ensureAdminToken(stateDir);
+    let server: McpwServer;
+    try {
+      server = new McpwServer({ config, stateDir });
+    } catch (e) {
+      // Name the file: "server config: port: ..." alone does not say which one.
+      if (configFile && e instanceof McpwError) throw new McpwError(e.code, e.message.replace(/^server config/, `server config ${configFile}`), e.field ? { field: e.field } : {});
+      throw e;
+    }
     // Loaded here, not at the top: the MCP SDK, QuickJS and Pyodide would slow every mcpw command.
     const { SnippetService } = await import("../../wrapper/snippets/snippet-service.js");
     const { mcpHttpHandler, MCP_PATH } = await import("../../wrapper/snippets/mcp-http.js");
@@ -46,7 +53,16 @@ operations go to the active bridge of the environment, under the snippet policy 
       workspace: str(args.values["snippet-mount"]) ?? null,
       ...snippetServiceOptions(args, stateDir),
     });
-    const listening = await listen(server, undefined, undefined, [mcpHttpHandler(server, snippets)]);
+    let listening;
+    try {
+      listening = await listen(server, undefined, undefined, [mcpHttpHandler(server, snippets)]);
+    } catch (e) {
+      await snippets.close();
+      await server.close();
+      throw e;
+    }
+    // Only once listening: a server that cannot start leaves no new admin token behind.
+    const admin = server.tokens.ensureAdminToken(stateDir);
     if (admin.created) process.stderr.write(`admin token written to ${admin.path} (mode 0600); the CLI and TUI read it from there\n`);
     process.stderr.write(`mcpw server listening on ${listening.url} (environment "${server.config.env}", state in ${stateDir})\n`);
     process.stderr.write(`snippet tools (run_js, run_py) at ${listening.url.replace(/^ws/, "http")}${MCP_PATH} (bearer: the admin token)\n`);

@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Policy } from "../../protocol/policy.js";
-import { readJsonFile, parseConfig } from "../../server/config.js";
+import { readJsonObject, parseConfig } from "../../server/config.js";
 import { startEmbedded } from "../../server/embedded.js";
 import { defaultStateDir, ensureStateDir } from "../../server/state-dir.js";
 import { Policy as PolicySchema } from "../../protocol/policy.js";
@@ -41,7 +41,7 @@ export function snippetServiceOptions(args: ParsedArgs, stateDir: string) {
 
 /** The snippet policy of `mcpw serve`: a policy file, or {} (no network, nothing of the host). */
 export function snippetPolicyFile(file: string | undefined): Policy {
-  return parseConfig(PolicySchema, file ? readJsonFile(file, "snippet policy") : {}, file ? `snippet policy ${file}` : "snippet policy");
+  return parseConfig(PolicySchema, file ? readJsonObject(file, "snippet policy") : {}, file ? `snippet policy ${file}` : "snippet policy");
 }
 
 export const snippetsCommand: CommandSpec = {

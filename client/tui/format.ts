@@ -4,10 +4,9 @@
  * output can never shift or wrap a line (which would tear the layout, most of all over SSH).
  */
 
-/** Replaces control characters (ESC included) with '?' and tabs with spaces; keeps printable Unicode. */
-export function clean(text: string): string {
-  return text.replace(/\t/g, "  ").replace(/[\x00-\x1f\x7f-\x9f]/g, "?");
-}
+import { clean } from "../text.js";
+
+export { clean };
 
 /** clean(), and anything outside printable ASCII as '?', for cells whose width we count. */
 export function ascii(text: string): string {

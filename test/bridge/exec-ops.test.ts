@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { makeBridge } from "./fixtures/bridge.js";
@@ -60,7 +61,7 @@ t.test("bare names are looked up only in exec.path", async (t) => {
 
 t.test("environment: only PATH and the op's variables", async (t) => {
   const dir = tempDir(t);
-  const { perform } = bridge(dir);
+  const { perform } = bridge(dir, { allowEnv: ["FOO"] });
   process.env.MCPW_TEST_HOST_SECRET = "leak";
   t.teardown(() => delete process.env.MCPW_TEST_HOST_SECRET);
   const r = await perform({ op: "exec", command: "printenv", args: ["--null"], env: { FOO: "bar" } });
@@ -142,4 +143,49 @@ t.test("output is capped, and a flood is stopped", async (t) => {
   const over = await perform({ op: "exec", command: "printf", args: ["x".repeat(1500)] });
   t.match(over, { truncated: true, exitCode: 0, signal: null }, "a little over the cap: truncated, not killed");
   t.equal(Buffer.from(over.stdout, "base64").length, 1000);
+});
+
+t.test("environment is an allowlist: safe names, and what the policy lists; nothing that points a program at other code", async (t) => {
+  const dir = tempDir(t);
+  const { perform } = bridge(dir);
+  // Each of these makes git (or another common program) run a command the sandbox chose.
+  const attacks = ["GIT_EXTERNAL_DIFF", "GIT_PAGER", "PAGER", "EDITOR", "VISUAL", "GIT_ASKPASS", "SSH_ASKPASS", "GIT_PROXY_COMMAND", "GIT_SSH", "HOME", "XDG_CONFIG_HOME", "FOO"];
+  for (const name of attacks) {
+    await rejects(t, perform({ op: "exec", command: "printenv", env: { [name]: `${dir}/evil` } }), { code: "policy_denied", rule: "exec.allowEnv", message: new RegExp(`^environment variable ${name} may not be set for exec`) }, name);
+  }
+  const listed = bridge(dir, { allowEnv: ["MY_SETTING"] });
+  const ok = await listed.perform({ op: "exec", command: "printenv", args: ["LANG", "TZ", "MY_SETTING"], env: { LANG: "C.UTF-8", TZ: "Europe/Berlin", MY_SETTING: "/any/value" } });
+  t.equal(unb64(ok.stdout), "C.UTF-8\nEurope/Berlin\n/any/value\n", "the safe names and the policy's exec.allowEnv names are passed");
+  for (const [name, value] of [["TZ", "/etc/localtime"], ["TZ", "../../../tmp/x"], ["LANG", "/tmp/locale"], ["TERM", "x".repeat(65)]] as const) {
+    await rejects(t, perform({ op: "exec", command: "printenv", env: { [name]: value } }), { code: "policy_denied", rule: "exec.allowEnv", message: /may not name a file/ }, `${name}=${value.slice(0, 20)}`);
+  }
+  for (const name of ["LD_PRELOAD", "PATH", "NODE_OPTIONS"]) {
+    t.throws(() => makeBridge({ exec: { allow: ["printenv"], allowEnv: [name] } }), { code: "bad_params", field: "exec.allowEnv.0", message: new RegExp(`${name} cannot be allowed`) }, `a policy cannot allow ${name}`);
+  }
+});
+
+t.test("exec.allow entries may constrain arguments; a bare name gets any argv (git runs aliases)", async (t) => {
+  const dir = tempDir(t);
+  const outside = tempDir(t);
+  execFileSync("git", ["init", "-q", dir]);
+  const pwned = join(outside, "pwned");
+  // The reviewer's attack: with "git" allowed, -c alias.x=!cmd runs any command, outside every root.
+  const alias = ["-c", `alias.x=!id > ${pwned}`, "x"];
+  const open = makeBridge({ filesystem: { readwrite: [dir] }, exec: { allow: ["git"] } });
+  await open.perform({ op: "exec", command: "git", args: alias, cwd: dir });
+  t.ok(existsSync(pwned), "a bare entry really means any arguments: this is why the README warns");
+  rmSync(pwned);
+
+  const policy = { filesystem: { readwrite: [dir] }, exec: { allow: [{ command: "git", args: ["status", "--(short|porcelain)"] }, { command: "printf", args: [] }] } };
+  const { perform, ops } = makeBridge(policy);
+  t.same(ops.capabilities.exec, ["git (args: status, --(short|porcelain))", "printf (args: none)"], "operators see the constraints");
+  const st = await perform({ op: "exec", command: "git", args: ["status", "--short"], cwd: dir });
+  t.equal(st.exitCode, 0, "allowed arguments run");
+  await rejects(t, perform({ op: "exec", command: "git", args: alias, cwd: dir }), { code: "policy_denied", rule: "exec.allow", message: /^command "git": argument 1 \("-c"\) is not allowed by exec\.allow \(git \(args: status/ }, "the alias attack");
+  t.notOk(existsSync(pwned), "nothing ran");
+  await rejects(t, perform({ op: "exec", command: "/usr/bin/git", args: ["status", "--shortx"], cwd: dir }), { code: "policy_denied", rule: "exec.allow" }, "patterns match whole arguments, also through an absolute path");
+  await rejects(t, perform({ op: "exec", command: "git", args: ["status\n--short"], cwd: dir }), { code: "policy_denied", rule: "exec.allow" }, "a newline does not sneak past an anchor");
+  await rejects(t, perform({ op: "exec", command: "printf", args: ["x"] }), { code: "policy_denied", rule: "exec.allow" }, "args: [] means no arguments");
+  t.equal((await perform({ op: "exec", command: "printf" })).exitCode, 1, "and none is fine (printf without a format fails by itself)");
+  t.throws(() => makeBridge({ exec: { allow: [{ command: "git", args: ["(unclosed"] }] } }), { code: "bad_params", field: "exec.allow.0.args.0", message: /not a valid regular expression/ });
 });

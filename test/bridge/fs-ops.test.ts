@@ -1,8 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, symlinkSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
+import { FileOperations } from "../../bridge/fs-ops.js";
 import { BridgeOperations } from "../../bridge/operations.js";
+import { PathGuard } from "../../bridge/path-guard.js";
 import { makeBridge } from "./fixtures/bridge.js";
 import { b64, rejects, tempDir, unb64 } from "./fixtures/harness.js";
 import { makeTree, treePolicy } from "./fixtures/tree.js";
@@ -141,4 +143,48 @@ t.test("a root that does not exist is an error at construction", async (t) => {
     code: "bad_params",
     field: "filesystem.readonly.0",
   });
+});
+
+t.test("fileMode: permission bits only; a bridge running as root never makes a setuid, setgid or sticky file", async (t) => {
+  const tree = makeTree(t);
+  const { perform, audit } = makeBridge(treePolicy(tree));
+  const suid = join(tree.rw, "suid-id");
+  // The reviewer's attack: a sandbox asks for a setuid-root copy of a program.
+  await rejects(
+    t,
+    perform({ op: "fs.write", path: suid, data: b64(readFileSync("/usr/bin/id")), mode: "create", fileMode: 0o6755 }),
+    { code: "bad_params", field: "op.fileMode", message: /fileMode: .*0o777/ },
+    "fs.write with setuid+setgid bits",
+  );
+  t.notOk(existsSync(suid), "no file was made");
+  await rejects(t, perform({ op: "fs.mkdir", path: join(tree.rw, "sgid-dir"), fileMode: 0o7777 }), { code: "bad_params", field: "op.fileMode" }, "fs.mkdir with every special bit");
+  t.notOk(existsSync(join(tree.rw, "sgid-dir")), "no directory was made");
+  t.match(audit.at(-1), { op: "fs.mkdir", verdict: "error", fileMode: "07777" }, "the refused mode is in the audit line");
+
+  await perform({ op: "fs.write", path: join(tree.rw, "plain.sh"), data: b64("#!/bin/sh\n"), mode: "create", fileMode: 0o750 });
+  t.equal(statSync(join(tree.rw, "plain.sh")).mode & 0o7777, 0o750 & ~process.umask(), "permission bits still work");
+  t.match(audit.at(-1), { op: "fs.write", verdict: "allow", fileMode: "0750" }, "and the mode asked for is audited");
+  await perform({ op: "fs.mkdir", path: join(tree.rw, "d700"), fileMode: 0o700 });
+  t.equal(statSync(join(tree.rw, "d700")).mode & 0o7777, 0o700);
+  t.match(audit.at(-1), { op: "fs.mkdir", verdict: "allow", fileMode: "0700" });
+});
+
+t.test("fileMode: the bridge masks special bits even when the schema is bypassed, and clears them on write", async (t) => {
+  const tree = makeTree(t);
+  const files = new FileOperations(new PathGuard({ readonly: [], readwrite: [tree.rw] }));
+  const old = process.umask(0);
+  t.teardown(() => process.umask(old));
+  await files.write({ op: "fs.write", path: join(tree.rw, "f"), data: b64("x"), mode: "create", fileMode: 0o6755 });
+  t.equal(statSync(join(tree.rw, "f")).mode & 0o7777, 0o755, "fs.write: setuid and setgid masked off");
+  await files.mkdir({ op: "fs.mkdir", path: join(tree.rw, "d"), recursive: true, fileMode: 0o7777 });
+  t.equal(statSync(join(tree.rw, "d")).mode & 0o7777, 0o777, "fs.mkdir: setgid and sticky masked off");
+  // A setuid program already inside a writable root: as root the bridge would keep the bit through
+  // a write (CAP_FSETID), so new contents would run setuid. It clears them as the kernel does for
+  // an unprivileged writer.
+  const existing = join(tree.rw, "existing-suid");
+  writeFileSync(existing, "old");
+  chmodSync(existing, 0o6755);
+  await files.write({ op: "fs.write", path: existing, data: b64("new"), mode: "overwrite", fileMode: 0o644 });
+  t.equal(statSync(existing).mode & 0o7777, 0o755, "writing a setuid file clears setuid and setgid");
+  t.equal(readFileSync(existing, "utf8"), "new");
 });

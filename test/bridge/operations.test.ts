@@ -8,7 +8,7 @@ import { b64, rejects, tempDir } from "./fixtures/harness.js";
 
 t.test("every operation is audited exactly once, with the right verdict", async (t) => {
   const dir = tempDir(t);
-  const { perform, audit, ops } = makeBridge({ filesystem: { readwrite: [dir] }, exec: { allow: ["printf"] } });
+  const { perform, audit, ops } = makeBridge({ filesystem: { readwrite: [dir] }, exec: { allow: ["printf"], allowEnv: ["API_KEY"] } });
   const file = join(dir, "notes.txt");
   await perform({ op: "fs.write", path: file, data: b64("TOP-SECRET-CONTENT") });
   await perform({ op: "fs.read", path: file });

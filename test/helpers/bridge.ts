@@ -16,11 +16,11 @@ export interface TestBridge {
 }
 
 /** A real bridge daemon with real operations, in this process. */
-export function startTestBridge(url: string, token: string, env: string, name: string, policy: BridgePolicyInput): TestBridge {
+export function startTestBridge(url: string, token: string, env: string, name: string, policy: BridgePolicyInput, opts: { heartbeatMs?: number } = {}): TestBridge {
   const audit: Record<string, unknown>[] = [];
   const logs: string[] = [];
   const operations = new BridgeOperations(policy, (e) => audit.push(e));
-  const daemon = new BridgeDaemon({ url, token, env, name, capabilities: operations.capabilities, performer: operations, log: (l) => logs.push(l), backoff: { initialMs: 50, maxMs: 400 } });
+  const daemon = new BridgeDaemon({ url, token, env, name, capabilities: operations.capabilities, performer: operations, log: (l) => logs.push(l), backoff: { initialMs: 50, maxMs: 400 }, ...opts });
   const waiters: { state: BridgeState; resolve: () => void }[] = [];
   daemon.onState((s) => {
     for (const w of waiters.filter((w) => w.state === s)) {

@@ -40,6 +40,20 @@ t.test("admin and bridge authentication over a real WebSocket", async (t) => {
   t.ok(audit.some((e) => e.event === "token.revoke" && e.tokenId === revoked.info.id));
 });
 
+t.test("the admin token the server uses cannot be revoked (it would lock every client out); others can", async (t) => {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  const admin = await ts.admin();
+  const e = await rejection(admin.call("token.revoke", { id: admin.tokenId }));
+  t.equal(e.code, "conflict");
+  t.equal(e.field, "params.id");
+  t.match(e.message, new RegExp(`^${admin.tokenId} is the server's admin token \\(${ts.stateDir}/admin\\.token\\), which the CLI and TUI use`));
+  t.equal((await admin.call("server.status")).env, "dev", "the admin connection still works");
+  t.equal(ts.server.tokens.get(admin.tokenId)?.revokedAt, null, "and its token is not revoked");
+  const other = ts.server.tokens.create("admin", null, "old-admin");
+  t.ok((await admin.call("token.revoke", { id: other.info.id })).token.revokedAt, "an admin token that is not the server's current one can be revoked");
+});
+
 t.test("failed attempts are rate-limited per address, even for a right token", async (t) => {
   const ts = await startTestServer({ rateLimit: { maxFailures: 3, windowMs: 60_000, lockoutMs: 60_000 } });
   t.teardown(() => ts.close());

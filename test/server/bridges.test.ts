@@ -1,11 +1,12 @@
-import { symlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { McpwServer } from "../../server/server.js";
 import { listen } from "../../server/ws-listener.js";
 import { connectToServer } from "../../client/server-connection.js";
 import { bridgeTree, startTestBridge } from "../helpers/bridge.js";
-import { rejection, startTestServer } from "../helpers/server.js";
+import { mcpwDaemon } from "../helpers/cli.js";
+import { rejection, startTestServer, tempDir } from "../helpers/server.js";
 
 const readOp = (path: string) => ({ op: { op: "fs.read" as const, path } });
 
@@ -146,4 +147,72 @@ t.test("a bridge that never answers times out; one that drops mid-request fails 
   t.ok(gone.code === "bridge_gone" || gone.code === "timeout", `dropped bridge fails the request (${gone.code})`);
   const after = await rejection(admin.call("op.call", readOp("/etc/hostname")));
   t.equal(after.code, "no_bridge", "and the server knows it is gone");
+});
+
+t.test("heartbeat: a stopped (SIGSTOP) active bridge is dropped and the standby serves within 2 x heartbeatMs", async (t) => {
+  const heartbeatMs = 400;
+  const ts = await startTestServer({ heartbeatMs, requestTimeoutMs: 60_000 });
+  t.teardown(() => ts.close());
+  const admin = await ts.admin();
+  const tree = bridgeTree();
+  writeFileSync(join(tree.allowed, "a.txt"), "served");
+  const dir = tempDir("mcpw-test-frozen-");
+  writeFileSync(join(dir, "token"), ts.bridgeToken("dev"), { mode: 0o600 });
+  writeFileSync(join(dir, "policy.json"), JSON.stringify({ filesystem: { readonly: [tree.allowed] } }));
+  // A real bridge process, so that it can be stopped like a hung or suspended one.
+  const frozen = await mcpwDaemon(
+    ["bridge", "--server", ts.url, "--env", "dev", "--token-file", join(dir, "token"), "--policy", join(dir, "policy.json"), "--name", "frozen", "--state-dir", dir],
+    /active: serving environment "dev"/,
+  );
+  t.teardown(() => {
+    frozen.child.kill("SIGCONT");
+    frozen.child.kill("SIGKILL");
+  });
+  const standby = startTestBridge(ts.url, ts.bridgeToken("dev"), "dev", "standby", { filesystem: { readonly: [tree.allowed] } });
+  t.teardown(() => standby.daemon.stop());
+  await standby.reach("standby");
+  t.equal((await admin.call("bridge.list")).bridges.find((b) => b.active)?.name, "frozen");
+
+  frozen.child.kill("SIGSTOP");
+  const stoppedAt = Date.now();
+  await standby.reach("active", 10_000);
+  const took = Date.now() - stoppedAt;
+  t.ok(took <= 2 * heartbeatMs + 1500, `the standby took over ${took} ms after the active bridge stopped (heartbeat ${heartbeatMs} ms)`);
+  const r = (await admin.call("op.call", readOp(join(tree.allowed, "a.txt")))) as { data: string };
+  t.equal(Buffer.from(r.data, "base64").toString(), "served");
+  t.equal(standby.audit.length, 1, "the former standby served it");
+  const listed = (await admin.call("bridge.list")).bridges.map((b) => [b.name, b.active]);
+  t.same(listed, [["standby", true]], "the stopped bridge is gone from the registry");
+  const gone = (await admin.call("audit.tail", { filter: { event: "bridge" } })).entries.filter((e) => e.event === "bridge.disconnect");
+  t.match(gone, [{ bridge: "frozen" }], "its disconnection is audited");
+});
+
+t.test("heartbeat: a bridge whose server stops answering (SIGSTOP) gives up the connection and comes back", async (t) => {
+  const heartbeatMs = 300;
+  const state = tempDir("mcpw-test-state-");
+  const serve = await mcpwDaemon(["serve", "--port", "0", "--state-dir", state], /listening on (ws:\/\/127\.0\.0\.1:\d+)/);
+  t.teardown(() => {
+    serve.child.kill("SIGCONT");
+    serve.child.kill("SIGKILL");
+  });
+  const url = serve.match[1]!;
+  const admin = await connectToServer(url, readFileSync(join(state, "admin.token"), "utf8").trim(), "client");
+  const { token } = await admin.call("token.create", { env: "dev", name: "b" });
+  admin.close();
+  const bridge = startTestBridge(url, token, "dev", "patient", {}, { heartbeatMs });
+  t.teardown(() => bridge.daemon.stop());
+  await bridge.reach("active");
+  // "active" can come (as an event) before the answer to bridge.register: wait for that too, so the
+  // server is not stopped half-way through registering.
+  for (let i = 0; i < 200 && !bridge.logs.some((l) => l.startsWith("registered as")); i++) await new Promise((r) => setTimeout(r, 10));
+
+  serve.child.kill("SIGSTOP");
+  const stoppedAt = Date.now();
+  await bridge.reach("connecting", 10_000);
+  const took = Date.now() - stoppedAt;
+  t.ok(took <= 2 * heartbeatMs + 1500, `the bridge gave up on the silent server after ${took} ms (heartbeat ${heartbeatMs} ms)`);
+  t.match(bridge.logs.join("\n"), /lost \(no answer to a heartbeat within 300 ms\); reconnecting/, "and says why");
+  serve.child.kill("SIGCONT");
+  await bridge.reach("active", 20_000);
+  t.pass("it registered again once the server answered");
 });

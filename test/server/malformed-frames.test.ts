@@ -53,6 +53,35 @@ t.test("malformed frames get structured errors naming the problem; connection an
   t.equal((await again.call("server.status")).env, "dev", "the server still answers new connections");
 });
 
+t.test("frame limits count bytes, binary frames too, and are small until the connection authenticates", async (t) => {
+  const ts = await startTestServer();
+  t.teardown(() => ts.close());
+  const raw = await ts.raw();
+
+  // Before auth: 64 KiB. An unauthenticated peer cannot make the server parse megabytes of JSON.
+  raw.send(JSON.stringify({ v: 1, kind: "req", id: "pre", method: "auth", params: { role: "client", token: ts.adminToken, pad: "x".repeat(100 * 1024) } }));
+  const pre = await raw.next();
+  t.equal(pre.error?.code, "too_large", "a 100 KiB frame before auth is too large");
+  t.match(pre.error?.message, /^frame of 102\d{3} bytes exceeds the 65536-byte limit before authentication$/);
+  t.equal((await raw.request("auth", { role: "client", token: ts.adminToken })).ok, true, "the connection still authenticates");
+  const after = await raw.request("server.status", { pad: "x".repeat(100 * 1024) });
+  t.equal(after.error?.code, "bad_params", "after auth a 100 KiB frame is read (and its unknown field refused)");
+
+  // 12 MiB of two-byte characters is 6 Mi characters: counted in characters it passed the 8 MiB limit.
+  const wide = JSON.stringify({ v: 1, kind: "req", id: "wide", method: "server.status", params: { pad: "é".repeat(6 * 1024 * 1024) } });
+  t.ok(wide.length < 8 * 1024 * 1024 && Buffer.byteLength(wide) > 12 * 1024 * 1024, "fewer than 8 Mi characters, more than 12 MiB");
+  raw.send(wide);
+  const w = await raw.next(20_000);
+  t.equal(w.error?.code, "too_large", "12 MiB of two-byte characters is too large");
+  t.match(w.error?.message, /^frame of \d+ bytes exceeds the 8388608-byte limit$/);
+
+  raw.send(Buffer.alloc(9 * 1024 * 1024, 1), true);
+  const b = await raw.next(20_000);
+  t.equal(b.error?.code, "too_large", "a 9 MiB binary frame gets too_large, as for text");
+  t.match(b.error?.message, /^binary frame of 9437184 bytes exceeds the 8388608-byte limit$/);
+  t.equal((await raw.request("server.status", {})).ok, true, "and the connection still serves requests");
+});
+
 t.test("a browser page cannot open the WebSocket", async (t) => {
   const ts = await startTestServer();
   t.teardown(() => ts.close());

@@ -28,6 +28,8 @@ t.test("verify refuses malformed, unknown, expired, revoked and wrong-kind token
   t.match(await msg("hello", "bridge"), /malformed token/);
   t.match(await msg(`mcpw_${"A".repeat(43)}`, "bridge"), /unknown token/);
   t.match(await msg(adminTok, "bridge"), /admin token cannot authenticate a bridge/);
+  t.match(await msg(adminTok, "bridge"), /^an admin token cannot authenticate a bridge; use a bridge token$/, "grammar: an admin token");
+  t.match(await msg(bridgeTok, "client"), /^a bridge token cannot authenticate a client; use an admin token$/);
   t.match(await msg(bridgeTok, "client"), /bridge token cannot authenticate a client/);
   now = new Date("2026-01-01T00:01:01Z");
   t.match(await msg(bridgeTok, "bridge"), /expired at 2026-01-01T00:01:00/);
