@@ -74,6 +74,33 @@ t.test("fs: bridge-served paths in sync, callback, promise, stream and worker fo
   t.equal(r.mountWrite, "native");
 });
 
+t.test("fs: existence checks on a missing bridge path answer instead of throwing", async (t) => {
+  const host = tempDir("mcpw-ic-exists-");
+  writeFileSync(join(host, "there.txt"), "x");
+  const r = await inSandbox(
+    `${PRELUDE}
+    (async () => {
+      const p = (n) => ${JSON.stringify(host)} + "/" + n;
+      await attempt("exists", () => fs.existsSync(p("there.txt")));
+      await attempt("existsMissing", () => fs.existsSync(p("missing.txt")));
+      await attempt("existsCallback", () => new Promise((res) => fs.exists(p("missing.txt"), res)));
+      await attempt("statNoThrow", () => String(fs.statSync(p("missing.txt"), { throwIfNoEntry: false })));
+      await attempt("lstatNoThrow", () => String(fs.lstatSync(p("missing.txt"), { throwIfNoEntry: false })));
+      await attempt("statThrows", () => fs.statSync(p("missing.txt")));
+      await attempt("statThere", () => fs.statSync(p("there.txt"), { throwIfNoEntry: false }).size);
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--ro", host],
+  );
+  t.equal(r.exists, true);
+  t.equal(r.existsMissing, false, JSON.stringify(r.existsMissing));
+  t.equal(r.existsCallback, false);
+  t.equal(r.statNoThrow, "undefined", JSON.stringify(r.statNoThrow));
+  t.equal(r.lstatNoThrow, "undefined", JSON.stringify(r.lstatNoThrow));
+  t.equal(r.statThrows.error, "ENOENT");
+  t.equal(r.statThere, 1);
+});
+
 t.test("net: http, https (TLS end to end), fetch and raw TCP reach an allowed host; others are refused", async (t) => {
   const dir = tempDir("mcpw-ic-tls-");
   execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { stdio: "ignore" });

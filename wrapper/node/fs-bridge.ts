@@ -16,6 +16,23 @@ export function* statPlan(path: string, follow = true): OpPlan<Stats> {
   return toStats((yield { op: "fs.stat", path, follow }) as StatResult);
 }
 
+/** statSync(path, {throwIfNoEntry: false}): undefined for a missing file, as Node answers. */
+export function* statOrNothingPlan(path: string, follow: boolean, options: unknown): OpPlan<Stats | undefined> {
+  if ((options as { throwIfNoEntry?: boolean } | undefined)?.throwIfNoEntry !== false) return yield* statPlan(path, follow);
+  try {
+    return yield* statPlan(path, follow);
+  } catch (e) {
+    if (errnoOf(e) === "ENOENT" || errnoOf(e) === "ENOTDIR") return undefined;
+    throw e;
+  }
+}
+
+/** The errno a failed channel operation carries (ChannelError body), or a Node error's code. */
+export function errnoOf(e: unknown): string | undefined {
+  const x = e as { body?: { errno?: string }; code?: unknown };
+  return x?.body?.errno ?? (typeof x?.code === "string" ? x.code : undefined);
+}
+
 export function* readAllPlan(path: string): OpPlan<Buffer> {
   const chunks: Buffer[] = [];
   for (let offset = 0; ; ) {
@@ -51,17 +68,39 @@ export function* copyPlan(from: string, to: string, exclusive: boolean): OpPlan<
   yield* writeAllPlan(to, data, exclusive ? "create" : "overwrite");
 }
 
-/** Runs a plan with a synchronous executor. */
+/**
+ * Runs a plan with a synchronous executor. A failed operation is thrown into the plan at its
+ * `yield`, so a plan can catch it (existsSync answers false for a missing file); uncaught, it
+ * comes back out of plan.throw and on to the caller.
+ */
 export function runSync<T>(plan: OpPlan<T>, exec: (op: SandboxOp) => unknown): T {
   let step = plan.next();
-  while (!step.done) step = plan.next(exec(step.value));
+  while (!step.done) {
+    let result: unknown;
+    try {
+      result = exec(step.value);
+    } catch (e) {
+      step = plan.throw(e);
+      continue;
+    }
+    step = plan.next(result);
+  }
   return step.value;
 }
 
-/** Runs a plan with an asynchronous executor. */
+/** Runs a plan with an asynchronous executor; failures go into the plan as in runSync. */
 export async function runAsync<T>(plan: OpPlan<T>, exec: (op: SandboxOp) => Promise<unknown>): Promise<T> {
   let step = plan.next();
-  while (!step.done) step = plan.next(await exec(step.value));
+  while (!step.done) {
+    let result: unknown;
+    try {
+      result = await exec(step.value);
+    } catch (e) {
+      step = plan.throw(e);
+      continue;
+    }
+    step = plan.next(result);
+  }
   return step.value;
 }
 

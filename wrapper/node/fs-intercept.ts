@@ -1,6 +1,6 @@
 import fs, { constants as fsc } from "node:fs";
 import type { SandboxOp } from "../../protocol/ops.js";
-import { copyPlan, readAllPlan, readdirPlan, runAsync, runSync, simplePlan, statPlan, VirtualFds, writeAllPlan, type OpPlan } from "./fs-bridge.js";
+import { copyPlan, readAllPlan, readdirPlan, runAsync, runSync, simplePlan, statOrNothingPlan, statPlan, VirtualFds, writeAllPlan, type OpPlan } from "./fs-bridge.js";
 import { fromChannelError, nodeError } from "./node-errors.js";
 import type { PathRouter, Route } from "./path-router.js";
 
@@ -22,8 +22,8 @@ interface FsFunction {
   paths: number[];
   /** Does this call write (so a read-only path refuses it)? */
   write: boolean | ((args: Args) => boolean);
-  /** How to serve it on bridge paths; absent → ENOTSUP there. */
-  bridge?: (paths: string[], args: Args, ctx: FsContext) => OpPlan<unknown>;
+  /** How to serve it on bridge paths (`sync`: the *Sync form); absent → ENOTSUP there. */
+  bridge?: (paths: string[], args: Args, ctx: FsContext, sync: boolean) => OpPlan<unknown>;
   /** The callback form has no error argument (fs.exists). */
   noErrorCallback?: boolean;
 }
@@ -48,8 +48,9 @@ function* accessPlan(path: string, mode: unknown, ctx: FsContext): OpPlan<void> 
 const FUNCTIONS: FsFunction[] = [
   { name: "access", paths: [0], write: (a) => typeof a[1] === "number" && (a[1] & fsc.W_OK) !== 0, bridge: ([p], a, c) => accessPlan(p!, a[1], c) },
   { name: "exists", paths: [0], write: false, noErrorCallback: true, bridge: ([p]) => existsPlan(p!) },
-  { name: "stat", paths: [0], write: false, bridge: ([p]) => statPlan(p!, true) },
-  { name: "lstat", paths: [0], write: false, bridge: ([p]) => statPlan(p!, false) },
+  // Only the sync forms take {throwIfNoEntry: false}.
+  { name: "stat", paths: [0], write: false, bridge: ([p], a, _c, sync) => (sync ? statOrNothingPlan(p!, true, a[1]) : statPlan(p!, true)) },
+  { name: "lstat", paths: [0], write: false, bridge: ([p], a, _c, sync) => (sync ? statOrNothingPlan(p!, false, a[1]) : statPlan(p!, false)) },
   { name: "readFile", paths: [0], write: false, bridge: ([p], a) => mapPlan(readAllPlan(p!), (b) => decode(b, encodingOf(a[1]))) },
   { name: "writeFile", paths: [0], write: true, bridge: ([p], a) => writeFilePlan(p!, a[1], a[2], false) },
   { name: "appendFile", paths: [0], write: true, bridge: ([p], a) => writeFilePlan(p!, a[1], a[2], true) },
@@ -144,7 +145,7 @@ export function installFsInterceptors(base: FsContext): VirtualFds {
           else cb(null, v);
         };
         if (d.kind === "error") return void process.nextTick(done, d.error);
-        runAsync(spec.bridge!(d.paths, args, ctx), ctx.execAsync).then(
+        runAsync(spec.bridge!(d.paths, args, ctx, false), ctx.execAsync).then(
           (v) => done(null, v),
           (e) => done(translate(e, spec.name, d.paths[0])),
         );
@@ -160,7 +161,7 @@ export function installFsInterceptors(base: FsContext): VirtualFds {
           throw d.error;
         }
         try {
-          return runSync(spec.bridge!(d.paths, args, ctx), ctx.execSync);
+          return runSync(spec.bridge!(d.paths, args, ctx, true), ctx.execSync);
         } catch (e) {
           throw translate(e, spec.name, d.paths[0]);
         }
@@ -174,7 +175,7 @@ export function installFsInterceptors(base: FsContext): VirtualFds {
         if (d.kind === "native") return promOrig.apply(this, d.args);
         if (d.kind === "error") throw d.error;
         try {
-          return await runAsync(spec.bridge!(d.paths, args, ctx), ctx.execAsync);
+          return await runAsync(spec.bridge!(d.paths, args, ctx, false), ctx.execAsync);
         } catch (e) {
           throw translate(e, spec.name, d.paths[0]);
         }
