@@ -101,6 +101,48 @@ t.test("fs: existence checks on a missing bridge path answer instead of throwing
   t.equal(r.statThere, 1);
 });
 
+t.test("fs: watch and watchFile refuse denied paths synchronously; promises.watch is an async iterator; watchFile polls bridge paths", async (t) => {
+  const host = tempDir("mcpw-ic-watch-");
+  writeFileSync(join(host, "f.txt"), "one");
+  const secret = mkdtempSync("/var/tmp/mcpw-ic-watch-secret-");
+  const r = await inSandbox(
+    `${PRELUDE}
+    const f = ${JSON.stringify(join(host, "f.txt"))};
+    const secret = ${JSON.stringify(secret)};
+    const sync = (fn) => { try { const w = fn(); if (w && typeof w.close === "function") w.close(); return typeof w; } catch (e) { return { error: e.code, message: e.message }; } };
+    (async () => {
+      out.watchDenied = sync(() => fs.watch(secret, () => { out.listenerCalled = true; }));
+      out.watchBridge = sync(() => fs.watch(f));
+      out.watchFileDenied = sync(() => fs.watchFile(secret, () => { out.listenerCalled = true; }));
+      await attempt("promisesWatchDenied", async () => { for await (const e of fs.promises.watch(secret)) return e; });
+      await attempt("promisesWatchMount", async () => {
+        const ac = new AbortController();
+        const it = fs.promises.watch("/mount", { signal: ac.signal });
+        setTimeout(() => fs.writeFileSync("/mount/watched.txt", "w"), 200);
+        for await (const e of it) { ac.abort(); return e.filename; }
+      });
+      // Another directory: libuv shares one inotify watch per path, and the last one's events may still be queued.
+      fs.mkdirSync("/mount/sub");
+      await attempt("watchMount", () => new Promise((res) => { const w = fs.watch("/mount/sub", (ev, name) => { w.close(); res(name); }); setTimeout(() => fs.writeFileSync("/mount/sub/cb.txt", "c"), 200); }));
+      await attempt("watchFileBridge", () => new Promise((res) => {
+        const w = fs.watchFile(f, { interval: 50 }, (cur, prev) => { fs.unwatchFile(f); res([typeof w.unref, prev.size, cur.size]); });
+        setTimeout(() => fs.writeFileSync(f, "longer"), 300);
+      }));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--rw", host],
+  );
+  t.equal(r.watchDenied.error, "EACCES", JSON.stringify(r.watchDenied));
+  t.match(r.watchDenied.message, /not in policy filesystem\.readonly or filesystem\.writable/);
+  t.equal(r.watchBridge.error, "ENOTSUP", JSON.stringify(r.watchBridge));
+  t.equal(r.watchFileDenied.error, "EACCES", JSON.stringify(r.watchFileDenied));
+  t.notOk(r.listenerCalled, "the listener is a listener, never handed the error");
+  t.equal(r.promisesWatchDenied.error, "EACCES", JSON.stringify(r.promisesWatchDenied));
+  t.equal(r.promisesWatchMount, "watched.txt", JSON.stringify(r.promisesWatchMount));
+  t.equal(r.watchMount, "cb.txt", JSON.stringify(r.watchMount));
+  t.same(r.watchFileBridge, ["function", 3, 6], JSON.stringify(r.watchFileBridge));
+});
+
 t.test("net: http, https (TLS end to end), fetch and raw TCP reach an allowed host; others are refused", async (t) => {
   const dir = tempDir("mcpw-ic-tls-");
   execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { stdio: "ignore" });

@@ -1,6 +1,7 @@
+import { EventEmitter } from "node:events";
 import fs, { constants as fsc } from "node:fs";
 import type { SandboxOp } from "../../protocol/ops.js";
-import { copyPlan, readAllPlan, readdirPlan, runAsync, runSync, simplePlan, statOrNothingPlan, statPlan, VirtualFds, writeAllPlan, type OpPlan } from "./fs-bridge.js";
+import { copyPlan, readAllPlan, readdirPlan, runAsync, runSync, simplePlan, statOrNothingPlan, statPlan, toStats, VirtualFds, writeAllPlan, type OpPlan } from "./fs-bridge.js";
 import { fromChannelError, nodeError } from "./node-errors.js";
 import type { PathRouter, Route } from "./path-router.js";
 
@@ -76,8 +77,6 @@ const FUNCTIONS: FsFunction[] = [
   { name: "opendir", paths: [0], write: false },
   { name: "statfs", paths: [0], write: false },
   { name: "cp", paths: [0, 1], write: true },
-  { name: "watch", paths: [0], write: false },
-  { name: "watchFile", paths: [0], write: false },
 ];
 
 function* existsPlan(path: string): OpPlan<boolean> {
@@ -131,6 +130,7 @@ export function installFsInterceptors(base: FsContext): VirtualFds {
   const f = fs as unknown as Record<string, (...a: unknown[]) => unknown>;
   const p = fs.promises as unknown as Record<string, (...a: unknown[]) => unknown>;
 
+  patchWatchers(f, p, ctx);
   for (const spec of FUNCTIONS) {
     const cbOrig = f[spec.name];
     if (typeof cbOrig === "function") {
@@ -196,6 +196,124 @@ export function installFsInterceptors(base: FsContext): VirtualFds {
     }
   }
   return fds;
+}
+
+/**
+ * fs.watch, fs.watchFile and fs.promises.watch return watchers, not results, so they are not
+ * wrapped as callbacks or promises. A refused path throws at once, as Node throws ENOENT at once
+ * for a missing one (fs.promises.watch throws on the first next(), as Node's own does). fs.watch
+ * (inotify) cannot see a bridge path: ENOTSUP. fs.watchFile polls stat, which the bridge can do.
+ */
+function patchWatchers(f: Record<string, (...a: unknown[]) => unknown>, p: Record<string, (...a: unknown[]) => unknown>, ctx: FsContext): void {
+  // No bridge form: decide() answers ENOTSUP for a bridge path.
+  const watchSpec: FsFunction = { name: "watch", paths: [0], write: false };
+  const watchFileSpec: FsFunction = { name: "watchFile", paths: [0], write: false, bridge: ([path]) => statPlan(path!) };
+  const refusal = (d: Exclude<Decision, { kind: "native" }>) => (d.kind === "error" ? d.error : nodeError("ENOTSUP", "watch", d.paths[0]));
+
+  const watchOrig = f.watch!;
+  f.watch = Object.assign(function (this: unknown, ...args: unknown[]) {
+    const d = decide(watchSpec, args, ctx);
+    if (d.kind === "native") return watchOrig.apply(this, d.args);
+    throw refusal(d);
+  }, watchOrig);
+
+  const promWatchOrig = p.watch!;
+  p.watch = function (this: unknown, ...args: unknown[]) {
+    const d = decide(watchSpec, args, ctx);
+    if (d.kind === "native") return promWatchOrig.apply(this, d.args);
+    const error = refusal(d);
+    return (async function* () {
+      throw error;
+    })();
+  };
+
+  const polled = new Map<string, BridgeStatWatcher>();
+  const watchFileOrig = f.watchFile!;
+  f.watchFile = Object.assign(function (this: unknown, ...args: unknown[]) {
+    const d = decide(watchFileSpec, args, ctx);
+    if (d.kind === "native") return watchFileOrig.apply(this, d.args);
+    if (d.kind === "error") throw d.error;
+    const listener = args.find((a) => typeof a === "function") as StatListener | undefined;
+    if (!listener) throw Object.assign(new TypeError('The "listener" argument must be of type function'), { code: "ERR_INVALID_ARG_TYPE" });
+    const opts = (typeof args[1] === "object" && args[1] !== null ? args[1] : {}) as { interval?: number; persistent?: boolean };
+    const path = d.paths[0]!;
+    let w = polled.get(path);
+    if (!w) {
+      w = new BridgeStatWatcher(path, opts.interval ?? 5007, opts.persistent !== false, ctx);
+      polled.set(path, w);
+    }
+    w.on("change", listener);
+    return w;
+  }, watchFileOrig);
+
+  const unwatchFileOrig = f.unwatchFile!;
+  f.unwatchFile = Object.assign(function (this: unknown, ...args: unknown[]) {
+    const d = decide(watchFileSpec, args, ctx);
+    if (d.kind === "native") return unwatchFileOrig.apply(this, d.args);
+    if (d.kind === "error") return undefined;
+    const w = polled.get(d.paths[0]!);
+    if (!w) return undefined;
+    if (typeof args[1] === "function") w.off("change", args[1] as StatListener);
+    else w.removeAllListeners("change");
+    if (w.listenerCount("change") === 0) {
+      w.stop();
+      polled.delete(d.paths[0]!);
+    }
+    return undefined;
+  }, unwatchFileOrig);
+}
+
+type StatListener = (curr: fs.Stats, prev: fs.Stats) => void;
+
+/** fs.watchFile on a bridge path: stat through the bridge every `interval` ms, 'change' when it differs. */
+class BridgeStatWatcher extends EventEmitter {
+  private readonly timer: NodeJS.Timeout;
+  private prev: fs.Stats | null = null;
+  private busy = false;
+
+  constructor(
+    private readonly path: string,
+    interval: number,
+    persistent: boolean,
+    private readonly ctx: FsContext,
+  ) {
+    super();
+    this.timer = setInterval(() => void this.poll(), Math.max(1, interval));
+    if (!persistent) this.timer.unref();
+    void this.poll();
+  }
+
+  private async poll(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    let cur: fs.Stats;
+    try {
+      cur = await runAsync(statPlan(this.path), this.ctx.execAsync);
+    } catch {
+      cur = zeroStats(); // Node reports a missing file with zeroed stats
+    } finally {
+      this.busy = false;
+    }
+    const prev = this.prev;
+    this.prev = cur;
+    if (prev && (prev.mtimeMs !== cur.mtimeMs || prev.size !== cur.size || prev.ino !== cur.ino || prev.mode !== cur.mode)) this.emit("change", cur, prev);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+  ref(): this {
+    this.timer.ref();
+    return this;
+  }
+  unref(): this {
+    this.timer.unref();
+    return this;
+  }
+}
+
+function zeroStats(): fs.Stats {
+  return toStats({ type: "other", size: 0, mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, dev: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, birthtimeMs: 0 });
 }
 
 /** read/write/close/fstat on descriptors from bridge paths; every other fd is native. */
