@@ -143,6 +143,49 @@ t.test("fs: watch and watchFile refuse denied paths synchronously; promises.watc
   t.same(r.watchFileBridge, ["function", 3, 6], JSON.stringify(r.watchFileBridge));
 });
 
+t.test("fs: copyFile and cp read an --ro source and copy across the bridge/sandbox boundary", async (t) => {
+  const host = tempDir("mcpw-ic-copy-");
+  const ro = join(host, "ro");
+  const rw = join(host, "rw");
+  mkdirSync(join(ro, "tree", "deep"), { recursive: true });
+  mkdirSync(rw);
+  writeFileSync(join(ro, "f.txt"), "from ro");
+  writeFileSync(join(ro, "tree", "a.txt"), "A");
+  writeFileSync(join(ro, "tree", "deep", "b.txt"), "B");
+  const r = await inSandbox(
+    `${PRELUDE}
+    const ro = ${JSON.stringify(ro)}, rw = ${JSON.stringify(rw)};
+    (async () => {
+      await attempt("roToMount", () => (fs.copyFileSync(ro + "/f.txt", "/mount/copy.txt"), fs.readFileSync("/mount/copy.txt", "utf8")));
+      await attempt("roToRw", () => (fs.copyFileSync(ro + "/f.txt", rw + "/copy.txt"), fs.readFileSync(rw + "/copy.txt", "utf8")));
+      await attempt("mountToRw", () => (fs.writeFileSync("/mount/m.txt", "from mount"), fs.copyFileSync("/mount/m.txt", rw + "/m.txt"), "ok"));
+      await attempt("promiseRwToMount", () => fs.promises.copyFile(rw + "/m.txt", "/mount/back.txt").then(() => fs.readFileSync("/mount/back.txt", "utf8")));
+      await attempt("callbackRoToMount", () => new Promise((res, rej) => fs.copyFile(ro + "/f.txt", "/mount/cb.txt", (e) => (e ? rej(e) : res(fs.readFileSync("/mount/cb.txt", "utf8"))))));
+      await attempt("exclusive", () => fs.copyFileSync(ro + "/f.txt", "/mount/copy.txt", fs.constants.COPYFILE_EXCL));
+      await attempt("intoRo", () => fs.copyFileSync("/mount/m.txt", ro + "/new.txt"));
+      await attempt("cpTreeToMount", () => (fs.cpSync(ro + "/tree", "/mount/tree", { recursive: true }), [fs.readFileSync("/mount/tree/a.txt", "utf8"), fs.readFileSync("/mount/tree/deep/b.txt", "utf8")]));
+      await attempt("cpTreeToRw", () => fs.promises.cp("/mount/tree", rw + "/tree", { recursive: true }).then(() => "ok"));
+      await attempt("cpDirNotRecursive", () => fs.cpSync(ro + "/tree", "/mount/tree2"));
+      await attempt("renameAcross", () => fs.renameSync(rw + "/m.txt", "/mount/moved.txt"));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--ro", ro, "--rw", rw],
+  );
+  t.equal(r.roToMount, "from ro", JSON.stringify(r.roToMount));
+  t.equal(r.roToRw, "from ro", JSON.stringify(r.roToRw));
+  t.equal(r.mountToRw, "ok", JSON.stringify(r.mountToRw));
+  t.equal(readFileSync(join(rw, "m.txt"), "utf8"), "from mount", "the copy reached the host");
+  t.equal(r.promiseRwToMount, "from mount", JSON.stringify(r.promiseRwToMount));
+  t.equal(r.callbackRoToMount, "from ro", JSON.stringify(r.callbackRoToMount));
+  t.equal(r.exclusive.error, "EEXIST", JSON.stringify(r.exclusive));
+  t.equal(r.intoRo.error, "EROFS", "the destination is still read-only");
+  t.same(r.cpTreeToMount, ["A", "B"], JSON.stringify(r.cpTreeToMount));
+  t.equal(r.cpTreeToRw, "ok", JSON.stringify(r.cpTreeToRw));
+  t.equal(readFileSync(join(rw, "tree", "deep", "b.txt"), "utf8"), "B");
+  t.equal(r.cpDirNotRecursive.error, "EISDIR", JSON.stringify(r.cpDirNotRecursive));
+  t.equal(r.renameAcross.error, "EXDEV", "a rename across the boundary is still EXDEV, as across devices");
+});
+
 t.test("net: http, https (TLS end to end), fetch and raw TCP reach an allowed host; others are refused", async (t) => {
   const dir = tempDir("mcpw-ic-tls-");
   execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { stdio: "ignore" });

@@ -8,7 +8,24 @@ import { nodeError } from "./node-errors.js";
  * sync worker).
  */
 
-export type OpPlan<T> = Generator<SandboxOp, T, any>;
+/**
+ * A step done here rather than over the channel (a native file on the other side of a copy), in
+ * the form each runner needs: runSync calls `sync`, runAsync awaits `async`.
+ */
+export interface LocalStep {
+  local: true;
+  sync(): unknown;
+  async(): Promise<unknown>;
+}
+
+export type OpPlan<T> = Generator<SandboxOp | LocalStep, T, any>;
+
+/** A local step in a plan: yields its result, or throws its error, as a channel operation would. */
+export function* localStep<T>(sync: () => T, async: () => Promise<T>): OpPlan<T> {
+  return (yield { local: true, sync, async }) as T;
+}
+
+const isLocal = (step: SandboxOp | LocalStep): step is LocalStep => (step as LocalStep).local === true;
 
 const CHUNK = 1024 * 1024;
 
@@ -63,11 +80,6 @@ export function* simplePlan<T>(op: SandboxOp, pick: (r: any) => T): OpPlan<T> {
   return pick(yield op);
 }
 
-export function* copyPlan(from: string, to: string, exclusive: boolean): OpPlan<void> {
-  const data = yield* readAllPlan(from);
-  yield* writeAllPlan(to, data, exclusive ? "create" : "overwrite");
-}
-
 /**
  * Runs a plan with a synchronous executor. A failed operation is thrown into the plan at its
  * `yield`, so a plan can catch it (existsSync answers false for a missing file); uncaught, it
@@ -78,7 +90,7 @@ export function runSync<T>(plan: OpPlan<T>, exec: (op: SandboxOp) => unknown): T
   while (!step.done) {
     let result: unknown;
     try {
-      result = exec(step.value);
+      result = isLocal(step.value) ? step.value.sync() : exec(step.value);
     } catch (e) {
       step = plan.throw(e);
       continue;
@@ -94,7 +106,7 @@ export async function runAsync<T>(plan: OpPlan<T>, exec: (op: SandboxOp) => Prom
   while (!step.done) {
     let result: unknown;
     try {
-      result = await exec(step.value);
+      result = isLocal(step.value) ? await step.value.async() : await exec(step.value);
     } catch (e) {
       step = plan.throw(e);
       continue;

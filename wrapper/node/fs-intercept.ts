@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
 import fs, { constants as fsc } from "node:fs";
 import type { SandboxOp } from "../../protocol/ops.js";
-import { copyPlan, readAllPlan, readdirPlan, runAsync, runSync, simplePlan, statOrNothingPlan, statPlan, toStats, VirtualFds, writeAllPlan, type OpPlan } from "./fs-bridge.js";
+import { readAllPlan, readdirPlan, runAsync, runSync, simplePlan, statOrNothingPlan, statPlan, toStats, VirtualFds, writeAllPlan, type OpPlan } from "./fs-bridge.js";
+import { copyFilePlan, cpPlan, type Side } from "./fs-copy.js";
 import { fromChannelError, nodeError } from "./node-errors.js";
 import type { PathRouter, Route } from "./path-router.js";
 
@@ -21,10 +22,12 @@ interface FsFunction {
   name: string;
   /** Indexes of the path arguments. */
   paths: number[];
-  /** Does this call write (so a read-only path refuses it)? */
-  write: boolean | ((args: Args) => boolean);
+  /** Does this call write (so a read-only path refuses it)? An array says it per path (a copy reads its source). */
+  write: boolean | boolean[] | ((args: Args) => boolean);
   /** How to serve it on bridge paths (`sync`: the *Sync form); absent → ENOTSUP there. */
   bridge?: (paths: string[], args: Args, ctx: FsContext, sync: boolean) => OpPlan<unknown>;
+  /** How to serve it when one path is the bridge's and another the sandbox's own; absent → EXDEV. */
+  across?: (sides: Side[], args: Args) => OpPlan<unknown>;
   /** The callback form has no error argument (fs.exists). */
   noErrorCallback?: boolean;
 }
@@ -61,7 +64,7 @@ const FUNCTIONS: FsFunction[] = [
   { name: "rmdir", paths: [0], write: true, bridge: ([p]) => simplePlan({ op: "fs.rm", path: p!, recursive: false, force: false }, () => undefined) },
   { name: "unlink", paths: [0], write: true, bridge: ([p]) => simplePlan({ op: "fs.rm", path: p!, recursive: false, force: false }, () => undefined) },
   { name: "rename", paths: [0, 1], write: true, bridge: ([from, to]) => simplePlan({ op: "fs.rename", from: from!, to: to! }, () => undefined) },
-  { name: "copyFile", paths: [0, 1], write: true, bridge: ([from, to], a) => copyPlan(from!, to!, typeof a[2] === "number" && (a[2] & fsc.COPYFILE_EXCL) !== 0) },
+  { name: "copyFile", paths: [0, 1], write: [false, true], bridge: ([from, to], a) => copyFilePlan(bridgeSide(from!), bridgeSide(to!), a[2]), across: ([from, to], a) => copyFilePlan(from!, to!, a[2]) },
   { name: "realpath", paths: [0], write: false, bridge: ([p]) => simplePlan({ op: "fs.realpath", path: p! }, (r: { path: string }) => r.path) },
   { name: "readlink", paths: [0], write: false, bridge: ([p]) => simplePlan({ op: "fs.readlink", path: p! }, (r: { target: string }) => r.target) },
   { name: "open", paths: [0], write: (a) => isWriteFlag(a[1]), bridge: ([p], a, c) => c.fds!.openPlan(p!, a[1] as string) },
@@ -76,7 +79,7 @@ const FUNCTIONS: FsFunction[] = [
   { name: "mkdtemp", paths: [0], write: true },
   { name: "opendir", paths: [0], write: false },
   { name: "statfs", paths: [0], write: false },
-  { name: "cp", paths: [0, 1], write: true },
+  { name: "cp", paths: [0, 1], write: [false, true], bridge: ([from, to], a) => cpPlan(bridgeSide(from!), bridgeSide(to!), a[2], [from!, to!]), across: ([from, to], a) => cpPlan(from!, to!, a[2], [from!.path, to!.path]) },
 ];
 
 function* existsPlan(path: string): OpPlan<boolean> {
@@ -88,6 +91,8 @@ function* existsPlan(path: string): OpPlan<boolean> {
   }
 }
 
+const bridgeSide = (path: string): Side => ({ kind: "bridge", path });
+
 function* mapPlan<A, B>(plan: OpPlan<A>, f: (a: A) => B): OpPlan<B> {
   return f(yield* plan);
 }
@@ -97,11 +102,15 @@ function isWriteFlag(flags: unknown): boolean {
   return typeof flags === "string" && flags !== "r" && flags !== "rs" && flags !== "sr";
 }
 
-type Decision = { kind: "native"; args: Args } | { kind: "bridge"; paths: string[] } | { kind: "error"; error: NodeJS.ErrnoException };
+type Decision =
+  | { kind: "native"; args: Args }
+  | { kind: "bridge"; paths: string[] }
+  | { kind: "across"; sides: Side[] }
+  | { kind: "error"; error: NodeJS.ErrnoException };
 
 function decide(spec: FsFunction, args: Args, ctx: FsContext): Decision {
   const write = typeof spec.write === "function" ? spec.write(args) : spec.write;
-  const routes: (Route | null)[] = spec.paths.map((i) => ctx.router.route(args[i], write));
+  const routes: (Route | null)[] = spec.paths.map((i, k) => ctx.router.route(args[i], Array.isArray(write) ? write[k]! : write));
   const denied = routes.find((r) => r?.kind === "denied");
   if (denied && denied.kind === "denied") return { kind: "error", error: nodeError(denied.code, spec.name, denied.path, denied.detail) };
   if (routes.every((r) => r === null || r.kind === "native")) {
@@ -113,11 +122,19 @@ function decide(spec: FsFunction, args: Args, ctx: FsContext): Decision {
     return { kind: "native", args: out };
   }
   if (routes.some((r) => r?.kind === "native")) {
+    if (spec.across && routes.every((r) => r !== null)) return { kind: "across", sides: routes as Side[] };
     return { kind: "error", error: nodeError("EXDEV", spec.name, routes[0]?.path, "one path is in the sandbox and the other is served by the bridge") };
   }
   if (!spec.bridge) return { kind: "error", error: nodeError("ENOTSUP", spec.name, routes[0]!.path, `${spec.name} is not supported on bridge-served paths`) };
   return { kind: "bridge", paths: routes.map((r) => r!.path) };
 }
+
+/** The plan serving a call decide() did not leave to Node. */
+function planOf(spec: FsFunction, d: Extract<Decision, { kind: "bridge" | "across" }>, args: Args, ctx: FsContext, sync: boolean): OpPlan<unknown> {
+  return d.kind === "bridge" ? spec.bridge!(d.paths, args, ctx, sync) : spec.across!(d.sides, args);
+}
+
+const firstPath = (d: Extract<Decision, { kind: "bridge" | "across" }>) => (d.kind === "bridge" ? d.paths[0] : d.sides[0]?.path);
 
 function translate(e: unknown, syscall: string, path: string | undefined): NodeJS.ErrnoException {
   return fromChannelError(e, syscall, path);
@@ -145,9 +162,9 @@ export function installFsInterceptors(base: FsContext): VirtualFds {
           else cb(null, v);
         };
         if (d.kind === "error") return void process.nextTick(done, d.error);
-        runAsync(spec.bridge!(d.paths, args, ctx, false), ctx.execAsync).then(
+        runAsync(planOf(spec, d, args, ctx, false), ctx.execAsync).then(
           (v) => done(null, v),
-          (e) => done(translate(e, spec.name, d.paths[0])),
+          (e) => done(translate(e, spec.name, firstPath(d))),
         );
       }, cbOrig);
     }
@@ -161,9 +178,9 @@ export function installFsInterceptors(base: FsContext): VirtualFds {
           throw d.error;
         }
         try {
-          return runSync(spec.bridge!(d.paths, args, ctx, true), ctx.execSync);
+          return runSync(planOf(spec, d, args, ctx, true), ctx.execSync);
         } catch (e) {
-          throw translate(e, spec.name, d.paths[0]);
+          throw translate(e, spec.name, firstPath(d));
         }
       };
     }
@@ -175,9 +192,9 @@ export function installFsInterceptors(base: FsContext): VirtualFds {
         if (d.kind === "native") return promOrig.apply(this, d.args);
         if (d.kind === "error") throw d.error;
         try {
-          return await runAsync(spec.bridge!(d.paths, args, ctx, false), ctx.execAsync);
+          return await runAsync(planOf(spec, d, args, ctx, false), ctx.execAsync);
         } catch (e) {
-          throw translate(e, spec.name, d.paths[0]);
+          throw translate(e, spec.name, firstPath(d));
         }
       };
     }
@@ -189,10 +206,10 @@ export function installFsInterceptors(base: FsContext): VirtualFds {
     if (d.kind === "native") return orig.apply(self, d.args);
     if (d.kind === "error") throw d.error;
     try {
-      const fd = await runAsync(fds.openPlan(d.paths[0]!, args[1] as string), ctx.execAsync);
+      const fd = await runAsync(fds.openPlan(firstPath(d)!, args[1] as string), ctx.execAsync);
       return new VirtualFileHandle(fd, fds, ctx);
     } catch (e) {
-      throw translate(e, "open", d.paths[0]);
+      throw translate(e, "open", firstPath(d));
     }
   }
   return fds;
@@ -208,7 +225,7 @@ function patchWatchers(f: Record<string, (...a: unknown[]) => unknown>, p: Recor
   // No bridge form: decide() answers ENOTSUP for a bridge path.
   const watchSpec: FsFunction = { name: "watch", paths: [0], write: false };
   const watchFileSpec: FsFunction = { name: "watchFile", paths: [0], write: false, bridge: ([path]) => statPlan(path!) };
-  const refusal = (d: Exclude<Decision, { kind: "native" }>) => (d.kind === "error" ? d.error : nodeError("ENOTSUP", "watch", d.paths[0]));
+  const refusal = (d: Exclude<Decision, { kind: "native" }>) => (d.kind === "error" ? d.error : nodeError("ENOTSUP", "watch", firstPath(d)));
 
   const watchOrig = f.watch!;
   f.watch = Object.assign(function (this: unknown, ...args: unknown[]) {
@@ -236,7 +253,7 @@ function patchWatchers(f: Record<string, (...a: unknown[]) => unknown>, p: Recor
     const listener = args.find((a) => typeof a === "function") as StatListener | undefined;
     if (!listener) throw Object.assign(new TypeError('The "listener" argument must be of type function'), { code: "ERR_INVALID_ARG_TYPE" });
     const opts = (typeof args[1] === "object" && args[1] !== null ? args[1] : {}) as { interval?: number; persistent?: boolean };
-    const path = d.paths[0]!;
+    const path = firstPath(d)!;
     let w = polled.get(path);
     if (!w) {
       w = new BridgeStatWatcher(path, opts.interval ?? 5007, opts.persistent !== false, ctx);
@@ -251,13 +268,14 @@ function patchWatchers(f: Record<string, (...a: unknown[]) => unknown>, p: Recor
     const d = decide(watchFileSpec, args, ctx);
     if (d.kind === "native") return unwatchFileOrig.apply(this, d.args);
     if (d.kind === "error") return undefined;
-    const w = polled.get(d.paths[0]!);
+    const path = firstPath(d)!;
+    const w = polled.get(path);
     if (!w) return undefined;
     if (typeof args[1] === "function") w.off("change", args[1] as StatListener);
     else w.removeAllListeners("change");
     if (w.listenerCount("change") === 0) {
       w.stop();
-      polled.delete(d.paths[0]!);
+      polled.delete(path);
     }
     return undefined;
   }, unwatchFileOrig);
