@@ -263,6 +263,28 @@ t.test("programs: refused unless allowed; exec.allow runs inside, exec.viaBridge
   t.equal(r.viaBridge, join(host, "only-on-host"), "stat ran on the host, through the bridge");
 });
 
+t.test("programs: a Node or Python child given its own env by a sync child_process form is intercepted too", async (t) => {
+  const probe = `try { require("fs").readFileSync("/etc/shadow"); console.log("READ") } catch (e) { console.log(process.env.FOO, e.message) }`;
+  const pyProbe = "import os\ntry: open('/etc/shadow')\nexcept OSError as e: print(os.environ.get('FOO'), e)";
+  const r = await inSandbox(
+    `${PRELUDE}
+    const cp = require("child_process");
+    const probe = ${JSON.stringify(probe)};
+    (async () => {
+      await attempt("execFileSync", () => cp.execFileSync("node", ["-e", probe], { env: { FOO: "1" } }).toString().trim());
+      await attempt("spawnSync", () => cp.spawnSync(process.execPath, ["-e", probe], { env: { FOO: "2" } }).stdout.toString().trim());
+      await attempt("execSync", () => cp.execSync(process.execPath + " -e '" + probe + "'", { env: { FOO: "3" } }).toString().trim());
+      await attempt("python", () => cp.spawnSync("python3", ["-c", ${JSON.stringify(pyProbe)}], { env: { FOO: "4" } }).stdout.toString().trim());
+      await attempt("async", () => new Promise((res, rej) => cp.execFile("node", ["-e", probe], { env: { FOO: "5" } }, (e, so) => (e ? rej(e) : res(so.trim())))));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--policy", writePolicy({ exec: { allow: ["node", "python3", "sh"] } })],
+  );
+  for (const [form, foo] of [["execFileSync", "1"], ["spawnSync", "2"], ["execSync", "3"], ["python", "4"], ["async", "5"]] as const) {
+    t.match(r[form], new RegExp(`^${foo} .*mcpw: .*not in policy filesystem`), `${form}: the child kept its own env and was intercepted: ${JSON.stringify(r[form])}`);
+  }
+});
+
 t.test("the in-sandbox proxy gives programs that honour HTTP_PROXY / ALL_PROXY the same policy", async (t) => {
   const http = createHttp((req, res) => res.end(`via proxy ${req.url}`));
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
