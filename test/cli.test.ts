@@ -1,7 +1,8 @@
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { mcpw, mcpwDaemon } from "./helpers/cli.js";
+import { MCPW_BIN, mcpw, mcpwDaemon } from "./helpers/cli.js";
 import { tempDir } from "./helpers/server.js";
 
 t.test("help: the command list, and --help for every command", async (t) => {
@@ -121,4 +122,37 @@ t.test("mcpw run: exit code and stdout pass through; bad input is one clear line
   const mounted = await mcpw(["run", "-q", "--mount", join(cwd, "ws"), "--", "node", "-e", "require('fs').writeFileSync('/mount/out', 'x')"], { cwd });
   t.equal(mounted.code, 0);
   t.ok(existsSync(join(cwd, "ws", "out")), "--mount is the workspace");
+});
+
+/** Starts `mcpw run` on `command`, sends `sig` once the program has printed "ready", and collects the outcome. */
+function signalledRun(command: string[], sig: NodeJS.Signals): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MCPW_BIN, "run", "-q", "--", ...command], { cwd: tempDir("mcpw-cli-sig-"), stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let sentAt = 0;
+    const timer = setTimeout(() => (child.kill("SIGKILL"), reject(new Error(`no exit; stdout ${stdout}; stderr ${stderr}`))), 30_000);
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      if (!sentAt && stdout.includes("ready")) {
+        sentAt = Date.now();
+        child.kill(sig);
+      }
+    });
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => (clearTimeout(timer), resolve({ code, stdout, stderr, ms: Date.now() - sentAt })));
+  });
+}
+
+t.test("mcpw run passes SIGTERM, SIGINT and SIGHUP on to the program, and exits as it does", async (t) => {
+  const trap = await signalledRun(["node", "-e", "process.on('SIGTERM', () => { console.log('got SIGTERM, cleaning up'); process.exit(3); }); console.log('ready'); setInterval(() => {}, 1000);"], "SIGTERM");
+  t.match(trap.stdout, /got SIGTERM, cleaning up/, `the program's handler ran: ${trap.stderr}`);
+  t.equal(trap.code, 3, "mcpw exits with the program's code");
+  t.ok(trap.ms < 2000, `and at once, not after a kill (${trap.ms} ms)`);
+  const plain = await signalledRun(["node", "-e", "console.log('ready'); setInterval(() => {}, 1000);"], "SIGHUP");
+  t.equal(plain.code, 128 + 1, "a program the signal ends: 128 + the signal");
+  t.ok(plain.ms < 2000, `(${plain.ms} ms)`);
+  const py = await signalledRun(["python3", "-u", "-c", "import time\ntry:\n    print('ready')\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    print('interrupted')"], "SIGINT");
+  t.match(py.stdout, /interrupted/, `Python gets its KeyboardInterrupt: ${py.stderr}`);
+  t.equal(py.code, 0);
 });

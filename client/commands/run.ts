@@ -13,6 +13,8 @@ import { RUN_OPTIONS, startRunSandbox, type RunStart } from "../run-start.js";
 import { list, str, UsageError, type CommandSpec, type ParsedArgs } from "../command.js";
 
 const LOOPBACK_NAME = /^(localhost)(:\d+)?$/i;
+/** How long a program signalled through mcpw has to exit before the sandbox is killed. */
+const STOP_GRACE_MS = 5000;
 
 /** The run's policy: the policy file (or {}), then --ro, --rw, --allow-net on top. */
 export function runPolicy(args: ParsedArgs, cwd: string): Policy {
@@ -108,8 +110,15 @@ stderr. The exit code is the program's; when a policy limit ends it, mcpw says w
     } else if (!args.values.quiet) {
       process.stderr.write(`mcpw: ${id} sandboxed (workspace ${workspace} at /mount, environment "${env}")\n`);
     }
-    const stop = () => void launched.process.stop(2000);
-    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, stop);
+    // stdin is the caller's own, so there is no stdin to close: a signal to mcpw is passed on to
+    // the program, which gets STOP_GRACE_MS to finish; a second signal ends it at once.
+    let signalled = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (signalled) return launched.process.kill();
+      signalled = true;
+      void launched.process.terminate(sig, STOP_GRACE_MS);
+    };
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, onSignal);
     const { child } = launched;
     const watch = new LimitWatch(launched.process, policy.limits);
     const stderrTail = new Tail();
