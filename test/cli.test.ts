@@ -125,9 +125,10 @@ t.test("mcpw run: exit code and stdout pass through; bad input is one clear line
 });
 
 /** Starts `mcpw run` on `command`, sends `sig` once the program has printed "ready", and collects the outcome. */
-function signalledRun(command: string[], sig: NodeJS.Signals): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+function signalledRun(command: string[], sig: NodeJS.Signals, opts: { group?: boolean } = {}): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MCPW_BIN, "run", "-q", "--", ...command], { cwd: tempDir("mcpw-cli-sig-"), stdio: ["pipe", "pipe", "pipe"] });
+    // group: mcpw leads its own process group, and the signal goes to the group, as a terminal's ^C does.
+    const child = spawn(process.execPath, [MCPW_BIN, "run", "-q", "--", ...command], { cwd: tempDir("mcpw-cli-sig-"), stdio: ["pipe", "pipe", "pipe"], detached: opts.group === true });
     let stdout = "";
     let stderr = "";
     let sentAt = 0;
@@ -136,7 +137,8 @@ function signalledRun(command: string[], sig: NodeJS.Signals): Promise<{ code: n
       stdout += d;
       if (!sentAt && stdout.includes("ready")) {
         sentAt = Date.now();
-        child.kill(sig);
+        if (opts.group) process.kill(-child.pid!, sig);
+        else child.kill(sig);
       }
     });
     child.stderr.on("data", (d) => (stderr += d));
@@ -155,4 +157,8 @@ t.test("mcpw run passes SIGTERM, SIGINT and SIGHUP on to the program, and exits 
   const py = await signalledRun(["python3", "-u", "-c", "import time\ntry:\n    print('ready')\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    print('interrupted')"], "SIGINT");
   t.match(py.stdout, /interrupted/, `Python gets its KeyboardInterrupt: ${py.stderr}`);
   t.equal(py.code, 0);
+  // ^C in a terminal signals mcpw's whole process group: the sandbox is not in it, and hears it from mcpw.
+  const ctrlC = await signalledRun(["node", "-e", "process.on('SIGINT', () => { console.log('got SIGINT'); process.exit(4); }); console.log('ready'); setInterval(() => {}, 1000);"], "SIGINT", { group: true });
+  t.match(ctrlC.stdout, /got SIGINT/, `a terminal's ^C reaches the program's handler: ${ctrlC.stderr}`);
+  t.equal(ctrlC.code, 4);
 });

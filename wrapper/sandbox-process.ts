@@ -19,6 +19,8 @@ export class SandboxProcess {
   /** Host pid of the pid namespace's init, once bubblewrap has reported it (null without bwrap). */
   readonly namespaceInit: Promise<number | null>;
   private exit: ProcessExit | null = null;
+  /** Under bubblewrap (which reports the namespace's init on a status fd). */
+  private readonly isolated: boolean;
 
   constructor(child: ChildProcess, statusFd: Readable | null) {
     this.child = child;
@@ -34,6 +36,7 @@ export class SandboxProcess {
         }
       });
     });
+    this.isolated = statusFd !== null;
     this.namespaceInit = statusFd ? readChildPid(statusFd) : Promise.resolve(null);
   }
 
@@ -78,8 +81,10 @@ export class SandboxProcess {
       if (pid !== null && this.running) signal(pid, "SIGKILL");
       if (this.running) this.child.kill("SIGKILL");
     });
-    // Without a namespace (best-effort mode) the child leads its own process group.
-    if (this.child.pid !== undefined) signal(-this.child.pid, "SIGKILL");
+    // Without a namespace (best-effort mode) the child's process group is the sandbox. (Under
+    // bubblewrap the group is only the outer bwrap, which must outlive the init's SIGKILL above:
+    // killed first, during its set-up, it could leave the sandbox orphaned.)
+    if (!this.isolated && this.child.pid !== undefined) signal(-this.child.pid, "SIGKILL");
   }
 }
 
