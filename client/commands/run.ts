@@ -57,7 +57,8 @@ export const runCommand: CommandSpec = {
   details: `
 stdin and stdout belong to the program (MCP stdio passes through untouched); mcpw writes only to
 stderr. The exit code is the program's; when a policy limit ends it, mcpw says which on stderr
-("mcpw: stopped: timeout (timeoutMs=1000)") and exits non-zero. In an MCP client configuration:
+("mcpw: stopped: timeout (timeoutMs=1000)") and exits non-zero. SIGTERM, SIGINT and SIGHUP are
+passed on to the program, which has 5 s to exit before it is killed. In an MCP client configuration:
   "command": "mcpw", "args": ["run", "--", "npx", "@modelcontextprotocol/server-memory"]`,
   async run(args) {
     // The sandbox's first half may already be running: bin/mcpw.js started it while this loaded.
