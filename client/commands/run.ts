@@ -59,7 +59,7 @@ stdin and stdout belong to the program (MCP stdio passes through untouched); mcp
 stderr. The exit code is the program's; when a policy limit ends it, mcpw says which on stderr
 ("mcpw: stopped: timeout (timeoutMs=1000)") and exits non-zero. SIGTERM, SIGINT and SIGHUP are
 passed on to the program, which has 5 s to exit before it is killed. In an MCP client configuration:
-  "command": "mcpw", "args": ["run", "--", "npx", "@modelcontextprotocol/server-memory"]`,
+  "command": "mcpw", "args": ["run", "--mount", "/home/me/notes", "--", "npx", "@modelcontextprotocol/server-filesystem", "/mount"]`,
   async run(args) {
     // The sandbox's first half may already be running: bin/mcpw.js started it while this loaded.
     const early = takeFastStart(args.raw);
