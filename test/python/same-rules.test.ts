@@ -67,6 +67,29 @@ t.test("paths are routed as PathRouter routes them", async (t) => {
   });
 });
 
+t.test("nested rules: the deepest path decides, in Node and in Python alike", async (t) => {
+  const nested: InterceptorConfig = { ...config(true), readonly: ["/d/sub", "/e", "/same"], writable: ["/d", "/e/inner/", "/same/"] };
+  const expected: [string, boolean, string][] = [
+    ["/d/x", true, "bridge"],
+    ["/d/sub/x", true, "denied EROFS"],
+    ["/d/sub", true, "denied EROFS"],
+    ["/d/sub/x", false, "bridge"],
+    ["/d/subway", true, "bridge"],
+    ["/e/inner/x", true, "bridge"],
+    ["/e/x", true, "denied EROFS"],
+    ["/same/x", true, "denied EROFS"],
+  ];
+  const cases = expected.map(([path, write]) => ({ config: nested, path, write }));
+  const fromPython = python(PYTHON_ROUTES, cases) as { kind: string; code: string | null }[];
+  expected.forEach(([path, write, want], i) => {
+    const r = new PathRouter(nested).route(path, write)!;
+    const node = r.kind === "denied" ? `denied ${r.code}` : r.kind;
+    t.equal(node, want, `node: ${write ? "write" : "read"} ${path}`);
+    const py = fromPython[i]!;
+    t.equal(py.kind === "denied" ? `denied ${py.code}` : py.kind, want, `python: ${write ? "write" : "read"} ${path}`);
+  });
+});
+
 t.test("loopback destinations are the host's exactly when routesToHost says so", async (t) => {
   const hosts = ["localhost", "LocalHost", "127.0.0.1", "127.8.9.10", "::1", "0:0:0:0:0:0:0:1", "0.0.0.0", "::", "example.com", "10.0.0.1", "::ffff:7f00:1"];
   const lists = [[], ["127.0.0.1:8080"], ["localhost"], ["[::1]:8080"], ["localhost:80", "127.0.0.1"]];

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttps } from "node:https";
 import { createServer as createHttp } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -184,6 +184,33 @@ t.test("fs: copyFile and cp read an --ro source and copy across the bridge/sandb
   t.equal(readFileSync(join(rw, "tree", "deep", "b.txt"), "utf8"), "B");
   t.equal(r.cpDirNotRecursive.error, "EISDIR", JSON.stringify(r.cpDirNotRecursive));
   t.equal(r.renameAcross.error, "EXDEV", "a rename across the boundary is still EXDEV, as across devices");
+});
+
+t.test("fs: an --ro path inside an --rw one is read-only (the deeper rule wins)", async (t) => {
+  const rw = tempDir("mcpw-ic-nested-");
+  const sub = join(rw, "sub");
+  mkdirSync(sub);
+  writeFileSync(join(sub, "kept.txt"), "kept");
+  const r = await inSandbox(
+    `${PRELUDE}
+    const rw = ${JSON.stringify(rw)}, sub = ${JSON.stringify(sub)};
+    (async () => {
+      await attempt("writeSub", () => fs.writeFileSync(sub + "/new.txt", "x"));
+      await attempt("overwriteSub", () => fs.writeFileSync(sub + "/kept.txt", "x"));
+      await attempt("accessSub", () => fs.accessSync(sub + "/kept.txt", fs.constants.W_OK));
+      await attempt("readSub", () => fs.readFileSync(sub + "/kept.txt", "utf8"));
+      await attempt("writeRw", () => (fs.writeFileSync(rw + "/new.txt", "y"), "ok"));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--rw", rw, "--ro", sub],
+  );
+  t.equal(r.writeSub.error, "EROFS", JSON.stringify(r.writeSub));
+  t.equal(r.overwriteSub.error, "EROFS", JSON.stringify(r.overwriteSub));
+  t.equal(r.accessSub.error, "EROFS", JSON.stringify(r.accessSub));
+  t.equal(r.readSub, "kept");
+  t.equal(r.writeRw, "ok");
+  t.notOk(existsSync(join(sub, "new.txt")), "nothing was created under the --ro path");
+  t.equal(readFileSync(join(sub, "kept.txt"), "utf8"), "kept");
 });
 
 t.test("net: http, https (TLS end to end), fetch and raw TCP reach an allowed host; others are refused", async (t) => {
