@@ -213,6 +213,28 @@ t.test("fs: an --ro path inside an --rw one is read-only (the deeper rule wins)"
   t.equal(readFileSync(join(sub, "kept.txt"), "utf8"), "kept");
 });
 
+t.test("fs: readdir {recursive: true} on a bridge path lists the whole tree, as Node lists it natively", async (t) => {
+  const host = tempDir("mcpw-ic-rdir-");
+  mkdirSync(join(host, "a", "b"), { recursive: true });
+  for (const f of ["x.txt", "a/y.txt", "a/b/z.txt"]) writeFileSync(join(host, f), f);
+  const r = await inSandbox(
+    `${PRELUDE}
+    const h = ${JSON.stringify(host)};
+    (async () => {
+      await attempt("sync", () => fs.readdirSync(h, { recursive: true }));
+      await attempt("dirents", () => fs.readdirSync(h, { recursive: true, withFileTypes: true }).map((d) => [d.name, d.parentPath, d.isDirectory()]));
+      await attempt("promise", () => fs.promises.readdir(h, { recursive: true }));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--ro", host],
+  );
+  const { readdirSync } = await import("node:fs");
+  const native = readdirSync(host, { recursive: true }) as string[];
+  t.same(r.sync, native, JSON.stringify(r.sync));
+  t.same(r.promise, native);
+  t.same(r.dirents, readdirSync(host, { recursive: true, withFileTypes: true }).map((d) => [d.name, d.parentPath, d.isDirectory()]));
+});
+
 t.test("net: http, https (TLS end to end), fetch and raw TCP reach an allowed host; others are refused", async (t) => {
   const dir = tempDir("mcpw-ic-tls-");
   execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { stdio: "ignore" });

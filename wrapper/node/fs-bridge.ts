@@ -70,10 +70,26 @@ export function* writeAllPlan(path: string, data: Buffer, mode: "overwrite" | "a
   }
 }
 
-export function* readdirPlan(path: string, withFileTypes: boolean): OpPlan<string[] | Dirent[]> {
-  const { entries } = (yield { op: "fs.list", path }) as { entries: { name: string; type: string }[] };
-  if (!withFileTypes) return entries.map((e) => e.name);
-  return entries.map((e) => makeDirent(e.name, e.type, path));
+/**
+ * readdir, and readdir {recursive: true} in Node's own order: breadth first, names relative to
+ * `path`, Dirents with the directory they were found in; symlinks to directories not followed.
+ */
+export function* readdirPlan(path: string, withFileTypes: boolean, recursive = false): OpPlan<string[] | Dirent[]> {
+  const names: string[] = [];
+  const dirents: Dirent[] = [];
+  const queue = [""];
+  for (let i = 0; i < queue.length; i++) {
+    const rel = queue[i]!;
+    const dir = rel ? `${path}/${rel}` : path;
+    const { entries } = (yield { op: "fs.list", path: dir }) as { entries: { name: string; type: string }[] };
+    for (const e of entries) {
+      const name = rel ? `${rel}/${e.name}` : e.name;
+      if (withFileTypes) dirents.push(makeDirent(e.name, e.type, dir));
+      else names.push(name);
+      if (recursive && e.type === "dir") queue.push(name);
+    }
+  }
+  return withFileTypes ? dirents : names;
 }
 
 export function* simplePlan<T>(op: SandboxOp, pick: (r: any) => T): OpPlan<T> {

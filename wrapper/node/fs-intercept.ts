@@ -58,7 +58,15 @@ const FUNCTIONS: FsFunction[] = [
   { name: "readFile", paths: [0], write: false, bridge: ([p], a) => mapPlan(readAllPlan(p!), (b) => decode(b, encodingOf(a[1]))) },
   { name: "writeFile", paths: [0], write: true, bridge: ([p], a) => writeFilePlan(p!, a[1], a[2], false) },
   { name: "appendFile", paths: [0], write: true, bridge: ([p], a) => writeFilePlan(p!, a[1], a[2], true) },
-  { name: "readdir", paths: [0], write: false, bridge: ([p], a) => readdirPlan(p!, Boolean((a[1] as { withFileTypes?: boolean } | undefined)?.withFileTypes)) },
+  {
+    name: "readdir",
+    paths: [0],
+    write: false,
+    bridge: ([p], a) => {
+      const o = (typeof a[1] === "object" && a[1] !== null ? a[1] : {}) as { withFileTypes?: boolean; recursive?: boolean };
+      return readdirPlan(p!, Boolean(o.withFileTypes), Boolean(o.recursive));
+    },
+  },
   { name: "mkdir", paths: [0], write: true, bridge: ([p], a) => simplePlan({ op: "fs.mkdir", path: p!, recursive: Boolean((a[1] as { recursive?: boolean } | undefined)?.recursive), fileMode: 0o755 }, () => undefined) },
   { name: "rm", paths: [0], write: true, bridge: ([p], a) => simplePlan({ op: "fs.rm", path: p!, recursive: Boolean((a[1] as { recursive?: boolean })?.recursive), force: Boolean((a[1] as { force?: boolean })?.force) }, () => undefined) },
   { name: "rmdir", paths: [0], write: true, bridge: ([p]) => simplePlan({ op: "fs.rm", path: p!, recursive: false, force: false }, () => undefined) },
