@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import t from "tap";
 import type { InterceptorConfig } from "../../wrapper/interceptor-config.js";
-import { routesToHost } from "../../wrapper/node/net-intercept.js";
+import { routesToHost, tunnelHost } from "../../wrapper/node/net-intercept.js";
 import { PathRouter } from "../../wrapper/node/path-router.js";
 import { PYTHON_LIB } from "../helpers/python.js";
 
@@ -51,6 +51,13 @@ from _mcpw.context import _host_port
 from _mcpw.net import routes_to_host
 print(json.dumps([routes_to_host(c["host"], c["port"], [_host_port(e) for e in c["entries"]]) for c in json.load(sys.stdin)]))`;
 
+const PYTHON_TUNNEL_HOST = `
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from _mcpw.context import _host_port
+from _mcpw.net import tunnel_host
+print(json.dumps([tunnel_host(c["host"], c["port"], [_host_port(e) for e in c["entries"]]) for c in json.load(sys.stdin)]))`;
+
 function python(code: string, input: unknown): unknown {
   const r = spawnSync("python3", ["-S", "-c", code, PYTHON_LIB], { input: JSON.stringify(input), encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
@@ -96,4 +103,23 @@ t.test("loopback destinations are the host's exactly when routesToHost says so",
   const cases = lists.flatMap((entries) => hosts.flatMap((host) => [80, 8080].map((port) => ({ host, port, entries }))));
   const fromPython = python(PYTHON_LOOPBACK, cases) as boolean[];
   cases.forEach((c, i) => t.equal(fromPython[i], routesToHost(c.host, c.port, c.entries), `${c.host}:${c.port} with [${c.entries.join(", ")}]`));
+});
+
+t.test("a loopback destination goes to the host's loopback by the name the policy lists, for any loopback name", async (t) => {
+  const expected: [string, number, string[], string | null][] = [
+    ["localhost", 8080, ["127.0.0.1:8080"], "127.0.0.1"],
+    ["127.0.0.1", 8080, ["localhost:8080"], "localhost"],
+    ["127.0.0.1", 8080, ["localhost:8080", "127.0.0.1:8080"], "127.0.0.1"],
+    ["::1", 8080, ["[::1]:8080"], "::1"],
+    ["localhost", 80, ["127.0.0.1:8080"], null],
+    ["127.0.0.1", 80, ["localhost"], "localhost"],
+    ["example.com", 80, [], "example.com"],
+  ];
+  const cases = expected.map(([host, port, entries]) => ({ host, port, entries }));
+  const fromPython = python(PYTHON_TUNNEL_HOST, cases) as (string | null)[];
+  expected.forEach(([host, port, entries, want], i) => {
+    const what = `${host}:${port} with [${entries.join(", ")}]`;
+    t.equal(tunnelHost(host, port, entries), want, `node: ${what}`);
+    t.equal(fromPython[i], want, `python: ${what}`);
+  });
 });

@@ -290,6 +290,28 @@ t.test("the sandbox cannot reach the host's loopback (the server's port) except 
   t.ok(r.curlDirect.error || r.curlDirect.message, "a program that bypasses the interceptors finds nothing either");
 });
 
+t.test("net: the loopback names serve each other as in Python; a refusal on the sandbox's own loopback names the rule", async (t) => {
+  const http = createHttp((req, res) => res.end(`host ${req.url}`));
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  t.teardown(() => http.close());
+  const port = (http.address() as AddressInfo).port;
+  const get = (url: string) => `fetch(${JSON.stringify(url)}).then((x) => x.text(), (e) => { throw e.cause ?? e; })`;
+  const byName = await inSandbox(
+    `${PRELUDE}
+    (async () => {
+      await attempt("byName", () => ${get(`http://localhost:${port}/by-name`)});
+      await attempt("otherPort", () => new Promise((res, rej) => require("net").connect(${port + 1}, "127.0.0.1").on("connect", () => res("connected")).on("error", rej)));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--allow-net", `127.0.0.1:${port}`],
+  );
+  t.equal(byName.byName, "host /by-name", JSON.stringify(byName.byName));
+  t.equal(byName.otherPort.error, "ECONNREFUSED");
+  t.match(byName.otherPort.message, new RegExp(`mcpw: nothing listens on 127\\.0\\.0\\.1:${port + 1} inside the sandbox.*network\\.allowedDomains.*--allow-net 127\\.0\\.0\\.1:${port + 1}`));
+  const byAddress = await inSandbox(`${PRELUDE} (async () => { await attempt("byAddress", () => ${get(`http://127.0.0.1:${port}/by-address`)}); console.log(JSON.stringify(out)); })();`, ["--allow-net", `localhost:${port}`]);
+  t.equal(byAddress.byAddress, "host /by-address", JSON.stringify(byAddress.byAddress));
+});
+
 t.test("programs: refused unless allowed; exec.allow runs inside, exec.viaBridge runs on the host", async (t) => {
   const host = tempDir("mcpw-ic-exec-");
   writeFileSync(join(host, "only-on-host"), "");
