@@ -90,6 +90,7 @@ passed on to the program, which has 5 s to exit before it is killed. In an MCP c
     try {
       launched = await configureSandbox(start.prepared, {
         policy,
+        command: args.rest,
         hostEnv: process.env,
         channel: {
           callOp: async (o, op, opts) => (await starting).server.router.call(o, op, opts),
