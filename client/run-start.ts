@@ -103,8 +103,19 @@ export function startRunSandbox(args: ParsedArgs, argv: string[], countsStdout: 
     return { id, workspace, madeWorkspace: !mount, prepared, argv, countsStdout };
   } catch (e) {
     if (!mount) rmdirSync(workspace);
-    throw e;
+    throw asBadInput(e);
   }
+}
+
+/**
+ * A workspace or command from the command line that is not there is bad input (exit 2), as a
+ * malformed one already is: the command line cannot be run as given.
+ */
+function asBadInput(e: unknown): unknown {
+  if (e instanceof McpwError && e.code === "not_found" && (e.field === "workspace" || e.field === "command")) {
+    return new McpwError("bad_params", e.message, { field: e.field });
+  }
+  return e;
 }
 
 /**

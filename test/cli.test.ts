@@ -98,14 +98,20 @@ t.test("mcpw run: exit code and stdout pass through; bad input is one clear line
 
   const before = readdirSync(cwd).length;
   const nocmd = await mcpw(["run", "--", "no-such-program-xyz"], { cwd });
-  t.not(nocmd.code, 0);
+  t.equal(nocmd.code, 2, "bad input exits 2");
   t.equal(nocmd.stderr.trim().split("\n").length, 1, "one line");
   t.match(nocmd.stderr, /command not found: no-such-program-xyz/);
 
   writeFileSync(join(cwd, "file"), "");
   const notdir = await mcpw(["run", "--mount", join(cwd, "file"), "--", "node", "-e", "1"], { cwd });
-  t.not(notdir.code, 0);
+  t.equal(notdir.code, 2);
   t.match(notdir.stderr, /workspace .*\/file is not a directory/);
+  const nodir = await mcpw(["run", "--mount", join(cwd, "no-such-dir"), "--", "node", "-e", "1"], { cwd });
+  t.equal(nodir.code, 2, "a missing workspace is bad input too");
+  t.match(nodir.stderr, /workspace .*\/no-such-dir does not exist/);
+  const nopolicy = await mcpw(["run", "--policy", join(cwd, "no-such-policy.json"), "--", "node", "-e", "1"], { cwd });
+  t.equal(nopolicy.code, 2, "so is a missing policy file");
+  t.match(nopolicy.stderr, /cannot read policy file .*no-such-policy\.json: ENOENT/);
 
   writeFileSync(join(cwd, "bad-policy.json"), JSON.stringify({ network: { allowedDomains: ["not a host!"] } }));
   const badPolicy = await mcpw(["run", "--policy", join(cwd, "bad-policy.json"), "--", "node", "-e", "1"], { cwd });
@@ -113,6 +119,7 @@ t.test("mcpw run: exit code and stdout pass through; bad input is one clear line
   t.match(badPolicy.stderr, /network\.allowedDomains\.0: expected a host pattern/);
   writeFileSync(join(cwd, "broken.json"), "{ nope");
   const broken = await mcpw(["run", "--policy", join(cwd, "broken.json"), "--", "node", "-e", "1"], { cwd });
+  t.equal(broken.code, 2);
   t.match(broken.stderr, /broken\.json is not valid JSON/);
 
   const mounts = existsSync(join(cwd, "mount")) ? readdirSync(join(cwd, "mount")) : [];
