@@ -97,6 +97,9 @@ t.test("mcpw run: exit code and stdout pass through; bad input is one clear line
   t.equal(echo.stdout, '{"jsonrpc":"2.0","id":1}\n', "stdin reaches the program");
 
   const before = readdirSync(cwd).length;
+  const badRo = await mcpw(["run", "--ro", join(cwd, "no-such-path"), "--", "node", "-e", "1"], { cwd });
+  t.equal(badRo.code, 2);
+  t.match(badRo.stderr, /--ro .*no-such-path: no such file or directory/);
   const nocmd = await mcpw(["run", "--", "no-such-program-xyz"], { cwd });
   t.equal(nocmd.code, 2, "bad input exits 2");
   t.equal(nocmd.stderr.trim().split("\n").length, 1, "one line");
@@ -122,9 +125,16 @@ t.test("mcpw run: exit code and stdout pass through; bad input is one clear line
   t.equal(broken.code, 2);
   t.match(broken.stderr, /broken\.json is not valid JSON/);
 
-  const mounts = existsSync(join(cwd, "mount")) ? readdirSync(join(cwd, "mount")) : [];
-  t.equal(mounts.length, 2, "only the two runs that started left workspaces");
+  t.notOk(existsSync(join(cwd, "mount")), "the two runs that wrote nothing, and the failed starts, left no workspace and no ./mount behind");
   t.equal(readdirSync(cwd).length, before + 3, "nothing else was created (file, bad-policy.json, broken.json)");
+  const wrote = await mcpw(["run", "-q", "--", "node", "-e", "require('fs').writeFileSync('/mount/kept', 'x')"], { cwd });
+  t.equal(wrote.code, 0, wrote.stderr);
+  const kept = existsSync(join(cwd, "mount")) ? readdirSync(join(cwd, "mount")) : [];
+  t.equal(kept.length, 1, "a workspace with something in it is kept");
+  t.ok(kept.length === 1 && existsSync(join(cwd, "mount", kept[0]!, "kept")));
+  const empty = await mcpw(["run", "-q", "--", "node", "-e", "1"], { cwd });
+  t.equal(empty.code, 0);
+  t.same(readdirSync(join(cwd, "mount")), kept, "an empty one beside it is removed, and ./mount, which holds one, stays");
   mkdirSync(join(cwd, "ws"));
   const mounted = await mcpw(["run", "-q", "--mount", join(cwd, "ws"), "--", "node", "-e", "require('fs').writeFileSync('/mount/out', 'x')"], { cwd });
   t.equal(mounted.code, 0);

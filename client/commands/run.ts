@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { existsSync, realpathSync, rmdirSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
 import { McpwError } from "../../protocol/errors.js";
@@ -9,7 +9,7 @@ import { startEmbedded, type Embedded } from "../../server/embedded.js";
 import { defaultStateDir, ensureStateDir } from "../../server/state-dir.js";
 import { configureSandbox } from "../../wrapper/launcher.js";
 import { exitReason, LimitWatch, Tail } from "../../wrapper/sandbox-limits.js";
-import { RUN_OPTIONS, startRunSandbox, type RunStart } from "../run-start.js";
+import { removeMadeWorkspace, RUN_OPTIONS, startRunSandbox, type RunStart } from "../run-start.js";
 import { list, str, UsageError, type CommandSpec, type ParsedArgs } from "../command.js";
 
 const LOOPBACK_NAME = /^(localhost)(:\d+)?$/i;
@@ -105,6 +105,7 @@ passed on to the program, which has 5 s to exit before it is killed. In an MCP c
     const embedded = await starting.catch(async (e: unknown) => {
       await launched.process.stop(0);
       launched.dispose();
+      removeMadeWorkspace(start);
       throw e;
     });
     if (launched.isolation.bubblewrap?.startsWith("MISSING")) {
@@ -138,6 +139,8 @@ passed on to the program, which has 5 s to exit before it is killed. In an MCP c
     watch.dispose();
     launched.dispose();
     await embedded.close();
+    // A workspace made for this run and left empty is not worth keeping (./mount/sb-… piled up).
+    removeMadeWorkspace(start);
     const ended = exitReason(exit, policy.limits, { stopCause: watch.stopCause, stderrTail: stderrTail.toString() });
     const code = exit.signal ? 128 + (constants.signals[exit.signal] ?? 0) : (exit.code ?? 1);
     if (ended.limit === null) return code;
@@ -180,5 +183,5 @@ function takeFastStart(argv: string[]): RunStart | null {
 /** Kills a started sandbox that will not be configured (it has run nothing) and removes what was made for it. */
 function abandon(start: RunStart): void {
   start.prepared.abort();
-  if (start.madeWorkspace) rmdirSync(start.workspace);
+  removeMadeWorkspace(start);
 }
