@@ -38,6 +38,6 @@ tryIt("run /bin/sh", () => require("child_process").execSync("id").toString());
 fetch("http://example.com/").then(() => console.log("  fetch example.com: reached"), (e) => console.log("  fetch example.com: refused (" + (e.cause ? e.cause.message : e.message) + ")"));
 ' "$HOME"
 echo
-echo "setup: done. Use it in an MCP client configuration as"
-echo '  "command": "'"$PWD"'/bin/mcpw.js", "args": ["run", "--", "npx", "@modelcontextprotocol/server-memory"]'
+echo "setup: done. Use it in an MCP client configuration as (after mkdir -p ~/.mcp-memory)"
+echo '  "command": "'"$PWD"'/bin/mcpw.js", "args": ["run", "--mount", "'"$HOME"'/.mcp-memory", "--set-env", "MEMORY_FILE_PATH=/mount/memory.jsonl", "--", "npx", "@modelcontextprotocol/server-memory"]'
 echo "or see README.md for the server, bridge and token workflow. Tests: npm test"

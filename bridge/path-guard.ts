@@ -6,7 +6,7 @@ import { ioError, ioFailure } from "./io-error.js";
 
 /**
  * Keeps filesystem operations inside the policy's roots: `filesystem.readonly` roots may be read,
- * `filesystem.readwrite` roots read and written.
+ * `filesystem.readwrite` roots read and written; where roots nest, the deepest one decides.
  *
  * How a path is checked:
  * 1. `..` in the request is resolved lexically (`/root/a/../b` is `/root/b`); a root configured
@@ -108,9 +108,24 @@ export class PathGuard {
     return this.roots.filter((r) => access === "read" || r.writable);
   }
 
-  /** Whether a real path lies inside a root that grants `access`. */
+  /**
+   * The root that decides about a real path: the deepest one containing it, so a readonly root
+   * inside a readwrite one is read-only (and the other way round); the same path configured both
+   * ways is read-only. As wrapper/path-rules.ts decides for the sandbox's own checks.
+   */
+  governing(real: string): Root | undefined {
+    let best: Root | undefined;
+    for (const r of this.roots) {
+      if (!isInside(real, r.real)) continue;
+      if (!best || r.real.length > best.real.length || (r.real.length === best.real.length && !r.writable)) best = r;
+    }
+    return best;
+  }
+
+  /** Whether a real path lies inside a root and the deepest such root grants `access`. */
   allows(real: string, access: Access): boolean {
-    return this.permitted(access).some((r) => isInside(real, r.real));
+    const root = this.governing(real);
+    return root !== undefined && (access === "read" || root.writable);
   }
 
   /** A root that is `real` itself or lies below it: what removing or renaming `real` would take along. */
@@ -122,7 +137,11 @@ export class PathGuard {
     const rule = access === "write" ? "filesystem.readwrite" : "filesystem.readonly";
     const where = access === "write" ? "a filesystem.readwrite root" : "a filesystem.readonly or filesystem.readwrite root";
     const verb = access === "write" ? `write to ${path}` : `read of ${path}`;
-    const detail = why ?? (reached && reached !== path ? `it leads to ${reached}, which is not under ${where}` : `not under ${where}`);
+    const at = reached ?? path;
+    const governing = access === "write" ? this.governing(at) : undefined;
+    const outer = governing && this.roots.find((r) => r.writable && isInside(at, r.real));
+    const nested = governing && !governing.writable && outer ? `${at} is inside the filesystem.readwrite root ${outer.configured}, but the deeper filesystem.readonly root ${governing.configured} decides` : undefined;
+    const detail = why ?? nested ?? (reached && reached !== path ? `it leads to ${reached}, which is not under ${where}` : `not under ${where}`);
     return new McpwError("policy_denied", `${verb} refused: ${detail}`, { rule });
   }
 

@@ -32,8 +32,10 @@ export const RUN_OPTIONS: CommandSpec["options"] = {
 export interface RunStart {
   id: string;
   workspace: string;
-  /** The workspace was made for this run (so a failed start removes it). */
+  /** The workspace was made for this run (so it is removed when the run leaves it empty). */
   madeWorkspace: boolean;
+  /** The highest directory made to hold it (./mount), if this run made one. */
+  madeParent: string | null;
   prepared: PreparedSandbox;
   /** The command line it was started for. */
   argv: string[];
@@ -67,18 +69,42 @@ export function policyCountsStdout(file: string | undefined): boolean | null {
 }
 
 /** ./mount/<id>/ beside the caller, or under the state dir when the cwd is not writable. */
-export function defaultWorkspace(cwd: string, stateDir: string, id: string): string {
+export function defaultWorkspace(cwd: string, stateDir: string, id: string): { dir: string; madeParent: string | null } {
   for (const dir of [join(cwd, "mount", id), join(stateDir, "workspaces", id)]) {
+    let madeParent: string | null = null;
     try {
       // The parent is searchable (a sandbox may run as another uid); the workspace itself is 0700.
-      mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
+      madeParent = mkdirSync(dirname(dir), { recursive: true, mode: 0o755 }) ?? null;
       mkdirSync(dir, { mode: 0o700 });
-      return dir;
+      return { dir, madeParent };
     } catch {
+      if (madeParent) removeEmpty(dirname(dir), madeParent);
       // try the next place
     }
   }
   throw new McpwError("io_error", `cannot create a workspace under ${join(cwd, "mount")} or ${join(stateDir, "workspaces")}; pass --mount <dir>`);
+}
+
+/** Removes `dir` and its parents up to `top` (included) while they are empty; true if `dir` went. */
+function removeEmpty(dir: string, top: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return d !== dir; // not empty (or gone already): it and everything above it stay
+    }
+    if (d === top || d === dirname(d)) return true;
+  }
+}
+
+/**
+ * After a run that failed to start, or ended: removes the workspace it made for itself if nothing
+ * was left in it (and ./mount too, if this run made it and it is empty now). A workspace given with
+ * --mount is never touched.
+ */
+export function removeMadeWorkspace(start: Pick<RunStart, "workspace" | "madeWorkspace" | "madeParent">): void {
+  if (!start.madeWorkspace) return;
+  removeEmpty(start.workspace, start.madeParent ?? start.workspace);
 }
 
 /** Starts the first half for `args`; throws what is wrong (the workspace it made is removed). */
@@ -87,7 +113,9 @@ export function startRunSandbox(args: ParsedArgs, argv: string[], countsStdout: 
   const stateDir = defaultStateDir();
   const id = `sb-${randomBytes(4).toString("hex")}`;
   const mount = str(args.values.mount);
-  const workspace = mount ? resolve(cwd, mount) : defaultWorkspace(cwd, stateDir, id);
+  const made = mount ? null : defaultWorkspace(cwd, stateDir, id);
+  const workspace = made ? made.dir : resolve(cwd, mount!);
+  const madeParent = made?.madeParent ?? null;
   try {
     const prepared = prepareSandbox({
       id,
@@ -101,11 +129,22 @@ export function startRunSandbox(args: ParsedArgs, argv: string[], countsStdout: 
       // Only the absence of bubblewrap depends on it; the fast start does not run without bubblewrap.
       isolation: str(args.values.isolation) === "best-effort" ? "best-effort" : "strict",
     });
-    return { id, workspace, madeWorkspace: !mount, prepared, argv, countsStdout };
+    return { id, workspace, madeWorkspace: !mount, madeParent, prepared, argv, countsStdout };
   } catch (e) {
-    if (!mount) rmdirSync(workspace);
-    throw e;
+    removeMadeWorkspace({ workspace, madeWorkspace: !mount, madeParent });
+    throw asBadInput(e);
   }
+}
+
+/**
+ * A workspace or command from the command line that is not there is bad input (exit 2), as a
+ * malformed one already is: the command line cannot be run as given.
+ */
+function asBadInput(e: unknown): unknown {
+  if (e instanceof McpwError && e.code === "not_found" && (e.field === "workspace" || e.field === "command")) {
+    return new McpwError("bad_params", e.message, { field: e.field });
+  }
+  return e;
 }
 
 /**

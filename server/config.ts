@@ -41,7 +41,8 @@ export function readJsonFile(path: string, what: string): unknown {
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new McpwError("not_found", `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    // Every caller reads a file named on the command line: one that cannot be read is bad input.
+    throw new McpwError("bad_params", `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   try {
     return JSON.parse(text);

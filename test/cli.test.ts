@@ -1,7 +1,8 @@
+import { spawn } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { mcpw, mcpwDaemon } from "./helpers/cli.js";
+import { MCPW_BIN, mcpw, mcpwDaemon } from "./helpers/cli.js";
 import { tempDir } from "./helpers/server.js";
 
 t.test("help: the command list, and --help for every command", async (t) => {
@@ -193,15 +194,24 @@ t.test("mcpw run: exit code and stdout pass through; bad input is one clear line
   t.equal(echo.stdout, '{"jsonrpc":"2.0","id":1}\n', "stdin reaches the program");
 
   const before = readdirSync(cwd).length;
+  const badRo = await mcpw(["run", "--ro", join(cwd, "no-such-path"), "--", "node", "-e", "1"], { cwd });
+  t.equal(badRo.code, 2);
+  t.match(badRo.stderr, /--ro .*no-such-path: no such file or directory/);
   const nocmd = await mcpw(["run", "--", "no-such-program-xyz"], { cwd });
-  t.not(nocmd.code, 0);
+  t.equal(nocmd.code, 2, "bad input exits 2");
   t.equal(nocmd.stderr.trim().split("\n").length, 1, "one line");
   t.match(nocmd.stderr, /command not found: no-such-program-xyz/);
 
   writeFileSync(join(cwd, "file"), "");
   const notdir = await mcpw(["run", "--mount", join(cwd, "file"), "--", "node", "-e", "1"], { cwd });
-  t.not(notdir.code, 0);
+  t.equal(notdir.code, 2);
   t.match(notdir.stderr, /workspace .*\/file is not a directory/);
+  const nodir = await mcpw(["run", "--mount", join(cwd, "no-such-dir"), "--", "node", "-e", "1"], { cwd });
+  t.equal(nodir.code, 2, "a missing workspace is bad input too");
+  t.match(nodir.stderr, /workspace .*\/no-such-dir does not exist/);
+  const nopolicy = await mcpw(["run", "--policy", join(cwd, "no-such-policy.json"), "--", "node", "-e", "1"], { cwd });
+  t.equal(nopolicy.code, 2, "so is a missing policy file");
+  t.match(nopolicy.stderr, /cannot read policy file .*no-such-policy\.json: ENOENT/);
 
   writeFileSync(join(cwd, "bad-policy.json"), JSON.stringify({ network: { allowedDomains: ["not a host!"] } }));
   const badPolicy = await mcpw(["run", "--policy", join(cwd, "bad-policy.json"), "--", "node", "-e", "1"], { cwd });
@@ -209,13 +219,60 @@ t.test("mcpw run: exit code and stdout pass through; bad input is one clear line
   t.match(badPolicy.stderr, /network\.allowedDomains\.0: expected a host pattern/);
   writeFileSync(join(cwd, "broken.json"), "{ nope");
   const broken = await mcpw(["run", "--policy", join(cwd, "broken.json"), "--", "node", "-e", "1"], { cwd });
+  t.equal(broken.code, 2);
   t.match(broken.stderr, /broken\.json is not valid JSON/);
 
-  const mounts = existsSync(join(cwd, "mount")) ? readdirSync(join(cwd, "mount")) : [];
-  t.equal(mounts.length, 2, "only the two runs that started left workspaces");
+  t.notOk(existsSync(join(cwd, "mount")), "the two runs that wrote nothing, and the failed starts, left no workspace and no ./mount behind");
   t.equal(readdirSync(cwd).length, before + 3, "nothing else was created (file, bad-policy.json, broken.json)");
+  const wrote = await mcpw(["run", "-q", "--", "node", "-e", "require('fs').writeFileSync('/mount/kept', 'x')"], { cwd });
+  t.equal(wrote.code, 0, wrote.stderr);
+  const kept = existsSync(join(cwd, "mount")) ? readdirSync(join(cwd, "mount")) : [];
+  t.equal(kept.length, 1, "a workspace with something in it is kept");
+  t.ok(kept.length === 1 && existsSync(join(cwd, "mount", kept[0]!, "kept")));
+  const empty = await mcpw(["run", "-q", "--", "node", "-e", "1"], { cwd });
+  t.equal(empty.code, 0);
+  t.same(readdirSync(join(cwd, "mount")), kept, "an empty one beside it is removed, and ./mount, which holds one, stays");
   mkdirSync(join(cwd, "ws"));
   const mounted = await mcpw(["run", "-q", "--mount", join(cwd, "ws"), "--", "node", "-e", "require('fs').writeFileSync('/mount/out', 'x')"], { cwd });
   t.equal(mounted.code, 0);
   t.ok(existsSync(join(cwd, "ws", "out")), "--mount is the workspace");
+});
+
+/** Starts `mcpw run` on `command`, sends `sig` once the program has printed "ready", and collects the outcome. */
+function signalledRun(command: string[], sig: NodeJS.Signals, opts: { group?: boolean } = {}): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    // group: mcpw leads its own process group, and the signal goes to the group, as a terminal's ^C does.
+    const child = spawn(process.execPath, [MCPW_BIN, "run", "-q", "--", ...command], { cwd: tempDir("mcpw-cli-sig-"), stdio: ["pipe", "pipe", "pipe"], detached: opts.group === true });
+    let stdout = "";
+    let stderr = "";
+    let sentAt = 0;
+    const timer = setTimeout(() => (child.kill("SIGKILL"), reject(new Error(`no exit; stdout ${stdout}; stderr ${stderr}`))), 30_000);
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      if (!sentAt && stdout.includes("ready")) {
+        sentAt = Date.now();
+        if (opts.group) process.kill(-child.pid!, sig);
+        else child.kill(sig);
+      }
+    });
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => (clearTimeout(timer), resolve({ code, stdout, stderr, ms: Date.now() - sentAt })));
+  });
+}
+
+t.test("mcpw run passes SIGTERM, SIGINT and SIGHUP on to the program, and exits as it does", async (t) => {
+  const trap = await signalledRun(["node", "-e", "process.on('SIGTERM', () => { console.log('got SIGTERM, cleaning up'); process.exit(3); }); console.log('ready'); setInterval(() => {}, 1000);"], "SIGTERM");
+  t.match(trap.stdout, /got SIGTERM, cleaning up/, `the program's handler ran: ${trap.stderr}`);
+  t.equal(trap.code, 3, "mcpw exits with the program's code");
+  t.ok(trap.ms < 2000, `and at once, not after a kill (${trap.ms} ms)`);
+  const plain = await signalledRun(["node", "-e", "console.log('ready'); setInterval(() => {}, 1000);"], "SIGHUP");
+  t.equal(plain.code, 128 + 1, "a program the signal ends: 128 + the signal");
+  t.ok(plain.ms < 2000, `(${plain.ms} ms)`);
+  const py = await signalledRun(["python3", "-u", "-c", "import time\ntry:\n    print('ready')\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    print('interrupted')"], "SIGINT");
+  t.match(py.stdout, /interrupted/, `Python gets its KeyboardInterrupt: ${py.stderr}`);
+  t.equal(py.code, 0);
+  // ^C in a terminal signals mcpw's whole process group: the sandbox is not in it, and hears it from mcpw.
+  const ctrlC = await signalledRun(["node", "-e", "process.on('SIGINT', () => { console.log('got SIGINT'); process.exit(4); }); console.log('ready'); setInterval(() => {}, 1000);"], "SIGINT", { group: true });
+  t.match(ctrlC.stdout, /got SIGINT/, `a terminal's ^C reaches the program's handler: ${ctrlC.stderr}`);
+  t.equal(ctrlC.code, 4);
 });

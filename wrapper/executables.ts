@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readSync, realpathSync, statSync } from "node:fs";
-import { isAbsolute } from "node:path";
+import { basename, isAbsolute } from "node:path";
 import { findExecutableOrNull } from "../native/find-executable.js";
 import { SANDBOX_PATH } from "./bwrap-args.js";
 
@@ -75,5 +75,33 @@ export function executables(input: { target: string; node: string; allow: readon
   add(input.node);
   for (const name of input.allow) add(onPath(name));
   for (const loader of LOADERS) if (existsSync(loader)) add(loader);
+  return [...out].sort();
+}
+
+/**
+ * exec.allow as the interceptors match it: every entry, plus the files a bare name stands for, so
+ * that a program may run the file its allowed name resolved to: `python3` found in the sandbox's
+ * PATH (/usr/bin/python3, really python3.11) and, when the program itself was started by an
+ * allowed name (`python3 server.py`), the interpreter that name resolved to on the host —
+ * sys.executable, which under pyenv or a venv is a python3.11 the name does not match by basename.
+ */
+export function allowedCommands(input: { allow: readonly string[]; target: string; invokedAs: string | undefined }): string[] {
+  const out = new Set(input.allow);
+  const real = (p: string | null) => {
+    try {
+      return p ? realpathSync(p) : null;
+    } catch {
+      return null;
+    }
+  };
+  for (const name of input.allow) {
+    if (name.includes("/")) continue;
+    const inside = real(onPath(name));
+    if (inside) out.add(inside);
+  }
+  const invoked = input.invokedAs;
+  const byName = invoked !== undefined && input.allow.some((e) => (e.startsWith("/") ? e === invoked : e === basename(invoked)));
+  const target = real(input.target);
+  if (byName && target) out.add(target);
   return [...out].sort();
 }

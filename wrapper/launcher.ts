@@ -6,6 +6,7 @@ import type { Policy } from "../protocol/policy.js";
 import type { AuditInput } from "../server/audit-log.js";
 import { SANDBOX_PATH, SANDBOX_PATHS, sandboxView } from "./bwrap-args.js";
 import type { ResolvedCommand } from "./command-resolution.js";
+import { allowedCommands } from "./executables.js";
 import { buildInitSpec, isolatedReadOnly, PROXY_PORT } from "./init-spec.js";
 import type { InterceptorConfig } from "./interceptor-config.js";
 import { prepareSandbox, sandboxInitScript, type PreparedSandbox } from "./sandbox-prepare.js";
@@ -84,6 +85,8 @@ export interface ConfigureRequest {
   /** The host environment, read only for the names policy.env.pass lists. */
   hostEnv: NodeJS.ProcessEnv;
   channel: LaunchRequest["channel"];
+  /** The command as given, before resolution: the name it was started by counts for exec.allow. */
+  command?: string[];
   /** Internal, for bench/kernel-layers.bench.ts only (see InitSpecInput.kernelLayers). */
   kernelLayers?: boolean;
 }
@@ -104,7 +107,7 @@ export async function configureSandbox(p: PreparedSandbox, req: ConfigureRequest
     view: p.isolated ? sandboxView(p.layout) : [p.workspace, "/usr", "/tmp", "/proc", "/dev", MCPW_DIST, MCPW_NODE_MODULES, p.runDir, ...p.runtime],
     readonly: policy.filesystem.readonly,
     writable: policy.filesystem.writable,
-    exec: { allow: policy.exec.allow, viaBridge: policy.exec.viaBridge },
+    exec: { allow: allowedCommands({ allow: policy.exec.allow, target: p.resolved.argv[0]!, invokedAs: req.command?.[0] }), viaBridge: policy.exec.viaBridge },
     hostLoopback: policy.network.allowedDomains.filter((d) => LOOPBACK_PATTERN.test(d)),
     nodeImport: env.NODE_OPTIONS!,
     proxyPort: policy.network.allowedDomains.length > 0 ? PROXY_PORT : null,

@@ -187,7 +187,9 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
       stageDir = staging.dir;
       const args = bwrapArgs({ ...layout, staged: staging.replace, env: { [SPEC_FD_ENV]: String(SPEC_FD) } }, initArgv);
       const [exe, ...rest] = [...staging.prefix, ...dieWithUs(), bwrap.path!, "--json-status-fd", String(STATUS_FD), ...args];
-      child = spawn(exe!, rest, { env: {}, stdio: withExtraFds(req.stdio, true) });
+      // Its own process group: a terminal's ^C (SIGINT to mcpw's group) would otherwise kill the
+      // outer bwrap, and with it the sandbox, before mcpw could pass the signal on to the program.
+      child = spawn(exe!, rest, { env: {}, stdio: withExtraFds(req.stdio, true), detached: true });
       proc = new SandboxProcess(child, child.stdio[STATUS_FD] as Readable);
       isolation.bubblewrap = `on (${bwrap.path})`;
       isolation.namespaces = "user, mount, pid, ipc, uts, cgroup, net (loopback only)";

@@ -1,4 +1,5 @@
 import type { ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 
 export interface ProcessExit {
@@ -18,6 +19,8 @@ export class SandboxProcess {
   /** Host pid of the pid namespace's init, once bubblewrap has reported it (null without bwrap). */
   readonly namespaceInit: Promise<number | null>;
   private exit: ProcessExit | null = null;
+  /** Under bubblewrap (which reports the namespace's init on a status fd). */
+  private readonly isolated: boolean;
 
   constructor(child: ChildProcess, statusFd: Readable | null) {
     this.child = child;
@@ -33,6 +36,7 @@ export class SandboxProcess {
         }
       });
     });
+    this.isolated = statusFd !== null;
     this.namespaceInit = statusFd ? readChildPid(statusFd) : Promise.resolve(null);
   }
 
@@ -53,6 +57,23 @@ export class SandboxProcess {
     return this.exited;
   }
 
+  /**
+   * Passes a signal on to the sandboxed program (SIGTERM, SIGINT, SIGHUP sent to mcpw), gives it
+   * `graceMs` to exit, then SIGKILLs the whole sandbox. Under bubblewrap the namespace's init is
+   * bwrap's own pid 1, which has no handlers and so ignores every catchable signal: the program is
+   * its child. Without bubblewrap the child is the program.
+   */
+  async terminate(sig: NodeJS.Signals, graceMs: number): Promise<ProcessExit> {
+    if (!this.running) return this.exit!;
+    const init = await this.namespaceInit;
+    if (!this.running) return this.exit!;
+    const targets = init !== null ? childrenOf(init) : this.child.pid !== undefined ? [this.child.pid] : [];
+    for (const pid of targets) signal(pid, sig);
+    if (targets.length > 0 && (await settlesWithin(this.exited, graceMs))) return this.exit!;
+    this.kill();
+    return this.exited;
+  }
+
   /** Immediate SIGKILL of the whole sandbox. */
   kill(): void {
     if (!this.running) return;
@@ -60,8 +81,40 @@ export class SandboxProcess {
       if (pid !== null && this.running) signal(pid, "SIGKILL");
       if (this.running) this.child.kill("SIGKILL");
     });
-    // Without a namespace (best-effort mode) the child leads its own process group.
-    if (this.child.pid !== undefined) signal(-this.child.pid, "SIGKILL");
+    // Without a namespace (best-effort mode) the child's process group is the sandbox. (Under
+    // bubblewrap the group is only the outer bwrap, which must outlive the init's SIGKILL above:
+    // killed first, during its set-up, it could leave the sandbox orphaned.)
+    if (!this.isolated && this.child.pid !== undefined) signal(-this.child.pid, "SIGKILL");
+  }
+}
+
+/** Host pids of the children of `pid` (the kernel's list, else a scan of /proc). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // CONFIG_PROC_CHILDREN is not everywhere
+  }
+  const out: number[] = [];
+  for (const entry of readdirSafe("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 

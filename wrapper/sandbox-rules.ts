@@ -2,6 +2,7 @@ import { posix } from "node:path";
 import { McpwError } from "../protocol/errors.js";
 import type { SandboxOp } from "../protocol/ops.js";
 import type { Policy } from "../protocol/policy.js";
+import { governingRule } from "./path-rules.js";
 
 /**
  * The sandbox's own policy, checked by the supervisor before an operation is forwarded to the
@@ -9,10 +10,6 @@ import type { Policy } from "../protocol/policy.js";
  * sandbox sees them at the same path.
  */
 
-export function within(path: string, root: string): boolean {
-  const r = root.length > 1 && root.endsWith("/") ? root.slice(0, -1) : root;
-  return path === r || path.startsWith(r === "/" ? "/" : `${r}/`);
-}
 
 const WRITES = new Set(["fs.write", "fs.mkdir", "fs.rm", "fs.rename"]);
 
@@ -39,15 +36,17 @@ export function checkSandboxOp(policy: Policy, op: SandboxOp): void {
 function checkPath(policy: Policy, raw: string, write: boolean, verb: string): void {
   const path = posix.normalize(raw);
   const fs = policy.filesystem;
+  // The deepest listed root decides (wrapper/path-rules.ts).
+  const rule = governingRule(path, fs.readonly, fs.writable);
   if (write) {
-    if (fs.writable.some((r) => within(path, r))) return;
-    const ro = fs.readonly.some((r) => within(path, r));
-    throw new McpwError("policy_denied", `${verb} ${path} refused: ${ro ? "read-only under filesystem.readonly" : "not under a filesystem.writable path"}`, {
+    if (rule?.kind === "writable") return;
+    const ro = rule?.kind === "readonly";
+    throw new McpwError("policy_denied", `${verb} ${path} refused: ${ro ? `read-only under filesystem.readonly ${rule.root}` : "not under a filesystem.writable path"}`, {
       rule: "filesystem.writable",
       errno: ro ? "EROFS" : "EACCES",
     });
   }
-  if ([...fs.readonly, ...fs.writable].some((r) => within(path, r))) return;
+  if (rule) return;
   throw new McpwError("policy_denied", `${verb} ${path} refused: outside /mount and not under filesystem.readonly or filesystem.writable`, {
     rule: "filesystem.readonly",
     errno: "EACCES",

@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { existsSync, realpathSync, rmdirSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
 import { Policy, type PolicyInput } from "../../protocol/policy.js";
@@ -8,10 +8,12 @@ import { startEmbedded, type Embedded } from "../../server/embedded.js";
 import { defaultStateDir, ensureStateDir } from "../../server/state-dir.js";
 import { configureSandbox } from "../../wrapper/launcher.js";
 import { exitReason, LimitWatch, Tail } from "../../wrapper/sandbox-limits.js";
-import { RUN_OPTIONS, startRunSandbox, type RunStart } from "../run-start.js";
+import { removeMadeWorkspace, RUN_OPTIONS, startRunSandbox, type RunStart } from "../run-start.js";
 import { list, str, UsageError, type CommandSpec, type ParsedArgs } from "../command.js";
 
 const LOOPBACK_NAME = /^(localhost)(:\d+)?$/i;
+/** How long a program signalled through mcpw has to exit before the sandbox is killed. */
+const STOP_GRACE_MS = 5000;
 
 /** The run's policy: the policy file (or {}), then --ro, --rw, --allow-net on top. */
 export function runPolicy(args: ParsedArgs, cwd: string): Policy {
@@ -53,8 +55,9 @@ export const runCommand: CommandSpec = {
   details: `
 stdin and stdout belong to the program (MCP stdio passes through untouched); mcpw writes only to
 stderr. The exit code is the program's; when a policy limit ends it, mcpw says which on stderr
-("mcpw: stopped: timeout (timeoutMs=1000)") and exits non-zero. In an MCP client configuration:
-  "command": "mcpw", "args": ["run", "--", "npx", "@modelcontextprotocol/server-memory"]`,
+("mcpw: stopped: timeout (timeoutMs=1000)") and exits non-zero. SIGTERM, SIGINT and SIGHUP are
+passed on to the program, which has 5 s to exit before it is killed. In an MCP client configuration:
+  "command": "mcpw", "args": ["run", "--mount", "/home/me/notes", "--", "npx", "@modelcontextprotocol/server-filesystem", "/mount"]`,
   async run(args) {
     // The sandbox's first half may already be running: bin/mcpw.js started it while this loaded.
     const early = takeFastStart(args.raw);
@@ -85,6 +88,7 @@ stderr. The exit code is the program's; when a policy limit ends it, mcpw says w
     try {
       launched = await configureSandbox(start.prepared, {
         policy,
+        command: args.rest,
         hostEnv: process.env,
         channel: {
           callOp: async (o, op, opts) => (await starting).server.router.call(o, op, opts),
@@ -99,6 +103,7 @@ stderr. The exit code is the program's; when a policy limit ends it, mcpw says w
     const embedded = await starting.catch(async (e: unknown) => {
       await launched.process.stop(0);
       launched.dispose();
+      removeMadeWorkspace(start);
       throw e;
     });
     if (launched.isolation.bubblewrap?.startsWith("MISSING")) {
@@ -106,8 +111,15 @@ stderr. The exit code is the program's; when a policy limit ends it, mcpw says w
     } else if (!args.values.quiet) {
       process.stderr.write(`mcpw: ${id} sandboxed (workspace ${workspace} at /mount, environment "${env}")\n`);
     }
-    const stop = () => void launched.process.stop(2000);
-    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, stop);
+    // stdin is the caller's own, so there is no stdin to close: a signal to mcpw is passed on to
+    // the program, which gets STOP_GRACE_MS to finish; a second signal ends it at once.
+    let signalled = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (signalled) return launched.process.kill();
+      signalled = true;
+      void launched.process.terminate(sig, STOP_GRACE_MS);
+    };
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, onSignal);
     const { child } = launched;
     const watch = new LimitWatch(launched.process, policy.limits);
     const stderrTail = new Tail();
@@ -125,6 +137,8 @@ stderr. The exit code is the program's; when a policy limit ends it, mcpw says w
     watch.dispose();
     launched.dispose();
     await embedded.close();
+    // A workspace made for this run and left empty is not worth keeping (./mount/sb-… piled up).
+    removeMadeWorkspace(start);
     const ended = exitReason(exit, policy.limits, { stopCause: watch.stopCause, stderrTail: stderrTail.toString() });
     const code = exit.signal ? 128 + (constants.signals[exit.signal] ?? 0) : (exit.code ?? 1);
     if (ended.limit === null) return code;
@@ -167,5 +181,5 @@ function takeFastStart(argv: string[]): RunStart | null {
 /** Kills a started sandbox that will not be configured (it has run nothing) and removes what was made for it. */
 function abandon(start: RunStart): void {
   start.prepared.abort();
-  if (start.madeWorkspace) rmdirSync(start.workspace);
+  removeMadeWorkspace(start);
 }

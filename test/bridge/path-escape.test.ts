@@ -112,6 +112,27 @@ t.test("a read-only root cannot be written", async (t) => {
   t.equal(readFileSync(ro, "utf8"), "read only");
 });
 
+t.test("the deepest root decides: a readonly root inside a readwrite one is read-only, and the other way round", async (t) => {
+  const tree = makeTree(t);
+  mkdirSync(join(tree.rw, "sub", "open"));
+  mkdirSync(join(tree.ro, "inner"));
+  const { perform } = makeBridge({ filesystem: { readwrite: [tree.rw, join(tree.ro, "inner")], readonly: [join(tree.rw, "sub"), tree.ro] } });
+  const refusal = { ...WRITE, message: /inside the filesystem\.readwrite root .* the deeper filesystem\.readonly root .*\/rw\/sub decides/ };
+  await rejects(t, perform({ op: "fs.write", path: join(tree.rw, "sub", "inner.txt"), data: b64("x") }), refusal, "overwrite under the nested readonly root");
+  await rejects(t, perform({ op: "fs.write", path: join(tree.rw, "sub", "new.txt"), data: b64("x") }), WRITE, "create under it");
+  await rejects(t, perform({ op: "fs.mkdir", path: join(tree.rw, "sub", "open", "d") }), WRITE, "mkdir deeper under it");
+  await rejects(t, perform({ op: "fs.rm", path: join(tree.rw, "sub", "inner.txt") }), WRITE, "rm under it");
+  await rejects(t, perform({ op: "fs.rename", from: join(tree.rw, "file.txt"), to: join(tree.rw, "sub", "moved.txt") }), WRITE, "rename into it");
+  t.equal(readFileSync(join(tree.rw, "sub", "inner.txt"), "utf8"), "inner");
+  t.notOk(existsSync(join(tree.rw, "sub", "new.txt")));
+  t.same(await perform({ op: "fs.read", path: join(tree.rw, "sub", "inner.txt"), offset: 0, length: 100 }).then((r) => Buffer.from(r.data, "base64").toString()), "inner", "still readable");
+  await perform({ op: "fs.write", path: join(tree.rw, "beside.txt"), data: b64("ok") });
+  t.equal(readFileSync(join(tree.rw, "beside.txt"), "utf8"), "ok", "the rest of the readwrite root stays writable");
+  await perform({ op: "fs.write", path: join(tree.ro, "inner", "w.txt"), data: b64("deeper rw") });
+  t.equal(readFileSync(join(tree.ro, "inner", "w.txt"), "utf8"), "deeper rw", "a readwrite root inside a readonly one is writable");
+  await rejects(t, perform({ op: "fs.write", path: join(tree.ro, "w.txt"), data: b64("x") }), WRITE, "beside it, the readonly root still is not");
+});
+
 t.test("malformed paths are refused by the schema", async (t) => {
   const tree = makeTree(t);
   const { perform } = makeBridge(treePolicy(tree));

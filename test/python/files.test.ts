@@ -238,6 +238,33 @@ report(
   t.notOk(existsSync(join(d, "gone")), "os.rmdir removed the host directory");
 });
 
+t.test("an --ro directory inside an --rw one is read-only: the deeper rule wins", async (t) => {
+  const h = hostTree(t);
+  const sub = join(h.rwDir, "sub");
+  mkdirSync(sub);
+  writeFileSync(join(sub, "kept.txt"), "kept\n");
+  const { out, run } = await probe(
+    `
+sub = ${JSON.stringify(sub)}
+report(
+    create=attempt(lambda: open(os.path.join(sub, "new.txt"), "w")),
+    overwrite=attempt(lambda: open(os.path.join(sub, "kept.txt"), "w")),
+    mkdir=attempt(lambda: os.mkdir(os.path.join(sub, "d"))),
+    access_w=os.access(os.path.join(sub, "kept.txt"), os.W_OK),
+    read=open(os.path.join(sub, "kept.txt")).read(),
+    beside=attempt(lambda: open(os.path.join(${JSON.stringify(h.rwDir)}, "beside.txt"), "w").write("ok")),
+)`,
+    ["--rw", h.rwDir, "--ro", sub],
+  );
+  t.equal(run.code, 0, run.stderr);
+  for (const name of ["create", "overwrite", "mkdir"]) t.equal((out[name] as Attempt).errno, 30, `${name}: EROFS`);
+  t.equal(out.access_w, false);
+  t.equal(out.read, "kept\n");
+  t.same(out.beside, { ok: 2 }, "the rest of the --rw directory is writable");
+  t.same(readdirSync(sub), ["kept.txt"], "nothing was created under the --ro directory");
+  t.equal(readFileSync(join(sub, "kept.txt"), "utf8"), "kept\n");
+});
+
 t.test("/mount is the sandbox's own: native, never the bridge", async (t) => {
   const audit = join(tempDir("mcpw-py-audit-"), "audit.jsonl");
   const { out, run } = await probe(

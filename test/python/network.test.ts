@@ -100,6 +100,15 @@ report(info=info, other_port=other_port, status=r.status, body=r.read().decode()
   t.ok(connects.length > 0 && connects.every((e) => e.target === `localhost:${server.port}` && e.verdict === "allow"), "the bridge saw the name, not an address", { connects });
 });
 
+t.test("the loopback names serve each other: --allow-net localhost:P lets 127.0.0.1:P through, and 127.0.0.1:P localhost:P", async (t) => {
+  const server = await loopbackServer("either name");
+  t.teardown(() => server.close());
+  const byAddress = await probe(fetchCode(`http://127.0.0.1:${server.port}/by-address`), ["--allow-net", `localhost:${server.port}`]);
+  t.same(byAddress.out.get.ok, [200, "hello from either name /by-address"], byAddress.run.stderr);
+  const byName = await probe(fetchCode(`http://localhost:${server.port}/by-name`), ["--allow-net", `127.0.0.1:${server.port}`]);
+  t.same(byName.out.get.ok, [200, "hello from either name /by-name"], byName.run.stderr);
+});
+
 const TLS = localhostCertificate();
 
 t.test("https: TLS runs end to end with the real name for SNI and verification", { skip: TLS ? false : "no openssl CLI to make a certificate" }, async (t) => {

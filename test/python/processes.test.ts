@@ -120,3 +120,19 @@ report(
   t.equal(out.check_output, "seen only on the host\n");
   t.ok((out.ls as Attempt).message?.includes(NOT_LISTED("ls")), "an unlisted program is still refused");
 });
+
+t.test("exec.allow python3 covers the interpreter python3 resolved to: a program may run sys.executable", async (t) => {
+  const { out, run } = await probe(
+    `
+import subprocess, sys
+report(
+    real=os.path.basename(os.path.realpath(sys.executable)),
+    self_=attempt(lambda: subprocess.run([sys.executable, "-c", "print('child ran')"], capture_output=True, text=True).stdout.strip()),
+    other=attempt(lambda: subprocess.run(["touch", "/mount/x"]).returncode),
+)`,
+    ["--policy", policyFile({ exec: { allow: ["python3"] } })],
+  );
+  t.equal(run.code, 0, run.stderr);
+  t.same(out.self_, { ok: "child ran" }, `sys.executable (${out.real}) runs: ${JSON.stringify(out.self_)}`);
+  t.equal((out.other as Attempt).error, "PermissionError", "and nothing else was let in with it");
+});

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttps } from "node:https";
 import { createServer as createHttp } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -74,6 +74,167 @@ t.test("fs: bridge-served paths in sync, callback, promise, stream and worker fo
   t.equal(r.mountWrite, "native");
 });
 
+t.test("fs: existence checks on a missing bridge path answer instead of throwing", async (t) => {
+  const host = tempDir("mcpw-ic-exists-");
+  writeFileSync(join(host, "there.txt"), "x");
+  const r = await inSandbox(
+    `${PRELUDE}
+    (async () => {
+      const p = (n) => ${JSON.stringify(host)} + "/" + n;
+      await attempt("exists", () => fs.existsSync(p("there.txt")));
+      await attempt("existsMissing", () => fs.existsSync(p("missing.txt")));
+      await attempt("existsCallback", () => new Promise((res) => fs.exists(p("missing.txt"), res)));
+      await attempt("statNoThrow", () => String(fs.statSync(p("missing.txt"), { throwIfNoEntry: false })));
+      await attempt("lstatNoThrow", () => String(fs.lstatSync(p("missing.txt"), { throwIfNoEntry: false })));
+      await attempt("statThrows", () => fs.statSync(p("missing.txt")));
+      await attempt("statThere", () => fs.statSync(p("there.txt"), { throwIfNoEntry: false }).size);
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--ro", host],
+  );
+  t.equal(r.exists, true);
+  t.equal(r.existsMissing, false, JSON.stringify(r.existsMissing));
+  t.equal(r.existsCallback, false);
+  t.equal(r.statNoThrow, "undefined", JSON.stringify(r.statNoThrow));
+  t.equal(r.lstatNoThrow, "undefined", JSON.stringify(r.lstatNoThrow));
+  t.equal(r.statThrows.error, "ENOENT");
+  t.equal(r.statThere, 1);
+});
+
+t.test("fs: watch and watchFile refuse denied paths synchronously; promises.watch is an async iterator; watchFile polls bridge paths", async (t) => {
+  const host = tempDir("mcpw-ic-watch-");
+  writeFileSync(join(host, "f.txt"), "one");
+  const secret = mkdtempSync("/var/tmp/mcpw-ic-watch-secret-");
+  const r = await inSandbox(
+    `${PRELUDE}
+    const f = ${JSON.stringify(join(host, "f.txt"))};
+    const secret = ${JSON.stringify(secret)};
+    const sync = (fn) => { try { const w = fn(); if (w && typeof w.close === "function") w.close(); return typeof w; } catch (e) { return { error: e.code, message: e.message }; } };
+    (async () => {
+      out.watchDenied = sync(() => fs.watch(secret, () => { out.listenerCalled = true; }));
+      out.watchBridge = sync(() => fs.watch(f));
+      out.watchFileDenied = sync(() => fs.watchFile(secret, () => { out.listenerCalled = true; }));
+      await attempt("promisesWatchDenied", async () => { for await (const e of fs.promises.watch(secret)) return e; });
+      await attempt("promisesWatchMount", async () => {
+        const ac = new AbortController();
+        const it = fs.promises.watch("/mount", { signal: ac.signal });
+        setTimeout(() => fs.writeFileSync("/mount/watched.txt", "w"), 200);
+        for await (const e of it) { ac.abort(); return e.filename; }
+      });
+      // Another directory: libuv shares one inotify watch per path, and the last one's events may still be queued.
+      fs.mkdirSync("/mount/sub");
+      await attempt("watchMount", () => new Promise((res) => { const w = fs.watch("/mount/sub", (ev, name) => { w.close(); res(name); }); setTimeout(() => fs.writeFileSync("/mount/sub/cb.txt", "c"), 200); }));
+      await attempt("watchFileBridge", () => new Promise((res) => {
+        const w = fs.watchFile(f, { interval: 50 }, (cur, prev) => { fs.unwatchFile(f); res([typeof w.unref, prev.size, cur.size]); });
+        setTimeout(() => fs.writeFileSync(f, "longer"), 300);
+      }));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--rw", host],
+  );
+  t.equal(r.watchDenied.error, "EACCES", JSON.stringify(r.watchDenied));
+  t.match(r.watchDenied.message, /not in policy filesystem\.readonly or filesystem\.writable/);
+  t.equal(r.watchBridge.error, "ENOTSUP", JSON.stringify(r.watchBridge));
+  t.equal(r.watchFileDenied.error, "EACCES", JSON.stringify(r.watchFileDenied));
+  t.notOk(r.listenerCalled, "the listener is a listener, never handed the error");
+  t.equal(r.promisesWatchDenied.error, "EACCES", JSON.stringify(r.promisesWatchDenied));
+  t.equal(r.promisesWatchMount, "watched.txt", JSON.stringify(r.promisesWatchMount));
+  t.equal(r.watchMount, "cb.txt", JSON.stringify(r.watchMount));
+  t.same(r.watchFileBridge, ["function", 3, 6], JSON.stringify(r.watchFileBridge));
+});
+
+t.test("fs: copyFile and cp read an --ro source and copy across the bridge/sandbox boundary", async (t) => {
+  const host = tempDir("mcpw-ic-copy-");
+  const ro = join(host, "ro");
+  const rw = join(host, "rw");
+  mkdirSync(join(ro, "tree", "deep"), { recursive: true });
+  mkdirSync(rw);
+  writeFileSync(join(ro, "f.txt"), "from ro");
+  writeFileSync(join(ro, "tree", "a.txt"), "A");
+  writeFileSync(join(ro, "tree", "deep", "b.txt"), "B");
+  const r = await inSandbox(
+    `${PRELUDE}
+    const ro = ${JSON.stringify(ro)}, rw = ${JSON.stringify(rw)};
+    (async () => {
+      await attempt("roToMount", () => (fs.copyFileSync(ro + "/f.txt", "/mount/copy.txt"), fs.readFileSync("/mount/copy.txt", "utf8")));
+      await attempt("roToRw", () => (fs.copyFileSync(ro + "/f.txt", rw + "/copy.txt"), fs.readFileSync(rw + "/copy.txt", "utf8")));
+      await attempt("mountToRw", () => (fs.writeFileSync("/mount/m.txt", "from mount"), fs.copyFileSync("/mount/m.txt", rw + "/m.txt"), "ok"));
+      await attempt("promiseRwToMount", () => fs.promises.copyFile(rw + "/m.txt", "/mount/back.txt").then(() => fs.readFileSync("/mount/back.txt", "utf8")));
+      await attempt("callbackRoToMount", () => new Promise((res, rej) => fs.copyFile(ro + "/f.txt", "/mount/cb.txt", (e) => (e ? rej(e) : res(fs.readFileSync("/mount/cb.txt", "utf8"))))));
+      await attempt("exclusive", () => fs.copyFileSync(ro + "/f.txt", "/mount/copy.txt", fs.constants.COPYFILE_EXCL));
+      await attempt("intoRo", () => fs.copyFileSync("/mount/m.txt", ro + "/new.txt"));
+      await attempt("cpTreeToMount", () => (fs.cpSync(ro + "/tree", "/mount/tree", { recursive: true }), [fs.readFileSync("/mount/tree/a.txt", "utf8"), fs.readFileSync("/mount/tree/deep/b.txt", "utf8")]));
+      await attempt("cpTreeToRw", () => fs.promises.cp("/mount/tree", rw + "/tree", { recursive: true }).then(() => "ok"));
+      await attempt("cpDirNotRecursive", () => fs.cpSync(ro + "/tree", "/mount/tree2"));
+      await attempt("renameAcross", () => fs.renameSync(rw + "/m.txt", "/mount/moved.txt"));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--ro", ro, "--rw", rw],
+  );
+  t.equal(r.roToMount, "from ro", JSON.stringify(r.roToMount));
+  t.equal(r.roToRw, "from ro", JSON.stringify(r.roToRw));
+  t.equal(r.mountToRw, "ok", JSON.stringify(r.mountToRw));
+  t.equal(readFileSync(join(rw, "m.txt"), "utf8"), "from mount", "the copy reached the host");
+  t.equal(r.promiseRwToMount, "from mount", JSON.stringify(r.promiseRwToMount));
+  t.equal(r.callbackRoToMount, "from ro", JSON.stringify(r.callbackRoToMount));
+  t.equal(r.exclusive.error, "EEXIST", JSON.stringify(r.exclusive));
+  t.equal(r.intoRo.error, "EROFS", "the destination is still read-only");
+  t.same(r.cpTreeToMount, ["A", "B"], JSON.stringify(r.cpTreeToMount));
+  t.equal(r.cpTreeToRw, "ok", JSON.stringify(r.cpTreeToRw));
+  t.equal(readFileSync(join(rw, "tree", "deep", "b.txt"), "utf8"), "B");
+  t.equal(r.cpDirNotRecursive.error, "EISDIR", JSON.stringify(r.cpDirNotRecursive));
+  t.equal(r.renameAcross.error, "EXDEV", "a rename across the boundary is still EXDEV, as across devices");
+});
+
+t.test("fs: an --ro path inside an --rw one is read-only (the deeper rule wins)", async (t) => {
+  const rw = tempDir("mcpw-ic-nested-");
+  const sub = join(rw, "sub");
+  mkdirSync(sub);
+  writeFileSync(join(sub, "kept.txt"), "kept");
+  const r = await inSandbox(
+    `${PRELUDE}
+    const rw = ${JSON.stringify(rw)}, sub = ${JSON.stringify(sub)};
+    (async () => {
+      await attempt("writeSub", () => fs.writeFileSync(sub + "/new.txt", "x"));
+      await attempt("overwriteSub", () => fs.writeFileSync(sub + "/kept.txt", "x"));
+      await attempt("accessSub", () => fs.accessSync(sub + "/kept.txt", fs.constants.W_OK));
+      await attempt("readSub", () => fs.readFileSync(sub + "/kept.txt", "utf8"));
+      await attempt("writeRw", () => (fs.writeFileSync(rw + "/new.txt", "y"), "ok"));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--rw", rw, "--ro", sub],
+  );
+  t.equal(r.writeSub.error, "EROFS", JSON.stringify(r.writeSub));
+  t.equal(r.overwriteSub.error, "EROFS", JSON.stringify(r.overwriteSub));
+  t.equal(r.accessSub.error, "EROFS", JSON.stringify(r.accessSub));
+  t.equal(r.readSub, "kept");
+  t.equal(r.writeRw, "ok");
+  t.notOk(existsSync(join(sub, "new.txt")), "nothing was created under the --ro path");
+  t.equal(readFileSync(join(sub, "kept.txt"), "utf8"), "kept");
+});
+
+t.test("fs: readdir {recursive: true} on a bridge path lists the whole tree, as Node lists it natively", async (t) => {
+  const host = tempDir("mcpw-ic-rdir-");
+  mkdirSync(join(host, "a", "b"), { recursive: true });
+  for (const f of ["x.txt", "a/y.txt", "a/b/z.txt"]) writeFileSync(join(host, f), f);
+  const r = await inSandbox(
+    `${PRELUDE}
+    const h = ${JSON.stringify(host)};
+    (async () => {
+      await attempt("sync", () => fs.readdirSync(h, { recursive: true }));
+      await attempt("dirents", () => fs.readdirSync(h, { recursive: true, withFileTypes: true }).map((d) => [d.name, d.parentPath, d.isDirectory()]));
+      await attempt("promise", () => fs.promises.readdir(h, { recursive: true }));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--ro", host],
+  );
+  const { readdirSync } = await import("node:fs");
+  const native = readdirSync(host, { recursive: true }) as string[];
+  t.same(r.sync, native, JSON.stringify(r.sync));
+  t.same(r.promise, native);
+  t.same(r.dirents, readdirSync(host, { recursive: true, withFileTypes: true }).map((d) => [d.name, d.parentPath, d.isDirectory()]));
+});
+
 t.test("net: http, https (TLS end to end), fetch and raw TCP reach an allowed host; others are refused", async (t) => {
   const dir = tempDir("mcpw-ic-tls-");
   execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { stdio: "ignore" });
@@ -129,6 +290,28 @@ t.test("the sandbox cannot reach the host's loopback (the server's port) except 
   t.ok(r.curlDirect.error || r.curlDirect.message, "a program that bypasses the interceptors finds nothing either");
 });
 
+t.test("net: the loopback names serve each other as in Python; a refusal on the sandbox's own loopback names the rule", async (t) => {
+  const http = createHttp((req, res) => res.end(`host ${req.url}`));
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  t.teardown(() => http.close());
+  const port = (http.address() as AddressInfo).port;
+  const get = (url: string) => `fetch(${JSON.stringify(url)}).then((x) => x.text(), (e) => { throw e.cause ?? e; })`;
+  const byName = await inSandbox(
+    `${PRELUDE}
+    (async () => {
+      await attempt("byName", () => ${get(`http://localhost:${port}/by-name`)});
+      await attempt("otherPort", () => new Promise((res, rej) => require("net").connect(${port + 1}, "127.0.0.1").on("connect", () => res("connected")).on("error", rej)));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--allow-net", `127.0.0.1:${port}`],
+  );
+  t.equal(byName.byName, "host /by-name", JSON.stringify(byName.byName));
+  t.equal(byName.otherPort.error, "ECONNREFUSED");
+  t.match(byName.otherPort.message, new RegExp(`mcpw: nothing listens on 127\\.0\\.0\\.1:${port + 1} inside the sandbox.*network\\.allowedDomains.*--allow-net 127\\.0\\.0\\.1:${port + 1}`));
+  const byAddress = await inSandbox(`${PRELUDE} (async () => { await attempt("byAddress", () => ${get(`http://127.0.0.1:${port}/by-address`)}); console.log(JSON.stringify(out)); })();`, ["--allow-net", `localhost:${port}`]);
+  t.equal(byAddress.byAddress, "host /by-address", JSON.stringify(byAddress.byAddress));
+});
+
 t.test("programs: refused unless allowed; exec.allow runs inside, exec.viaBridge runs on the host", async (t) => {
   const host = tempDir("mcpw-ic-exec-");
   writeFileSync(join(host, "only-on-host"), "");
@@ -149,6 +332,28 @@ t.test("programs: refused unless allowed; exec.allow runs inside, exec.viaBridge
   t.equal(r.deniedAsync.error, "EACCES");
   t.ok(r.inside.includes("mount") && !r.inside.includes("home"), "ls ran inside: it sees /mount and no /home");
   t.equal(r.viaBridge, join(host, "only-on-host"), "stat ran on the host, through the bridge");
+});
+
+t.test("programs: a Node or Python child given its own env by a sync child_process form is intercepted too", async (t) => {
+  const probe = `try { require("fs").readFileSync("/etc/shadow"); console.log("READ") } catch (e) { console.log(process.env.FOO, e.message) }`;
+  const pyProbe = "import os\ntry: open('/etc/shadow')\nexcept OSError as e: print(os.environ.get('FOO'), e)";
+  const r = await inSandbox(
+    `${PRELUDE}
+    const cp = require("child_process");
+    const probe = ${JSON.stringify(probe)};
+    (async () => {
+      await attempt("execFileSync", () => cp.execFileSync("node", ["-e", probe], { env: { FOO: "1" } }).toString().trim());
+      await attempt("spawnSync", () => cp.spawnSync(process.execPath, ["-e", probe], { env: { FOO: "2" } }).stdout.toString().trim());
+      await attempt("execSync", () => cp.execSync(process.execPath + " -e '" + probe + "'", { env: { FOO: "3" } }).toString().trim());
+      await attempt("python", () => cp.spawnSync("python3", ["-c", ${JSON.stringify(pyProbe)}], { env: { FOO: "4" } }).stdout.toString().trim());
+      await attempt("async", () => new Promise((res, rej) => cp.execFile("node", ["-e", probe], { env: { FOO: "5" } }, (e, so) => (e ? rej(e) : res(so.trim())))));
+      console.log(JSON.stringify(out));
+    })();`,
+    ["--policy", writePolicy({ exec: { allow: ["node", "python3", "sh"] } })],
+  );
+  for (const [form, foo] of [["execFileSync", "1"], ["spawnSync", "2"], ["execSync", "3"], ["python", "4"], ["async", "5"]] as const) {
+    t.match(r[form], new RegExp(`^${foo} .*mcpw: .*not in policy filesystem`), `${form}: the child kept its own env and was intercepted: ${JSON.stringify(r[form])}`);
+  }
 });
 
 t.test("the in-sandbox proxy gives programs that honour HTTP_PROXY / ALL_PROXY the same policy", async (t) => {

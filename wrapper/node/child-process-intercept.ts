@@ -40,6 +40,19 @@ function withInheritedEnv(envPairs: string[] | undefined, ctx: ChildProcessConte
   return out;
 }
 
+/** withInheritedEnv for an options.env object (the sync forms). */
+function withInheritedEnvObject(env: NodeJS.ProcessEnv, ctx: ChildProcessContext): NodeJS.ProcessEnv {
+  const pairs = Object.entries(env)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  const out: NodeJS.ProcessEnv = {};
+  for (const p of withInheritedEnv(pairs, ctx)!) {
+    const eq = p.indexOf("=");
+    out[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return out;
+}
+
 /**
  * Programs run only when the policy allows them: inside the sandbox (exec.allow, with the same
  * namespaces and limits) or on the host by the bridge (exec.viaBridge, through a shim that relays
@@ -66,14 +79,21 @@ export function installChildProcessInterceptors(ctx: ChildProcessContext): void 
     return origSpawn.call(this, { ...options, file: shimFile!, args: [shimFile!, ...shimArgs, options.file, ...(options.args?.slice(1) ?? [])], envPairs });
   };
 
-  // The sync forms do not go through ChildProcess.prototype.spawn.
+  // The sync forms do not go through ChildProcess.prototype.spawn: their options.env is given the
+  // same inherited variables here, before Node turns it into envPairs.
   const cp = childProcess as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const guardSync = (name: string, fileOf: (args: unknown[]) => string, rewrite: (args: unknown[], shim: string[]) => unknown[]) => {
+  const guardSync = (name: string, optionsAt: (args: unknown[]) => number, fileOf: (args: unknown[]) => string, rewrite: (args: unknown[], shim: string[]) => unknown[]) => {
     const orig = cp[name]!;
     cp[name] = function (this: unknown, ...args: unknown[]) {
       const file = fileOf(args);
       const v = verdict(file, ctx);
       if (v === "denied") throw deniedError(file, []);
+      const at = optionsAt(args);
+      const opts = args[at] as { env?: NodeJS.ProcessEnv } | undefined;
+      if (opts && typeof opts === "object" && opts.env) {
+        args = [...args];
+        args[at] = { ...opts, env: withInheritedEnvObject(opts.env, ctx) };
+      }
       return orig.apply(this, v === "bridge" ? rewrite(args, ctx.bridgeShim) : args);
     };
   };
@@ -86,7 +106,8 @@ export function installChildProcessInterceptors(ctx: ChildProcessContext): void 
     const o = (args[1] ?? {}) as { shell?: string | boolean };
     return typeof o.shell === "string" ? o.shell : "/bin/sh";
   };
-  guardSync("spawnSync", (a) => String(a[0]), viaShim);
-  guardSync("execFileSync", (a) => String(a[0]), viaShim);
-  guardSync("execSync", shell, (a, shim) => [shim[0], [...shim.slice(1), shell(a), "-c", String(a[0])], a[1]]);
+  const fileOptions = (a: unknown[]) => (Array.isArray(a[1]) ? 2 : 1);
+  guardSync("spawnSync", fileOptions, (a) => String(a[0]), viaShim);
+  guardSync("execFileSync", fileOptions, (a) => String(a[0]), viaShim);
+  guardSync("execSync", () => 1, shell, (a, shim) => [shim[0], [...shim.slice(1), shell(a), "-c", String(a[0])], a[1]]);
 }

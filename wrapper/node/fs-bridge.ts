@@ -8,12 +8,46 @@ import { nodeError } from "./node-errors.js";
  * sync worker).
  */
 
-export type OpPlan<T> = Generator<SandboxOp, T, any>;
+/**
+ * A step done here rather than over the channel (a native file on the other side of a copy), in
+ * the form each runner needs: runSync calls `sync`, runAsync awaits `async`.
+ */
+export interface LocalStep {
+  local: true;
+  sync(): unknown;
+  async(): Promise<unknown>;
+}
+
+export type OpPlan<T> = Generator<SandboxOp | LocalStep, T, any>;
+
+/** A local step in a plan: yields its result, or throws its error, as a channel operation would. */
+export function* localStep<T>(sync: () => T, async: () => Promise<T>): OpPlan<T> {
+  return (yield { local: true, sync, async }) as T;
+}
+
+const isLocal = (step: SandboxOp | LocalStep): step is LocalStep => (step as LocalStep).local === true;
 
 const CHUNK = 1024 * 1024;
 
 export function* statPlan(path: string, follow = true): OpPlan<Stats> {
   return toStats((yield { op: "fs.stat", path, follow }) as StatResult);
+}
+
+/** statSync(path, {throwIfNoEntry: false}): undefined for a missing file, as Node answers. */
+export function* statOrNothingPlan(path: string, follow: boolean, options: unknown): OpPlan<Stats | undefined> {
+  if ((options as { throwIfNoEntry?: boolean } | undefined)?.throwIfNoEntry !== false) return yield* statPlan(path, follow);
+  try {
+    return yield* statPlan(path, follow);
+  } catch (e) {
+    if (errnoOf(e) === "ENOENT" || errnoOf(e) === "ENOTDIR") return undefined;
+    throw e;
+  }
+}
+
+/** The errno a failed channel operation carries (ChannelError body), or a Node error's code. */
+export function errnoOf(e: unknown): string | undefined {
+  const x = e as { body?: { errno?: string }; code?: unknown };
+  return x?.body?.errno ?? (typeof x?.code === "string" ? x.code : undefined);
 }
 
 export function* readAllPlan(path: string): OpPlan<Buffer> {
@@ -36,32 +70,65 @@ export function* writeAllPlan(path: string, data: Buffer, mode: "overwrite" | "a
   }
 }
 
-export function* readdirPlan(path: string, withFileTypes: boolean): OpPlan<string[] | Dirent[]> {
-  const { entries } = (yield { op: "fs.list", path }) as { entries: { name: string; type: string }[] };
-  if (!withFileTypes) return entries.map((e) => e.name);
-  return entries.map((e) => makeDirent(e.name, e.type, path));
+/**
+ * readdir, and readdir {recursive: true} in Node's own order: breadth first, names relative to
+ * `path`, Dirents with the directory they were found in; symlinks to directories not followed.
+ */
+export function* readdirPlan(path: string, withFileTypes: boolean, recursive = false): OpPlan<string[] | Dirent[]> {
+  const names: string[] = [];
+  const dirents: Dirent[] = [];
+  const queue = [""];
+  for (let i = 0; i < queue.length; i++) {
+    const rel = queue[i]!;
+    const dir = rel ? `${path}/${rel}` : path;
+    const { entries } = (yield { op: "fs.list", path: dir }) as { entries: { name: string; type: string }[] };
+    for (const e of entries) {
+      const name = rel ? `${rel}/${e.name}` : e.name;
+      if (withFileTypes) dirents.push(makeDirent(e.name, e.type, dir));
+      else names.push(name);
+      if (recursive && e.type === "dir") queue.push(name);
+    }
+  }
+  return withFileTypes ? dirents : names;
 }
 
 export function* simplePlan<T>(op: SandboxOp, pick: (r: any) => T): OpPlan<T> {
   return pick(yield op);
 }
 
-export function* copyPlan(from: string, to: string, exclusive: boolean): OpPlan<void> {
-  const data = yield* readAllPlan(from);
-  yield* writeAllPlan(to, data, exclusive ? "create" : "overwrite");
-}
-
-/** Runs a plan with a synchronous executor. */
+/**
+ * Runs a plan with a synchronous executor. A failed operation is thrown into the plan at its
+ * `yield`, so a plan can catch it (existsSync answers false for a missing file); uncaught, it
+ * comes back out of plan.throw and on to the caller.
+ */
 export function runSync<T>(plan: OpPlan<T>, exec: (op: SandboxOp) => unknown): T {
   let step = plan.next();
-  while (!step.done) step = plan.next(exec(step.value));
+  while (!step.done) {
+    let result: unknown;
+    try {
+      result = isLocal(step.value) ? step.value.sync() : exec(step.value);
+    } catch (e) {
+      step = plan.throw(e);
+      continue;
+    }
+    step = plan.next(result);
+  }
   return step.value;
 }
 
-/** Runs a plan with an asynchronous executor. */
+/** Runs a plan with an asynchronous executor; failures go into the plan as in runSync. */
 export async function runAsync<T>(plan: OpPlan<T>, exec: (op: SandboxOp) => Promise<unknown>): Promise<T> {
   let step = plan.next();
-  while (!step.done) step = plan.next(await exec(step.value));
+  while (!step.done) {
+    let result: unknown;
+    try {
+      result = isLocal(step.value) ? await step.value.async() : await exec(step.value);
+    } catch (e) {
+      step = plan.throw(e);
+      continue;
+    }
+    step = plan.next(result);
+  }
   return step.value;
 }
 

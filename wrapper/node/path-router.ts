@@ -1,6 +1,7 @@
 import { posix } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { InterceptorConfig } from "../interceptor-config.js";
+import { governingRule, within } from "../path-rules.js";
 
 export type Route =
   | { kind: "native"; path: string }
@@ -9,11 +10,6 @@ export type Route =
 
 const MOUNT = "/mount";
 
-function within(p: string, root: string): boolean {
-  // A root written with a trailing slash ("/srv/data/") is the same root, as sandbox-rules.ts sees it.
-  const r = root.length > 1 && root.endsWith("/") ? root.slice(0, -1) : root;
-  return p === r || p.startsWith(r === "/" ? "/" : `${r}/`);
-}
 
 /**
  * Decides where a path is served: natively (the sandbox's own view: /mount, /tmp, the runtime),
@@ -40,9 +36,11 @@ export class PathRouter {
     const abs = this.normalise(p);
     if (abs === null) return null;
     const c = this.config;
-    // Paths the policy lists are the bridge's, even under a directory the sandbox also sees (/tmp).
-    if (c.writable.some((r) => within(abs, r))) return { kind: "bridge", path: abs };
-    if (c.readonly.some((r) => within(abs, r))) {
+    // Paths the policy lists are the bridge's, even under a directory the sandbox also sees (/tmp);
+    // the deepest listed root decides whether they may be written.
+    const rule = governingRule(abs, c.readonly, c.writable);
+    if (rule?.kind === "writable") return { kind: "bridge", path: abs };
+    if (rule?.kind === "readonly") {
       return write
         ? { kind: "denied", path: abs, code: "EROFS", detail: `${abs} is read-only (filesystem.readonly)` }
         : { kind: "bridge", path: abs };
@@ -50,5 +48,10 @@ export class PathRouter {
     if (!c.isolated && within(abs, MOUNT)) return { kind: "native", path: c.workspace + abs.slice(MOUNT.length) };
     if (abs === "/" || c.view.some((r) => within(abs, r))) return { kind: "native", path: abs };
     return { kind: "denied", path: abs, code: "EACCES", detail: "outside /mount and not in policy filesystem.readonly or filesystem.writable" };
+  }
+
+  /** May the bridge write this absolute path (access W_OK)? */
+  writable(abs: string): boolean {
+    return governingRule(abs, this.config.readonly, this.config.writable)?.kind === "writable";
   }
 }

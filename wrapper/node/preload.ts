@@ -33,13 +33,8 @@ function install(config: InterceptorConfig, dir: string): void {
   const sync = new SyncCaller(dir, __filename);
   const execAsync = (op: unknown) => client.request("sandbox.op", { op });
   const execSync = (op: unknown) => sync.call("sandbox.op", { op });
-  const writableRoots = config.writable;
-  installFsInterceptors({
-    router: new PathRouter(config),
-    execAsync,
-    execSync,
-    writable: (p) => writableRoots.some((r) => p === r || p.startsWith(`${r}/`)),
-  });
+  const router = new PathRouter(config);
+  installFsInterceptors({ router, execAsync, execSync, writable: (p) => router.writable(p) });
   installNetInterceptors({ client, hostLoopback: config.hostLoopback });
   installDnsInterceptors(client);
   const inheritedEnv: Record<string, string> = {};

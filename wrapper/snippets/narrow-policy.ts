@@ -4,6 +4,7 @@ import { parseIp } from "../../bridge/ip-address.js";
 import { type HostPattern, parseHostPattern } from "../../bridge/host-pattern.js";
 import { McpwError } from "../../protocol/errors.js";
 import type { Policy } from "../../protocol/policy.js";
+import { governingRule, within } from "../path-rules.js";
 import type { PolicyPatch } from "./schemas.js";
 
 /**
@@ -127,11 +128,22 @@ export function narrowPolicy(base: Policy, patch: PolicyPatch): Policy {
     fsPatch.readonly?.forEach((p, i) => {
       if (!pathWithin(p, [...readonly, ...writable])) throw refuse(`policy.filesystem.readonly.${i}`, `"${p}" is not inside a configured readonly or writable path`);
     });
+    // Writable only where the configured policy's deepest rule says writable (wrapper/path-rules.ts).
     fsPatch.writable?.forEach((p, i) => {
-      if (!pathWithin(p, writable)) throw refuse(`policy.filesystem.writable.${i}`, `"${p}" is not inside a configured writable path`);
+      const rule = governingRule(posix.normalize(p), readonly, writable);
+      if (rule?.kind !== "writable") {
+        const why = rule ? `it is under the configured readonly path ${rule.root}` : "it is not inside a configured writable path";
+        throw refuse(`policy.filesystem.writable.${i}`, `"${p}" cannot be writable: ${why}`);
+      }
     });
     if (fsPatch.readonly) out.filesystem.readonly = fsPatch.readonly.map((p) => posix.normalize(p));
     if (fsPatch.writable) out.filesystem.writable = fsPatch.writable.map((p) => posix.normalize(p));
+    // A configured readonly path inside a path that stays writable stays readonly: the deeper rule
+    // is what kept it so, and a narrowed list must not drop it.
+    for (const r of readonly) {
+      const root = posix.normalize(r);
+      if (!out.filesystem.readonly.includes(root) && out.filesystem.writable.some((w) => root !== posix.normalize(w) && within(root, w))) out.filesystem.readonly.push(root);
+    }
   }
   const limits = patch.limits;
   if (limits) {

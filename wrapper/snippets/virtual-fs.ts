@@ -4,6 +4,7 @@ import { PathGuard } from "../../bridge/path-guard.js";
 import { McpwError, parseOrThrow } from "../../protocol/errors.js";
 import { Op, type OpInput, type OpName, type OpResult, type Origin } from "../../protocol/ops.js";
 import type { Policy } from "../../protocol/policy.js";
+import { governingRule } from "../path-rules.js";
 
 /**
  * The file system a snippet sees. Nothing of the host exists in it except:
@@ -83,9 +84,9 @@ export class VirtualFs {
 
   private place(path: string): { kind: "mount" | "readonly" | "writable" | "none"; path: string } {
     if (within(path, MOUNT)) return { kind: "mount", path };
-    if (this.writable.some((r) => within(path, r))) return { kind: "writable", path };
-    if (this.readonly.some((r) => within(path, r))) return { kind: "readonly", path };
-    return { kind: "none", path };
+    // The deepest listed root decides (wrapper/path-rules.ts).
+    const rule = governingRule(path, this.readonly, this.writable);
+    return { kind: rule?.kind ?? "none", path };
   }
 
   private rootEntries(): { name: string; type: "dir" }[] {

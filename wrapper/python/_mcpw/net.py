@@ -87,12 +87,23 @@ def is_loopback(host):
     return packed in (bytes(15) + b"\1", bytes(16))
 
 
+def tunnel_host(host, port, host_loopback):
+    """Where a connection to host:port goes, as net-intercept.ts's tunnelHost decides: None to stay
+    on the sandbox's own loopback, else the host to ask the bridge for. A loopback destination is
+    the host's when the policy names a loopback host for that port, asked for by the name the
+    policy gives (exactly that name first), so 127.0.0.1:8080 and localhost:8080 serve each other."""
+    if not is_loopback(host):
+        return host
+    h = host.lower().strip("[]")
+    for_port = [eh for eh, ep in host_loopback if ep is None or ep == port]
+    if h in for_port:
+        return h
+    return for_port[0] if for_port else None
+
+
 def routes_to_host(host, port, host_loopback):
     """Does host:port leave the sandbox (rather than stay on its own loopback)?"""
-    if not is_loopback(host):
-        return True
-    h = host.lower()
-    return any(eh == h and (ep is None or ep == port) for eh, ep in host_loopback)
+    return tunnel_host(host, port, host_loopback) is not None
 
 
 def _own_hostname():
@@ -112,7 +123,8 @@ def _remote_name(host, port):
     if not h or h.startswith("[") or ip_family(h) is not None or h == _own_hostname():
         return None
     if h == "localhost":
-        # The host's loopback, reached by name, when the policy names it (--allow-net localhost:PORT).
+        # The host's loopback, reached by name, when the policy names it (--allow-net localhost:PORT);
+        # else localhost resolves natively, and connect() decides about the address (tunnel_host).
         listed = any(eh == "localhost" and (ep is None or ep == port) for eh, ep in context.get().host_loopback)
         return h if listed else None
     return h if h.isascii() else h.encode("idna").decode("ascii")
@@ -201,12 +213,14 @@ def _destination(sock, address):
     ctx = context.get()
     name = names.name(host)
     if name is not None:
-        if routes_to_host(name, port, ctx.host_loopback):
-            return ("tunnel", name, port)
+        target = tunnel_host(name, port, ctx.host_loopback)
+        if target is not None:
+            return ("tunnel", target, port)
         local = "127.0.0.1" if sock.family == _socket.AF_INET else "::1"
         return ("native", (local,) + tuple(address[1:]))
     if is_loopback(host):
-        return ("tunnel", host, port) if routes_to_host(host, port, ctx.host_loopback) else None
+        target = tunnel_host(host, port, ctx.host_loopback)
+        return ("tunnel", target, port) if target is not None else None
     if ip_family(host) is None:
         # A name given straight to connect(): the C resolver would fail here, the bridge will not.
         host = host.rstrip(".")

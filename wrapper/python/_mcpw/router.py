@@ -1,6 +1,7 @@
 """
 Where a path is served, decided exactly as wrapper/node/path-router.ts decides it: paths the policy
-lists (filesystem.writable / filesystem.readonly) by the bridge, seen at the same path; /mount and
+lists (filesystem.writable / filesystem.readonly; the deepest listed root decides whether a path
+may be written) by the bridge, seen at the same path; /mount and
 the sandbox's own view natively; anything else nowhere (EACCES, naming the rule).
 """
 import os
@@ -54,9 +55,10 @@ class PathRouter:
         abs_path = self.absolute(p)
         if abs_path is None:
             return None
-        if any(within(abs_path, r) for r in self.writable):
+        rule = self.rule(abs_path)
+        if rule == "writable":
             return Route(BRIDGE, abs_path)
-        if any(within(abs_path, r) for r in self.readonly):
+        if rule == "readonly":
             if write:
                 return Route(DENIED, abs_path, "EROFS", "%s is read-only (filesystem.readonly)" % abs_path)
             return Route(BRIDGE, abs_path)
@@ -66,5 +68,15 @@ class PathRouter:
             return Route(NATIVE, abs_path)
         return Route(DENIED, abs_path, "EACCES", OUTSIDE)
 
+    def rule(self, abs_path):
+        """"readonly", "writable" or None: the deepest listed root containing the path decides (the
+        same path listed both ways is read-only), as wrapper/path-rules.ts decides it."""
+        best, depth = None, -1
+        for kind, roots in (("readonly", self.readonly), ("writable", self.writable)):
+            for r in roots:
+                if within(abs_path, r) and len(r) > depth:
+                    best, depth = kind, len(r)
+        return best
+
     def writable_path(self, abs_path):
-        return any(within(abs_path, r) for r in self.writable)
+        return self.rule(abs_path) == "writable"
