@@ -166,6 +166,9 @@ with os.fdopen(os.open(d + "/raw.txt", os.O_RDWR), "r+") as f:
     f.write("+more")
 os.mkdir(d + "/gone")
 os.rmdir(d + "/gone")
+os.mkdir(d + "/shared", 0o3777)
+shared_mode = os.stat(d + "/shared").st_mode & 0o7777
+os.rmdir(d + "/shared")
 not_empty = attempt(lambda: os.rmdir(d + "/sub"))
 unlink_dir = attempt(lambda: os.unlink(d + "/sub"))
 os.makedirs(d + "/tree/a/b")
@@ -173,7 +176,7 @@ open(d + "/tree/a/b/c.txt", "w").close()
 shutil.rmtree(d + "/tree")
 os.remove(d + "/existing.txt")
 report(
-    excl=excl, mkdir_again=mkdir_again, not_empty=not_empty, unlink_dir=unlink_dir, append_tell=append_tell,
+    excl=excl, shared_mode=shared_mode, mkdir_again=mkdir_again, not_empty=not_empty, unlink_dir=unlink_dir, append_tell=append_tell,
     blob_sha=hashlib.sha256(blob).hexdigest(),
     seen_while_open=seen_while_open, read_back=read_back, raw_text=raw_text,
     listdir=sorted(os.listdir(d)),
@@ -189,6 +192,7 @@ report(
     ["--rw", h.rwDir],
   );
   t.equal(run.code, 0, run.stderr);
+  t.equal(out.shared_mode, 0o755, "mkdir with sticky and set-gid bits makes a plain directory (the bridge takes permission bits only)");
   t.equal(out.excl[0].ok, 4, "x creates the file");
   t.equal(out.excl[1].error, "FileExistsError", "and refuses a second time");
   t.equal(out.mkdir_again.error, "FileExistsError");

@@ -120,7 +120,7 @@ def _scandir(ctx, p, a, k):
 
 def _mkdir(ctx, p, a, k):
     mode = _arg(a, k, 1, "mode", 0o777)
-    ctx.op(op="fs.mkdir", path=p[0], recursive=False, fileMode=mode & 0o7777 & ~bridgefs.UMASK)
+    ctx.op(op="fs.mkdir", path=p[0], recursive=False, fileMode=mode & 0o777 & ~bridgefs.UMASK)
 
 
 def _unlink(ctx, p, a, k):
