@@ -1,5 +1,6 @@
 import { useState } from "react";
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
+import { useViewInput } from "./hooks.js";
 import { describeError } from "../command.js";
 import { clean } from "./format.js";
 import { ViewFrame } from "./view-frame.js";
@@ -34,7 +35,7 @@ export function Form({ title, fields, error, onSubmit, onCancel, active, width }
 }) {
   const [values, setValues] = useState(() => fields.map((f) => f.initial ?? ""));
   const [focus, setFocus] = useState(0);
-  useInput(
+  useViewInput(
     (input, key) => {
       if (key.escape) return onCancel();
       if (key.tab || key.downArrow || key.upArrow) {

@@ -1,5 +1,6 @@
 import { useRef } from "react";
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
+import { useViewInput } from "./hooks.js";
 import { clean } from "./format.js";
 import { backspace, insert, killLine, move, newline, type TextBuffer } from "./text-buffer.js";
 
@@ -36,7 +37,7 @@ export function JsonEditor({ buffer, onChange, onSubmit, onCancel, height, width
   active: boolean;
 }) {
   const top = useRef(0);
-  useInput(
+  useViewInput(
     (input, key) => {
       if (key.escape) return onCancel();
       if (!key.ctrl && input.length > 1 && /[\x00-\x1f\x7f]/.test(input)) return burst(input);
