@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 import { Box, Text } from "ink";
 import { describeError } from "../../command.js";
-import { clean, fit } from "../format.js";
+import { clean, fit, wrapColumns } from "../format.js";
 import { clampIndex, useKeys, useStore } from "../hooks.js";
 import type { HelpKeys } from "../help-bar.js";
 import { EDITOR_KEYS, JsonEditor } from "../json-editor.js";
@@ -74,16 +74,13 @@ export function responseLines(response: unknown, raw: boolean): string[] {
   return JSON.stringify(response, null, 2).split("\n");
 }
 
-/** Cuts lines so each fits one row. */
-function wrapLines(lines: string[], width: number): string[] {
+/**
+ * Cuts lines so each fits one row: at most width - 1 terminal columns (a wide character counts
+ * two, and is never split), so no row reaches the last column and the terminal never wraps one.
+ */
+export function wrapLines(lines: string[], width: number): string[] {
   const w = Math.max(8, width - 1);
-  return lines.flatMap((l) => {
-    const chars = [...clean(l)];
-    if (chars.length <= w) return [chars.join("")];
-    const parts: string[] = [];
-    for (let i = 0; i < chars.length; i += w) parts.push(chars.slice(i, i + w).join(""));
-    return parts;
-  });
+  return lines.flatMap((l) => wrapColumns(clean(l), w));
 }
 
 /**
@@ -190,7 +187,9 @@ export function McpRequest({ id, height, width, onBack }: { id: string; height: 
         {title(`result of ${stage.tool.name}`)}
         <Box flexDirection="column" height={visible}>
           {resultLines.slice(top, top + visible).map((l, i) => (
-            <Text key={top + i}>{l || " "}</Text>
+            <Text key={top + i} wrap="truncate-end">
+              {l || " "}
+            </Text>
           ))}
         </Box>
       </ViewFrame>
