@@ -91,25 +91,34 @@ export function wrapColumns(text: string, width: number): string[] {
 
 /**
  * Wraps a message (cleaned) at spaces into rows of at most `width` columns, as a person would read
- * it; a word longer than a row is cut at column boundaries. Line breaks in it are kept.
+ * it: the spaces where a row breaks are dropped, all others kept (indentation too); a word longer
+ * than a row is cut at column boundaries. Line breaks in it are kept.
  */
 export function wrapWords(text: string, width: number): string[] {
   const w = Math.max(1, width);
   const rows: string[] = [];
   for (const line of text.split(/\r?\n/)) {
     let row = "";
-    for (const word of line.split(" ")) {
-      const candidate = row ? `${row} ${word}` : word;
-      if (columns(clean(candidate)) <= w) {
-        row = candidate;
-        continue;
+    let used = 0;
+    for (const token of clean(line).split(/( +)/)) {
+      if (!token) continue;
+      const tw = columns(token);
+      if (used + tw <= w) {
+        row += token;
+        used += tw;
+      } else if (token.startsWith(" ")) {
+        rows.push(row);
+        row = "";
+        used = 0;
+      } else {
+        if (used > 0) rows.push(row.trimEnd());
+        const parts = wrapColumns(token, w);
+        rows.push(...parts.slice(0, -1));
+        row = parts.at(-1)!;
+        used = columns(row);
       }
-      if (row) rows.push(clean(row));
-      const parts = wrapColumns(word, w);
-      rows.push(...parts.slice(0, -1));
-      row = parts.at(-1)!;
     }
-    rows.push(clean(row));
+    rows.push(row);
   }
   return rows;
 }

@@ -16,6 +16,7 @@ t.test("wide characters are measured in terminal columns and never split", async
   t.equal(sliceColumns("日本語", 1, 5), " 本 ", "a wide character cut by an edge shows as a space, never half");
   t.same(wrapWords("a long message about 日本語 text", 10), ["a long", "message", "about", "日本語", "text"]);
   t.same(wrapWords("x".repeat(12), 5), ["xxxxx", "xxxxx", "xx"], "a word longer than a row is cut");
+  t.same(wrapWords("    at f (a.js:1)\n\tnext", 12), ["    at f", "(a.js:1)", "  next"], "indentation is kept, the spaces at a break are not");
 });
 
 t.test("an MCP result with lines of wide characters: every row fits the screen, nothing is lost", async (t) => {

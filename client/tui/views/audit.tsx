@@ -4,7 +4,7 @@ import type { AuditEntry, AuditFilter } from "../../../protocol/methods.js";
 import { clean, clock, rule } from "../format.js";
 import { clampIndex, useKeys, useTuiState, useViewState } from "../hooks.js";
 import { Table, type Column } from "../table.js";
-import { FRAME_LINES, ViewFrame } from "../view-frame.js";
+import { useFrameLines, ViewFrame } from "../view-frame.js";
 
 /** The divider and the selected entry in full (as far as it fits). */
 const DETAIL_LINES = 4;
@@ -48,7 +48,7 @@ export function AuditView({ height, width }: { height: number; width: number }) 
   const rows = audit.filter((e) => matchesAuditFilter(filter, e));
   const index = sel === null ? rows.length - 1 : clampIndex(sel, rows.length);
   const seen = (key: "sandbox" | "bridge", known: string[]) => [...new Set([...known, ...audit.map((e) => e[key]).filter((v): v is string => typeof v === "string")])].sort();
-  const body = height - FRAME_LINES;
+  const body = height - useFrameLines(width);
   const pick = (i: number) => setSel(i >= rows.length - 1 ? null : Math.max(0, i));
   useKeys((input, key) => {
     if (key.upArrow || input === "k") pick(index - 1);
