@@ -123,12 +123,14 @@ export function wrapWords(text: string, width: number): string[] {
   return rows;
 }
 
-/** At most `max` rows; when some are left out, the last one shown ends with '…'. */
-export function firstRows(rows: string[], max: number, width: number): string[] {
+/** At most `max` rows; when some are left out, the last one shown ends with '…'. Rows are strings, or objects with their string in `text`. */
+export function firstRows<T extends string | { text: string }>(rows: T[], max: number, width: number): T[] {
   if (rows.length <= max) return rows;
   const kept = rows.slice(0, Math.max(1, max));
   const last = kept.at(-1)!;
-  kept[kept.length - 1] = `${columns(last) < width ? last : sliceColumns(last, 0, width - 1)}…`;
+  const text = typeof last === "string" ? last : last.text;
+  const cut = `${columns(text) < width ? text : sliceColumns(text, 0, width - 1)}…`;
+  kept[kept.length - 1] = (typeof last === "string" ? cut : { ...(last as { text: string }), text: cut }) as T;
   return kept;
 }
 
