@@ -141,10 +141,10 @@ t.test("a long log line wraps under its text (the reason a sandbox ended, in ful
   // Rows: 0 the title, 1-19 the log, then the status line and the help bar.
   t.match(following[H - 3], /^ {9}"Array buffer allocation failed" on its stderr$/, "its second row starts under the text, not under the time");
   t.match(following[1], /^\d\d:\d\d:\d\d line 14$/, "the page ends with it: 17 lines above it, 19 rows in all");
-  fits(t, following, H, "esc back");
+  fits(t, following, H, "esc/q back");
   const up = await app.press("k");
   t.match(up[0], "lines 13-31 of 31; G to follow", "one line up");
   t.match(up[1], / line 13$/);
   t.match(up[H - 3], /^\d\d:\d\d:\d\d \[mcpw\] memory limit/, "the last line's first row at the bottom");
-  fits(t, up, H, "esc back");
+  fits(t, up, H, "esc/q back");
 });

@@ -7,7 +7,7 @@ import { useKeys, useStore, useTuiState } from "../hooks.js";
 import { useFrameLines, ViewFrame } from "../view-frame.js";
 
 const LOG_KEYS: HelpKeys = [
-  ["esc", "back"],
+  ["esc/q", "back"],
   ["up/dn", "scroll"],
   ["pgup/pgdn", "page"],
   ["g/G", "top/follow"],
