@@ -1,7 +1,8 @@
 import t from "tap";
-import type { BridgeInfo } from "../../protocol/methods.js";
+import type { BridgeInfo, SandboxInfo } from "../../protocol/methods.js";
 import { Header } from "../../client/tui/header.js";
 import { SandboxLogs } from "../../client/tui/views/sandbox-logs.js";
+import { stateLine, stateText } from "../../client/tui/views/sandboxes.js";
 import { fakeStore, InkFrame, renderFrame, withStore } from "./ink-frame.js";
 
 const bridge = (name: string): BridgeInfo => ({
@@ -30,4 +31,23 @@ t.test("the logs page lists q, which goes back, in its help", async (t) => {
   t.match(app.frame.at(-1), /^esc\/q back\s+up\/dn scroll/);
   await app.press("q");
   t.equal(back, 1, "q goes back");
+});
+
+t.test("a run killed by a signal says so by name; a stopping sandbox does not claim to be stopping since it started", async (t) => {
+  const at = "2026-01-01T00:01:00Z";
+  const sb = (over: Partial<SandboxInfo>): SandboxInfo => ({ id: "sb-00000000", name: "x", command: ["x"], env: "dev", state: "exited", pid: null, workspace: "/", createdAt: "", startedAt: "2026-01-01T00:00:00Z", restarts: 0, exit: null, isolation: {}, ...over });
+  const killed = sb({ exit: { code: 137, signal: null, reason: "exited with code 137 (SIGKILL)", at } });
+  t.equal(stateText(killed), "killed", "bubblewrap's 128 + 9 is a kill, not an exit status");
+  t.match(stateLine(killed), /^killed \(SIGKILL\) at \d\d:\d\d:\d\d$/);
+  const limit = sb({ exit: { code: 137, signal: null, reason: "memory limit (memMb=256): exited with code 137 (SIGKILL)", at } });
+  t.match(stateLine(limit), /^memory limit \(memMb=256\): exited with code 137 \(SIGKILL\) at /, "a reason with a cause is kept whole");
+  const stopped = sb({ exit: { code: 143, signal: null, reason: "stopped by request", at } });
+  t.equal(stateText(stopped), "stopped", "a stop the person asked for is not a kill");
+  t.match(stateLine(stopped), /^stopped by request at /);
+  t.equal(stateText(sb({ exit: { code: 3, signal: null, reason: "exited with code 3", at } })), "exit 3");
+
+  const stopping = stateLine(sb({ state: "stopping", pid: 42 }));
+  t.match(stopping, /^stopping \(running since \d\d:\d\d:\d\d\)$/);
+  t.notMatch(stopping, /stopping since/);
+  t.match(stateLine(sb({ state: "running", pid: 42 })), /^running since \d\d:\d\d:\d\d$/);
 });

@@ -1,6 +1,7 @@
+import { constants } from "node:os";
 import { Fragment, useState, type ReactNode } from "react";
 import { Box, Text } from "ink";
-import type { SandboxInfo, SandboxStats } from "../../../protocol/methods.js";
+import type { ExitInfo, SandboxInfo, SandboxStats } from "../../../protocol/methods.js";
 import { FormPage } from "../form.js";
 import { CONFIRM_KEYS, type HelpKeys } from "../help-bar.js";
 import { bytes, clean, clock, duration, firstRows, fit, rule, shellWords, wrapWords } from "../format.js";
@@ -25,12 +26,23 @@ const LIST_KEYS: HelpKeys = [
 ];
 
 
+/**
+ * The signal that ended a run, if one did. Under bubblewrap the server sees it as exit code 128 +
+ * the signal's number (137: SIGKILL), with no signal of its own.
+ */
+export function exitSignal(exit: ExitInfo): string | null {
+  if (exit.signal) return exit.signal;
+  if (exit.code === null || exit.code <= 128 || exit.code > 128 + 64) return null;
+  const n = exit.code - 128;
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
+}
+
 /** The state in a few letters; for an ended run, how it ended (the reason in full is in the details). */
 export function stateText(s: SandboxInfo): string {
   if (s.state !== "exited" || !s.exit) return s.state;
   if (s.exit.reason === "stopped by request") return "stopped";
   if (s.exit.reason.startsWith("failed to start")) return "failed";
-  if (s.exit.signal) return "killed";
+  if (exitSignal(s.exit)) return "killed";
   return s.exit.code === null ? "exited" : `exit ${s.exit.code}`;
 }
 
@@ -148,8 +160,22 @@ const LABEL = 10;
 
 /** The state in a sentence, for the detail pane: since when, and how the last run ended. */
 export function stateLine(s: SandboxInfo): string {
-  const ended = s.exit ? `${s.state === "exited" ? "" : "last run: "}${s.exit.reason} at ${clock(s.exit.at)}` : "";
-  return s.state === "exited" ? ended : `${s.state}${s.startedAt ? ` since ${clock(s.startedAt)}` : ""}${ended ? `; ${ended}` : ""}`;
+  const ended = s.exit ? `${s.state === "exited" ? "" : "last run: "}${endedText(s.exit)} at ${clock(s.exit.at)}` : "";
+  if (s.state === "exited") return ended;
+  // startedAt is when the current (or last) run started: right for "running since", not for the
+  // other states ("stopping since <start time>" said it had been stopping all along).
+  const since = !s.startedAt ? "" : s.state === "running" ? ` since ${clock(s.startedAt)}` : s.state === "stopping" ? ` (running since ${clock(s.startedAt)})` : "";
+  return `${s.state}${since}${ended && s.state !== "stopping" ? `; ${ended}` : ""}`;
+}
+
+/**
+ * How a run ended, for people: a run killed by a signal (not stopped on request) says so by name,
+ * where the server's reason is only the bare exit status ("exited with code 137 (SIGKILL)"); a
+ * reason that names a cause (a limit) is kept whole.
+ */
+export function endedText(exit: ExitInfo): string {
+  const signal = exit.reason === "stopped by request" ? null : exitSignal(exit);
+  return signal && /^(exited with code \d+( \(\w+\))?|killed by \w+)$/.test(exit.reason) ? `killed (${signal})` : exit.reason;
 }
 
 /**
