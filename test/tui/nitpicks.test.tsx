@@ -3,7 +3,8 @@ import type { BridgeInfo, SandboxInfo } from "../../protocol/methods.js";
 import { Header } from "../../client/tui/header.js";
 import { SandboxLogs } from "../../client/tui/views/sandbox-logs.js";
 import { stateLine, stateText } from "../../client/tui/views/sandboxes.js";
-import { fakeStore, InkFrame, renderFrame, withStore } from "./ink-frame.js";
+import { TokensView } from "../../client/tui/views/tokens.js";
+import { fakeStore, InkFrame, joined, renderFrame, withStore } from "./ink-frame.js";
 
 const bridge = (name: string): BridgeInfo => ({
   id: "br_974319a4ca5e",
@@ -50,4 +51,23 @@ t.test("a run killed by a signal says so by name; a stopping sandbox does not cl
   t.match(stopping, /^stopping \(running since \d\d:\d\d:\d\d\)$/);
   t.notMatch(stopping, /stopping since/);
   t.match(stateLine(sb({ state: "running", pid: 42 })), /^running since \d\d:\d\d:\d\d$/);
+});
+
+t.test("a token without a name gets a sentence, not the schema's message, and nothing is sent", async (t) => {
+  let calls = 0;
+  const store = fakeStore({}, {
+    "token.create": () => {
+      calls++;
+      throw new Error("params.name: Too small: expected string to have >=1 characters");
+    },
+  });
+  const app = new InkFrame(withStore(store, <TokensView height={22} width={80} />), 80, 22);
+  t.teardown(() => app.unmount());
+  await app.press("n");
+  await app.press("\r"); // environment: dev
+  await app.press("\r"); // name: empty
+  const frame = await app.press("\r");
+  t.match(joined(frame), "name: type a name for the token, such as laptop-bridge; it is how you tell tokens apart in the list");
+  t.notMatch(joined(frame), /params\.|Too small/);
+  t.equal(calls, 0, "the server was not asked");
 });

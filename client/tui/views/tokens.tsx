@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { Box, Text, useStdout } from "ink";
 import type { Result, TokenInfo } from "../../../protocol/methods.js";
-import { parseDuration } from "../../command.js";
+import { describeError, parseDuration } from "../../command.js";
 import { FormPage } from "../form.js";
 import { ago, fit, until, wrapWords } from "../format.js";
 import { CONFIRM_KEYS, type HelpKeys } from "../help-bar.js";
@@ -18,6 +18,8 @@ const CREATED_KEYS: HelpKeys = [
   ["enter", "done (forget it)"],
   ["c", "copy (OSC 52)"],
 ];
+/** The form's label for each field of token.create. */
+const FIELD_LABELS: Record<string, string> = { env: "environment", name: "name", expiresInSec: "expires" };
 type Mode = { kind: "list" } | { kind: "new" } | { kind: "created"; token: Created; copied: boolean } | { kind: "revoke"; token: TokenInfo };
 
 function tokenState(t: TokenInfo, now: number): string {
@@ -87,8 +89,14 @@ export function TokensView({ height, width }: { height: number; width: number })
 
   if (mode.kind === "new") {
     const create = async ([env, name, expires]: string[]) => {
+      if (!name!.trim()) throw new Error("name: type a name for the token, such as laptop-bridge; it is how you tell tokens apart in the list");
       const expiresInSec = expires!.trim() ? parseDuration(expires!, "expires") : undefined;
-      const token = await store.call("token.create", { env: env!.trim(), name: name!.trim(), ...(expiresInSec ? { expiresInSec } : {}) });
+      const token = await store
+        .call("token.create", { env: env!.trim(), name: name!.trim(), ...(expiresInSec ? { expiresInSec } : {}) })
+        .catch((e: unknown) => {
+          // The server names the request's field ("params.env: ..."); the form calls it by its label.
+          throw new Error(describeError(e).replace(/^params\.(env|name|expiresInSec): /, (_, f: string) => `${FIELD_LABELS[f]}: `));
+        });
       setMode({ kind: "created", token, copied: false });
       select(token.id);
       void store.refreshTokens().catch(() => undefined);
