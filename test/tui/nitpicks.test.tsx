@@ -1,6 +1,7 @@
 import t from "tap";
 import type { BridgeInfo, SandboxInfo } from "../../protocol/methods.js";
 import { Header } from "../../client/tui/header.js";
+import { ConnectionScreen } from "../../client/tui/views/connection-screen.js";
 import { SandboxLogs } from "../../client/tui/views/sandbox-logs.js";
 import { stateLine, stateText } from "../../client/tui/views/sandboxes.js";
 import { TokensView } from "../../client/tui/views/tokens.js";
@@ -70,4 +71,12 @@ t.test("a token without a name gets a sentence, not the schema's message, and no
   t.match(joined(frame), "name: type a name for the token, such as laptop-bridge; it is how you tell tokens apart in the list");
   t.notMatch(joined(frame), /params\.|Too small/);
   t.equal(calls, 0, "the server was not asked");
+});
+
+t.test("the connection screen wraps its message at spaces, without a stray space at a row's start", async (t) => {
+  const message = "cannot reach the mcpw server at ws://127.0.0.1:1: connection refused; is `mcpw serve` running?";
+  const store = fakeStore({ server: null, link: { status: "offline", problem: "unreachable", message, hint: "The address comes from --server or MCPW_SERVER.", retryAt: null, attempt: 1 } });
+  const frame = renderFrame(withStore(store, <ConnectionScreen link={store.getState().link} url="ws://127.0.0.1:1" height={22} width={80} />), 80, 22);
+  t.match(joined(frame), message);
+  t.ok(frame.every((r) => !/^ {2}\S/.test(r)), "every row starts at the padding, one space in", { frame });
 });
