@@ -76,6 +76,8 @@ try {
   await step(app, "v", /verdict allow/);
   await step(app, "v", /verdict deny/);
   save(app, "4-audit-deny");
+  await step(app, "\r", "Audit entry: op at");
+  save(app, "4-audit-entry");
 } finally {
   app.kill();
 }

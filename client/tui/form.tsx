@@ -1,8 +1,9 @@
 import { useState } from "react";
-import { Box, Text, useInput } from "ink";
+import { Box, Text } from "ink";
+import { useViewInput } from "./hooks.js";
 import { describeError } from "../command.js";
-import { clean } from "./format.js";
-import { ViewFrame } from "./view-frame.js";
+import { clean, columns, firstRows, sliceColumns, wrapWords } from "./format.js";
+import { useFrameLines, ViewFrame } from "./view-frame.js";
 
 export interface FieldSpec {
   label: string;
@@ -23,7 +24,7 @@ export const FORM_KEYS: [string, string][] = [
  * deletes, Tab/Down and Shift-Tab/Up move between fields, Enter moves on and submits from the last
  * field, Esc cancels. In pasted text a line break counts as Enter and a tab moves to the next field.
  */
-export function Form({ title, fields, error, onSubmit, onCancel, active, width }: {
+export function Form({ title, fields, error, onSubmit, onCancel, active, width, height }: {
   title: string;
   fields: FieldSpec[];
   error: string | null;
@@ -31,10 +32,12 @@ export function Form({ title, fields, error, onSubmit, onCancel, active, width }
   onCancel(): void;
   active: boolean;
   width: number;
+  /** Rows the form may take: the error under the fields wraps into what is left. */
+  height: number;
 }) {
   const [values, setValues] = useState(() => fields.map((f) => f.initial ?? ""));
   const [focus, setFocus] = useState(0);
-  useInput(
+  useViewInput(
     (input, key) => {
       if (key.escape) return onCancel();
       if (key.tab || key.downArrow || key.upArrow) {
@@ -68,7 +71,10 @@ export function Form({ title, fields, error, onSubmit, onCancel, active, width }
   const labelWidth = Math.max(...fields.map((f) => f.label.length));
   // The focused value shows its end (where typing goes) when it is longer than the line.
   const room = Math.max(8, width - labelWidth - 6);
-  const shown = (v: string, focused: boolean) => (focused && v.length > room ? `…${v.slice(-(room - 1))}` : v);
+  const shown = (v: string, focused: boolean) => {
+    const w = columns(clean(v));
+    return focused && w > room ? `…${sliceColumns(v, w - (room - 1), w)}` : clean(v);
+  };
   return (
     <Box flexDirection="column" width={width}>
       <Text bold>{title}</Text>
@@ -76,22 +82,24 @@ export function Form({ title, fields, error, onSubmit, onCancel, active, width }
       {fields.map((f, i) => (
         <Text key={f.label} wrap="truncate-end">
           <Text bold={i === focus}>{`${i === focus ? ">" : " "} ${f.label.padEnd(labelWidth)} : `}</Text>
-          {clean(shown(values[i]!, i === focus))}
+          {shown(values[i]!, i === focus)}
           {i === focus ? <Text inverse> </Text> : " "}
           {f.hint ? <Text dimColor>{`  ${f.hint}`}</Text> : null}
         </Text>
       ))}
       <Text> </Text>
-      {error ? (
-        <Text color="red" wrap="truncate-end">
-          {error}
-        </Text>
-      ) : null}
+      {error
+        ? firstRows(wrapWords(error, width), Math.max(1, height - fields.length - 3), width).map((row, i) => (
+            <Text key={i} color="red" wrap="truncate-end">
+              {row}
+            </Text>
+          ))
+        : null}
     </Box>
   );
 }
 
-/** A form on a page of its own. `submit` may throw: its message is shown under the fields. */
+/** A form on a page of its own. `submit` may throw: its message is shown under the fields, wrapped. */
 export function FormPage({ height, width, title, fields, submit, onCancel }: {
   height: number;
   width: number;
@@ -101,9 +109,10 @@ export function FormPage({ height, width, title, fields, submit, onCancel }: {
   onCancel(): void;
 }) {
   const [error, setError] = useState<string | null>(null);
+  const body = height - useFrameLines(width);
   return (
     <ViewFrame height={height} width={width} help={FORM_KEYS} modal>
-      <Form title={title} fields={fields} error={error} onSubmit={(v) => void submit(v).catch((e: unknown) => setError(describeError(e)))} onCancel={onCancel} active width={width} />
+      <Form title={title} fields={fields} error={error} onSubmit={(v) => void submit(v).catch((e: unknown) => setError(describeError(e)))} onCancel={onCancel} active width={width} height={body} />
     </ViewFrame>
   );
 }

@@ -1,7 +1,11 @@
+import stringWidth from "string-width";
+
 /**
- * Text for the TUI's cells. Everything that reaches the screen goes through clean() or fit(): one
- * cell is one terminal column, so a control character, a tab or a wide character in a sandbox's
- * output can never shift or wrap a line (which would tear the layout, most of all over SSH).
+ * Text for the TUI's cells. Everything that reaches the screen goes through clean() or fit(), so a
+ * control character, a tab or a wide character in a sandbox's output can never shift or wrap a
+ * line (which would tear the layout, most of all over SSH). fit() makes every character one
+ * column; clean() keeps wide characters (CJK, emoji take two columns), so text from clean() is
+ * measured in terminal columns, never in characters: columns(), wrapColumns(), wrapWords(), cells().
  */
 
 import { clean } from "../text.js";
@@ -19,6 +23,114 @@ export function fit(text: string, width: number, align: "left" | "right" = "left
   const t = ascii(text);
   if (t.length > width) return `${t.slice(0, width - 1)}…`;
   return align === "right" ? t.padStart(width) : t.padEnd(width);
+}
+
+/** How many terminal columns `text` takes (wide characters two, combining marks none). */
+export function columns(text: string): number {
+  return stringWidth(text);
+}
+
+export interface Cell {
+  /** What is drawn: one grapheme, through clean(). */
+  text: string;
+  /** Where the grapheme starts in the original string. */
+  index: number;
+  /** The terminal column it starts at, and how many it takes. */
+  col: number;
+  width: number;
+}
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+
+/** `text` as graphemes with the columns each takes: the unit that lines are cut and wrapped at. */
+export function cells(text: string): Cell[] {
+  const out: Cell[] = [];
+  let col = 0;
+  for (const { segment, index } of graphemes.segment(text)) {
+    const shown = clean(segment);
+    const width = stringWidth(shown);
+    out.push({ text: shown, index, col, width });
+    col += width;
+  }
+  return out;
+}
+
+/**
+ * The part of `text` between columns `from` and `to` (cleaned). A wide character cut by either
+ * edge is not drawn half: a space stands for the half that is inside.
+ */
+export function sliceColumns(text: string, from: number, to: number): string {
+  let out = "";
+  for (const c of cells(text)) {
+    const end = c.col + c.width;
+    if (c.col >= to || end < from || (end === from && c.width > 0)) continue;
+    if (c.col >= from && end <= to) out += c.text;
+    else out += " ".repeat(Math.min(end, to) - Math.max(c.col, from));
+  }
+  return out;
+}
+
+/** Cuts `text` (cleaned) into rows of at most `width` columns; a wide character is never split. */
+export function wrapColumns(text: string, width: number): string[] {
+  const rows: string[] = [];
+  let row = "";
+  let used = 0;
+  for (const c of cells(text)) {
+    if (used + c.width > width && used > 0) {
+      rows.push(row);
+      row = "";
+      used = 0;
+    }
+    row += c.text;
+    used += c.width;
+  }
+  rows.push(row);
+  return rows;
+}
+
+/**
+ * Wraps a message (cleaned) at spaces into rows of at most `width` columns, as a person would read
+ * it: the spaces where a row breaks are dropped, all others kept (indentation too); a word longer
+ * than a row is cut at column boundaries. Line breaks in it are kept.
+ */
+export function wrapWords(text: string, width: number): string[] {
+  const w = Math.max(1, width);
+  const rows: string[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    let row = "";
+    let used = 0;
+    for (const token of clean(line).split(/( +)/)) {
+      if (!token) continue;
+      const tw = columns(token);
+      if (used + tw <= w) {
+        row += token;
+        used += tw;
+      } else if (token.startsWith(" ")) {
+        rows.push(row);
+        row = "";
+        used = 0;
+      } else {
+        if (used > 0) rows.push(row.trimEnd());
+        const parts = wrapColumns(token, w);
+        rows.push(...parts.slice(0, -1));
+        row = parts.at(-1)!;
+        used = columns(row);
+      }
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** At most `max` rows; when some are left out, the last one shown ends with '…'. Rows are strings, or objects with their string in `text`. */
+export function firstRows<T extends string | { text: string }>(rows: T[], max: number, width: number): T[] {
+  if (rows.length <= max) return rows;
+  const kept = rows.slice(0, Math.max(1, max));
+  const last = kept.at(-1)!;
+  const text = typeof last === "string" ? last : last.text;
+  const cut = `${columns(text) < width ? text : sliceColumns(text, 0, width - 1)}…`;
+  kept[kept.length - 1] = (typeof last === "string" ? cut : { ...(last as { text: string }), text: cut }) as T;
+  return kept;
 }
 
 /** 59s, 12m03s, 3h04m, 2d05h. */

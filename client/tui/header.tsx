@@ -22,7 +22,8 @@ export function Header({ view, width }: { view: ViewName; width: number }) {
   return (
     <Box flexDirection="column" height={HEADER_LINES} width={width}>
       <Text inverse wrap="truncate-end">
-        {fit(left, Math.max(0, width - status.length - 1))}
+        {/* A space always parts the (possibly cut) left side from the status. */}
+        {fit(left, Math.max(0, width - status.length - 2))}{" "}
         <Text color={link.status === "online" ? "green" : "red"}>{status}</Text>
         {" "}
       </Text>

@@ -10,12 +10,12 @@ export const CONFIRM_KEYS: HelpKeys = [
   ["any other key", "no"],
 ];
 
-/** The keys of the current view, on the last line; what does not fit is cut. */
+/** The keys of the current view, on the last line, two spaces apart; what does not fit is cut. */
 export function HelpBar({ keys, width }: { keys: HelpKeys; width: number }) {
   let used = 0;
   const shown: HelpKeys = [];
   for (const [k, label] of keys) {
-    const w = k.length + 1 + label.length + 2;
+    const w = (shown.length ? 2 : 0) + k.length + 1 + label.length;
     if (used + w > width) break;
     shown.push([k, label]);
     used += w;
@@ -23,10 +23,10 @@ export function HelpBar({ keys, width }: { keys: HelpKeys; width: number }) {
   return (
     <Box height={1} width={width}>
       <Text wrap="truncate-end">
-        {shown.map(([k, label]) => (
+        {shown.map(([k, label], i) => (
           <Text key={k}>
+            {i ? "  " : ""}
             <Text inverse>{k}</Text> {label}
-            {"  "}
           </Text>
         ))}
         {fit("", width - used)}

@@ -44,6 +44,19 @@ export function useCapture(captured: boolean): void {
   }, [captured, set]);
 }
 
+/**
+ * false while the screen is too small to show the view: the view stays mounted (hidden) so its
+ * state survives, but no key may act on what the person cannot see. Every key handler in a view
+ * goes through useKeys or useViewInput, which honour it.
+ */
+export const InputContext = createContext(true);
+
+/** ink's useInput, off while the view is hidden (InputContext): for text fields and editors. */
+export function useViewInput(handler: (input: string, key: Key) => void, options: { isActive?: boolean } = {}): void {
+  const enabled = useContext(InputContext);
+  useInput(handler, { isActive: enabled && options.isActive !== false });
+}
+
 /** The current time, ticking every `ms` (for ages and countdowns); 0 stops the ticking. */
 export function useNow(ms = 1000): number {
   const [now, setNow] = useState(Date.now());
@@ -94,10 +107,11 @@ export function useSelection<T>(key: string, rows: T[], idOf: (row: T) => string
 /**
  * ink's useInput, for keys that act (not text fields): letters and digits typed faster than the
  * terminal is read arrive as one string ("12", "jj"); they are handed over one by one, so a quick
- * "1" then "2" still ends on view 2. Escape sequences (arrows, pages) are left to ink.
+ * "1" then "2" still ends on view 2. Escape sequences (arrows, pages) are left to ink. Off while
+ * the view is hidden (InputContext), as useViewInput.
  */
 export function useKeys(handler: (input: string, key: Key) => void, options: { isActive?: boolean } = {}): void {
-  useInput((input, key) => {
+  useViewInput((input, key) => {
     if (input.length > 1 && /^[\x20-\x7e]+$/.test(input) && !key.ctrl && !key.meta) {
       for (const ch of input) handler(ch, { ...key, shift: /[A-Z]/.test(ch) });
     } else handler(input, key);

@@ -1,6 +1,7 @@
 import { useRef } from "react";
-import { Box, Text, useInput } from "ink";
-import { clean } from "./format.js";
+import { Box, Text } from "ink";
+import { useViewInput } from "./hooks.js";
+import { cells, columns, sliceColumns } from "./format.js";
 import { backspace, insert, killLine, move, newline, type TextBuffer } from "./text-buffer.js";
 
 export const EDITOR_KEYS: [string, string][] = [
@@ -36,7 +37,7 @@ export function JsonEditor({ buffer, onChange, onSubmit, onCancel, height, width
   active: boolean;
 }) {
   const top = useRef(0);
-  useInput(
+  useViewInput(
     (input, key) => {
       if (key.escape) return onCancel();
       if (!key.ctrl && input.length > 1 && /[\x00-\x1f\x7f]/.test(input)) return burst(input);
@@ -76,23 +77,46 @@ export function JsonEditor({ buffer, onChange, onSubmit, onCancel, height, width
   };
   if (buffer.row < top.current) top.current = buffer.row;
   if (buffer.row >= top.current + height) top.current = buffer.row - height + 1;
-  const left = Math.max(0, buffer.col - (width - 2));
-  const lines = buffer.lines.slice(top.current, top.current + height);
+  const rows = editorRows(buffer, top.current, height, width);
   return (
     <Box flexDirection="column" height={height} width={width}>
-      {lines.map((line, i) => {
-        const row = top.current + i;
-        const text = clean(line).slice(left, left + width - 1);
-        if (row !== buffer.row) return <Text key={row}>{text || " "}</Text>;
-        const c = buffer.col - left;
-        return (
-          <Text key={row}>
-            {text.slice(0, c)}
-            <Text inverse>{text[c] ?? " "}</Text>
-            {text.slice(c + 1)}
+      {rows.map((r, i) =>
+        typeof r === "string" ? (
+          <Text key={top.current + i} wrap="truncate-end">
+            {r || " "}
           </Text>
-        );
-      })}
+        ) : (
+          <Text key={top.current + i} wrap="truncate-end">
+            {r.before}
+            <Text inverse>{r.cursor}</Text>
+            {r.after}
+          </Text>
+        ),
+      )}
     </Box>
   );
+}
+
+/**
+ * What the editor shows: `height` lines from `top`, each cut to the same slice of terminal
+ * columns, at most width - 1 of them (wide characters count two and are never drawn half). The
+ * slice starts further right when the cursor would be past the right edge. The cursor's line comes
+ * in three parts: before the cursor, the character under it (a space at the end), after it.
+ */
+export function editorRows(buffer: TextBuffer, top: number, height: number, width: number): (string | { before: string; cursor: string; after: string })[] {
+  const room = Math.max(1, width - 1);
+  const line = buffer.lines[buffer.row] ?? "";
+  const lineCells = cells(line);
+  const under = buffer.col < line.length ? lineCells.findLast((c) => c.index <= buffer.col) : undefined;
+  const cursorCol = under ? under.col : columns(lineCells.map((c) => c.text).join(""));
+  const cursorWidth = under && under.width > 0 ? under.width : 1;
+  const left = Math.max(0, cursorCol + cursorWidth - room);
+  return buffer.lines.slice(top, top + height).map((text, i) => {
+    if (top + i !== buffer.row) return sliceColumns(text, left, left + room);
+    return {
+      before: sliceColumns(text, left, cursorCol),
+      cursor: under && under.width > 0 ? under.text : " ",
+      after: under ? sliceColumns(text, cursorCol + under.width, left + room) : "",
+    };
+  });
 }

@@ -1,10 +1,32 @@
+import { cells, columns } from "./format.js";
+
 /**
  * The text of the JSON editor, as lines and a cursor. Pure functions: each returns a new buffer.
+ * The cursor is an index into its line; it moves by whole characters (graphemes: an emoji, a
+ * letter with its accents), and up/down keep its terminal column.
  */
 export interface TextBuffer {
   lines: string[];
   row: number;
   col: number;
+}
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+
+/** Where the character (grapheme) before `col` starts: an emoji or an accented letter is one step. */
+function prevStop(line: string, col: number): number {
+  let stop = 0;
+  for (const { index } of graphemes.segment(line)) {
+    if (index >= col) break;
+    stop = index;
+  }
+  return stop;
+}
+
+/** Where the character (grapheme) at `col` ends. */
+function nextStop(line: string, col: number): number {
+  for (const { index, segment } of graphemes.segment(line)) if (index + segment.length > col) return index + segment.length;
+  return line.length;
 }
 
 export function fromText(text: string): TextBuffer {
@@ -49,8 +71,9 @@ export function backspace(b: TextBuffer): TextBuffer {
   const lines = [...b.lines];
   if (b.col > 0) {
     const line = lines[b.row]!;
-    lines[b.row] = line.slice(0, b.col - 1) + line.slice(b.col);
-    return { lines, row: b.row, col: b.col - 1 };
+    const at = prevStop(line, b.col);
+    lines[b.row] = line.slice(0, at) + line.slice(b.col);
+    return { lines, row: b.row, col: at };
   }
   if (b.row === 0) return b;
   const prev = lines[b.row - 1]!;
@@ -67,20 +90,31 @@ export function killLine(b: TextBuffer): TextBuffer {
   return { ...b, lines };
 }
 
+/** The index in `line` of the character at terminal column `col` (or the line's end), as the eye sees it under `col` on another line. */
+function indexAtColumn(line: string, col: number): number {
+  for (const c of cells(line)) if (c.col + c.width > col) return c.index;
+  return line.length;
+}
+
+/** Up and down keep the terminal column, not the index: wide characters take two columns. */
+function columnOf(line: string, index: number): number {
+  return columns(cells(line.slice(0, index)).map((c) => c.text).join(""));
+}
+
 export type Move = "up" | "down" | "left" | "right" | "home" | "end";
 
 export function move(b: TextBuffer, m: Move): TextBuffer {
   const len = (r: number) => b.lines[r]!.length;
   switch (m) {
     case "up":
-      return b.row === 0 ? { ...b, col: 0 } : { ...b, row: b.row - 1, col: Math.min(b.col, len(b.row - 1)) };
+      return b.row === 0 ? { ...b, col: 0 } : { ...b, row: b.row - 1, col: indexAtColumn(b.lines[b.row - 1]!, columnOf(b.lines[b.row]!, b.col)) };
     case "down":
-      return b.row === b.lines.length - 1 ? { ...b, col: len(b.row) } : { ...b, row: b.row + 1, col: Math.min(b.col, len(b.row + 1)) };
+      return b.row === b.lines.length - 1 ? { ...b, col: len(b.row) } : { ...b, row: b.row + 1, col: indexAtColumn(b.lines[b.row + 1]!, columnOf(b.lines[b.row]!, b.col)) };
     case "left":
-      if (b.col > 0) return { ...b, col: b.col - 1 };
+      if (b.col > 0) return { ...b, col: prevStop(b.lines[b.row]!, b.col) };
       return b.row === 0 ? b : { ...b, row: b.row - 1, col: len(b.row - 1) };
     case "right":
-      if (b.col < len(b.row)) return { ...b, col: b.col + 1 };
+      if (b.col < len(b.row)) return { ...b, col: nextStop(b.lines[b.row]!, b.col) };
       return b.row === b.lines.length - 1 ? b : { ...b, row: b.row + 1, col: 0 };
     case "home":
       return { ...b, col: 0 };

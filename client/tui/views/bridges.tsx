@@ -3,7 +3,7 @@ import type { BridgeInfo } from "../../../protocol/methods.js";
 import { ago, clock, fit, rule } from "../format.js";
 import { useKeys, useNow, useSelection, useTuiState } from "../hooks.js";
 import { Table, type Column } from "../table.js";
-import { FRAME_LINES, ViewFrame } from "../view-frame.js";
+import { useFrameLines, ViewFrame } from "../view-frame.js";
 
 const DETAIL_LINES = 6;
 
@@ -34,7 +34,7 @@ export function BridgesView({ height, width }: { height: number; width: number }
     if (key.upArrow || input === "k") moveTo(index - 1);
     else if (key.downArrow || input === "j") moveTo(index + 1);
   });
-  const body = height - FRAME_LINES;
+  const body = height - useFrameLines(width);
   return (
     <ViewFrame height={height} width={width} help={[["up/dn", "select"]]}>
       <Text wrap="truncate-end">

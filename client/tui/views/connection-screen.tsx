@@ -1,6 +1,7 @@
 import { Box, Text } from "ink";
 import type { LinkState } from "../connection.js";
 import type { HelpKeys } from "../help-bar.js";
+import { wrapWords } from "../format.js";
 import { useKeys, useNow, useStore } from "../hooks.js";
 import { ViewFrame } from "../view-frame.js";
 
@@ -40,9 +41,13 @@ export function ConnectionScreen({ link, url, height, width }: { link: LinkState
               {TITLES[link.problem] ?? "Not connected"}
             </Text>
             <Text> </Text>
-            <Text wrap="wrap">{link.message}</Text>
+            {wrapWords(link.message, width - 2).map((row, i) => (
+              <Text key={`m${i}`}>{row}</Text>
+            ))}
             <Text> </Text>
-            <Text wrap="wrap">{link.hint}</Text>
+            {wrapWords(link.hint, width - 2).map((row, i) => (
+              <Text key={`h${i}`}>{row}</Text>
+            ))}
             <Text> </Text>
             <Text color="yellow">{retry}</Text>
           </>

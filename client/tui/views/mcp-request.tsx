@@ -1,13 +1,13 @@
 import { useEffect, useRef, useState } from "react";
 import { Box, Text } from "ink";
 import { describeError } from "../../command.js";
-import { clean, fit } from "../format.js";
+import { clean, firstRows, fit, wrapColumns, wrapWords } from "../format.js";
 import { clampIndex, useKeys, useStore } from "../hooks.js";
 import type { HelpKeys } from "../help-bar.js";
 import { EDITOR_KEYS, JsonEditor } from "../json-editor.js";
 import { Table } from "../table.js";
 import { fromText, toText, type TextBuffer } from "../text-buffer.js";
-import { FRAME_LINES, ViewFrame } from "../view-frame.js";
+import { useFrameLines, ViewFrame } from "../view-frame.js";
 
 interface JsonSchema {
   type?: string | string[];
@@ -74,16 +74,13 @@ export function responseLines(response: unknown, raw: boolean): string[] {
   return JSON.stringify(response, null, 2).split("\n");
 }
 
-/** Cuts lines so each fits one row. */
-function wrapLines(lines: string[], width: number): string[] {
+/**
+ * Cuts lines so each fits one row: at most width - 1 terminal columns (a wide character counts
+ * two, and is never split), so no row reaches the last column and the terminal never wraps one.
+ */
+export function wrapLines(lines: string[], width: number): string[] {
   const w = Math.max(8, width - 1);
-  return lines.flatMap((l) => {
-    const chars = [...clean(l)];
-    if (chars.length <= w) return [chars.join("")];
-    const parts: string[] = [];
-    for (let i = 0; i < chars.length; i += w) parts.push(chars.slice(i, i + w).join(""));
-    return parts;
-  });
+  return lines.flatMap((l) => wrapColumns(clean(l), w));
 }
 
 /**
@@ -98,7 +95,7 @@ export function McpRequest({ id, height, width, onBack }: { id: string; height: 
   const [buffer, setBuffer] = useState<TextBuffer>(fromText("{}"));
   const [top, setTop] = useState(0);
   const seq = useRef(0);
-  const body = height - FRAME_LINES;
+  const body = height - useFrameLines(width);
   const size = { height, width };
 
   const request = async (method: string, params?: unknown) => {
@@ -171,16 +168,20 @@ export function McpRequest({ id, height, width, onBack }: { id: string; height: 
   if (stage.kind === "edit" || stage.kind === "sending") {
     const tool = stage.tool;
     const error = stage.kind === "edit" ? stage.error : null;
+    // Why the request was refused must be read whole: it wraps (up to 3 rows; the editor gives way).
+    const message = stage.kind === "sending" ? ["sending..."] : error ? firstRows(wrapWords(error, width), 3, width) : [" "];
     return (
       <ViewFrame {...size} help={EDITOR_KEYS} modal>
         {title(`tools/call ${tool.name} - arguments (JSON)`)}
-        <JsonEditor buffer={buffer} onChange={setBuffer} onSubmit={(b) => send(tool, b)} onCancel={() => setStage({ kind: "tools" })} height={body - 3} width={width} active={stage.kind === "edit"} />
+        <JsonEditor buffer={buffer} onChange={setBuffer} onSubmit={(b) => send(tool, b)} onCancel={() => setStage({ kind: "tools" })} height={body - 2 - message.length} width={width} active={stage.kind === "edit"} />
         <Text dimColor wrap="truncate-end">
           {clean(tool.description ?? "") || " "}
         </Text>
-        <Text color={error ? "red" : "yellow"} wrap="truncate-end">
-          {stage.kind === "sending" ? "sending..." : error ?? " "}
-        </Text>
+        {message.map((row, i) => (
+          <Text key={i} color={error ? "red" : "yellow"} wrap="truncate-end">
+            {row}
+          </Text>
+        ))}
       </ViewFrame>
     );
   }
@@ -190,7 +191,9 @@ export function McpRequest({ id, height, width, onBack }: { id: string; height: 
         {title(`result of ${stage.tool.name}`)}
         <Box flexDirection="column" height={visible}>
           {resultLines.slice(top, top + visible).map((l, i) => (
-            <Text key={top + i}>{l || " "}</Text>
+            <Text key={top + i} wrap="truncate-end">
+              {l || " "}
+            </Text>
           ))}
         </Box>
       </ViewFrame>

@@ -1,13 +1,13 @@
 import { useState } from "react";
 import { Box, Text, useStdout } from "ink";
 import type { Result, TokenInfo } from "../../../protocol/methods.js";
-import { parseDuration } from "../../command.js";
+import { describeError, parseDuration } from "../../command.js";
 import { FormPage } from "../form.js";
-import { ago, fit, until } from "../format.js";
+import { ago, fit, until, wrapWords } from "../format.js";
 import { CONFIRM_KEYS, type HelpKeys } from "../help-bar.js";
 import { useCapture, useKeys, useNow, useSelection, useStore, useTuiState } from "../hooks.js";
 import { Table, type Column } from "../table.js";
-import { FRAME_LINES, ViewFrame } from "../view-frame.js";
+import { useFrameLines, ViewFrame } from "../view-frame.js";
 
 type Created = Result<"token.create">;
 const LIST_KEYS: HelpKeys = [
@@ -18,6 +18,8 @@ const CREATED_KEYS: HelpKeys = [
   ["enter", "done (forget it)"],
   ["c", "copy (OSC 52)"],
 ];
+/** The form's label for each field of token.create. */
+const FIELD_LABELS: Record<string, string> = { env: "environment", name: "name", expiresInSec: "expires" };
 type Mode = { kind: "list" } | { kind: "new" } | { kind: "created"; token: Created; copied: boolean } | { kind: "revoke"; token: TokenInfo };
 
 function tokenState(t: TokenInfo, now: number): string {
@@ -54,7 +56,7 @@ export function TokensView({ height, width }: { height: number; width: number })
   const [mode, setMode] = useState<Mode>({ kind: "list" });
   useCapture(mode.kind !== "list");
   const { index, current, moveTo, select } = useSelection("tokens", tokens, (t) => t.id);
-  const body = height - FRAME_LINES;
+  const body = height - useFrameLines(width);
   const size = { height, width };
 
   useKeys(
@@ -87,8 +89,14 @@ export function TokensView({ height, width }: { height: number; width: number })
 
   if (mode.kind === "new") {
     const create = async ([env, name, expires]: string[]) => {
+      if (!name!.trim()) throw new Error("name: type a name for the token, such as laptop-bridge; it is how you tell tokens apart in the list");
       const expiresInSec = expires!.trim() ? parseDuration(expires!, "expires") : undefined;
-      const token = await store.call("token.create", { env: env!.trim(), name: name!.trim(), ...(expiresInSec ? { expiresInSec } : {}) });
+      const token = await store
+        .call("token.create", { env: env!.trim(), name: name!.trim(), ...(expiresInSec ? { expiresInSec } : {}) })
+        .catch((e: unknown) => {
+          // The server names the request's field ("params.env: ..."); the form calls it by its label.
+          throw new Error(describeError(e).replace(/^params\.(env|name|expiresInSec): /, (_, f: string) => `${FIELD_LABELS[f]}: `));
+        });
       setMode({ kind: "created", token, copied: false });
       select(token.id);
       void store.refreshTokens().catch(() => undefined);
@@ -122,31 +130,35 @@ export function TokensView({ height, width }: { height: number; width: number })
         </Text>
         <Text> </Text>
         <Text wrap="wrap">Store it in a file readable only by you (chmod 600), then start the bridge:</Text>
-        <Text wrap="truncate-end">  mcpw bridge --env {t.env} --token-file {"<file>"} --policy {"<policy.json>"}</Text>
+        {wrapWords(`mcpw bridge --env ${t.env} --token-file <file> --policy <policy.json>`, width - 2).map((row, i) => (
+          <Text key={i} wrap="truncate-end">
+            {`  ${row}`}
+          </Text>
+        ))}
         <Text> </Text>
         <Text color={mode.copied ? "green" : undefined}>{mode.copied ? "Sent to the clipboard (if your terminal allows OSC 52)." : "Press Enter once it is stored."}</Text>
       </ViewFrame>
     );
   }
+  // Under the list: the question before a revoke (wrapped: it must be read), else the footnote.
+  const below =
+    mode.kind === "revoke"
+      ? [
+          ...wrapWords(`Revoke ${mode.token.id} (${mode.token.name}${mode.token.kind === "admin" ? ", the ADMIN token" : `, env ${mode.token.env}`})?`, width),
+          ...wrapWords("Connections using it are closed at once. y: revoke, any other key: keep", width),
+        ]
+      : [fit("* the admin token, which the CLI and TUI use. Values are never listed.", width)];
+  const belowHeight = Math.max(2, below.length);
   return (
     <ViewFrame {...size} modal={mode.kind === "revoke"} help={mode.kind === "revoke" ? CONFIRM_KEYS : LIST_KEYS}>
-      <Table columns={columns(now)} rows={tokens} selected={index} height={body - 2} width={width} empty="No tokens." />
-      {mode.kind === "revoke" ? (
-        <Box height={2} flexDirection="column">
-          <Text color="yellow" wrap="truncate-end">
-            {`Revoke ${mode.token.id} (${mode.token.name}${mode.token.kind === "admin" ? ", the ADMIN token" : `, env ${mode.token.env}`})?`}
+      <Table columns={columns(now)} rows={tokens} selected={index} height={body - belowHeight} width={width} empty="No tokens." />
+      <Box height={belowHeight} flexDirection="column">
+        {below.map((row, i) => (
+          <Text key={i} color={mode.kind === "revoke" ? "yellow" : undefined} dimColor={mode.kind !== "revoke"} wrap="truncate-end">
+            {row}
           </Text>
-          <Text color="yellow" wrap="truncate-end">
-            Connections using it are closed at once. y: revoke, any other key: keep
-          </Text>
-        </Box>
-      ) : (
-        <Box height={2} flexDirection="column">
-          <Text dimColor wrap="truncate-end">
-            {fit("* the admin token, which the CLI and TUI use. Values are never listed.", width)}
-          </Text>
-        </Box>
-      )}
+        ))}
+      </Box>
     </ViewFrame>
   );
 }
