@@ -8,15 +8,16 @@ import { SANDBOX_PATH, SANDBOX_PATHS, sandboxView } from "./bwrap-args.js";
 import type { ResolvedCommand } from "./command-resolution.js";
 import { buildInitSpec, isolatedReadOnly, PROXY_PORT } from "./init-spec.js";
 import type { InterceptorConfig } from "./interceptor-config.js";
-import { prepareSandbox, sandboxInitScript, type PreparedSandbox } from "./sandbox-prepare.js";
+import { prepareSandbox, sandboxInitScript, type PreparedSandbox, type PrepareRequest } from "./sandbox-prepare.js";
 import type { SandboxProcess } from "./sandbox-process.js";
 import { Supervisor, type CallOp } from "./supervisor.js";
 
-export { checkWorkspace, prepareSandbox, type PreparedSandbox } from "./sandbox-prepare.js";
+export { checkWorkspace, prepareSandbox, type McpwScript, type PreparedSandbox } from "./sandbox-prepare.js";
 
 export interface LaunchRequest {
   id: string;
-  command: string[];
+  /** A command resolved on the host, or one of mcpw's own scripts (sandbox-prepare.ts McpwScript). */
+  command: PrepareRequest["command"];
   policy: Policy;
   /** Host directory bound at /mount; must exist and be a directory. */
   workspace: string;
