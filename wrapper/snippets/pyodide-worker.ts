@@ -8,12 +8,14 @@ import { EXIT_CODES } from "./schemas.js";
 import { MCPW_PYTHON, MCPW_PYTHON_RUN } from "./pyodide-python.js";
 import type { PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-protocol.js";
 import { installProxyFs } from "./pyodide-proxy-fs.js";
+import { closeCodeGeneration, freezeIntrinsics, safeGlobals } from "./realm-hardening.js";
 import { callSync } from "./sync-channel.js";
 
 /**
  * One Pyodide in a worker thread. It loads from the memory snapshot (fast), installs the bridge
- * network and the proxy file system, closes the ways from Python to the JavaScript realm, records
- * the baseline, and then runs snippets one at a time, resetting to the baseline after each.
+ * network and the proxy file system, closes the ways from Python to the JavaScript realm and
+ * freezes the realm's intrinsics (realm-hardening.ts), records the baseline, and then runs
+ * snippets one at a time, resetting to the baseline after each.
  *
  * Limits inside the worker: memory through the wasm heap's growth hook (emscripten_resize_heap is
  * refused past memMb); output through CappedOutput, which raises KeyboardInterrupt via the
@@ -44,36 +46,6 @@ Wasm.instantiate = async (source, imports) => {
   }
   return nativeInstantiate(source, imports);
 };
-
-/** What `import js` gives Python: timers only, on an object with no prototype. */
-function safeGlobals(): object {
-  const g = Object.create(null) as Record<string, unknown>;
-  for (const k of ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "queueMicrotask"] as const) g[k] = (globalThis as Record<string, unknown>)[k];
-  return g;
-}
-
-/**
- * No code from strings: the constructors every function reaches through `.constructor` refuse, and
- * so does eval. (`globalThis.Function` itself stays: Python cannot reach the global object, and
- * Pyodide needs Function.prototype.apply.)
- */
-function closeCodeGeneration(): void {
-  const refuse = (name: string) => {
-    const f = function () {
-      throw new EvalError(`${name}: code generation is disabled in the snippet sandbox`);
-    };
-    Object.defineProperty(f, "name", { value: name });
-    return f;
-  };
-  const kinds: [string, object][] = [
-    ["Function", Function.prototype],
-    ["AsyncFunction", Object.getPrototypeOf(async function () {})],
-    ["GeneratorFunction", Object.getPrototypeOf(function* () {})],
-    ["AsyncGeneratorFunction", Object.getPrototypeOf(async function* () {})],
-  ];
-  for (const [name, proto] of kinds) Object.defineProperty(proto, "constructor", { value: refuse(name), writable: false, configurable: false });
-  Object.defineProperty(globalThis, "eval", { value: refuse("eval"), writable: false, configurable: false });
-}
 
 let out: CappedOutput;
 let err: CappedOutput;
@@ -134,6 +106,7 @@ sys.modules.pop("pyodide_js", None)
   closeCodeGeneration();
   const api = py as unknown as Record<string, unknown>;
   for (const k of ["mountNodeFS", "mountNativeFS", "useNodeSockFS", "loadPackage", "loadPackagesFromImports"]) delete api[k];
+  freezeIntrinsics();
   mark("set up");
   mcpw._record();
   mark("baseline recorded");
