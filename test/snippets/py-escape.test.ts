@@ -1,12 +1,22 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { join } from "node:path";
 import t from "tap";
+import { MCPW_DIST } from "../../native/install-paths.js";
+import { launchPyodideSandbox, PYODIDE_PROCESS } from "../../wrapper/snippets/pyodide-sandbox.js";
 import { hostTargets, snippetService, type HostTargets } from "./fixtures.js";
 
 /**
  * A security review showed that Python could leave Pyodide's JavaScript realm: a getter defined on
  * Object.prototype catches the worker's real `process` when Node reads an optional property from
- * it, and from there `child_process` ran `id` on the host as root. The exploit (its timer route,
- * its Error route, the Error.prepareStackTrace hook) runs through the real run_py against host
- * targets the test owns (fixtures.ts hostTargets), where the frozen intrinsics refuse the hooks.
+ * it, and from there `child_process` ran `id` on the host as root. Two layers now stand in the way,
+ * and each is tried on its own, against host targets the test owns (fixtures.ts hostTargets):
+ *
+ * 1. the realm: the exploit (its timer route, its Error route, the Error.prepareStackTrace hook)
+ *    through the real run_py, where the frozen intrinsics refuse the hooks;
+ * 2. the OS: what an escaped snippet would do with the process's own Node, run in a Pyodide
+ *    sandbox exactly as the pool starts one (first without a sandbox, where it must reach every
+ *    target, or the probe proves nothing).
  */
 
 /**
@@ -103,3 +113,47 @@ t.test("run_py: the realm-escape exploit does not reach the host", async (t) => 
   if (step("uid")?.[0] === "ok") t.not(step("uid")![1], "0", "not host root");
 });
 
+/** The probe, compiled beside this test (under mcpw's dist/, which every sandbox sees). */
+const PROBE = "test/snippets/py-sandbox-probe.js";
+
+type Outcome = { ok: true; value: unknown } | { ok: false; code: string; message: string };
+
+t.test("the OS layer: an escaped snippet's own Node, in a Pyodide sandbox, reaches nothing of the host", async (t) => {
+  const targets = await hostTargets(t);
+  const args = [JSON.stringify({ secretFile: targets.secretFile, port: targets.port })];
+
+  // Asynchronously: the host listener answers from this process.
+  const bare = JSON.parse((await promisify(execFile)(process.execPath, [join(MCPW_DIST, PROBE), ...args], { encoding: "utf8" })).stdout) as Record<string, Outcome>;
+  t.match(bare, {
+    "exec-child-process": { ok: true, value: /uid=/ },
+    "exec-binding": { ok: true, value: /uid=/ },
+    "read-fs": { ok: true, value: targets.secret },
+    "read-binding": { ok: true, value: targets.secret },
+    "write-host": { ok: true },
+    "connect-host": { ok: true, value: "connected: hello from the host" },
+  }, "without a sandbox the probe reaches every target");
+  const connectionsBefore = targets.connections();
+
+  const sandbox = await launchPyodideSandbox({ ...PYODIDE_PROCESS, script: PROBE, args }, { isolation: "strict", memMb: 256 });
+  t.teardown(() => sandbox.dispose());
+  t.match(sandbox.launched.isolation, { bubblewrap: /^on/, seccomp: /applied/, landlock: /applied/ });
+  let stdout = "";
+  sandbox.launched.child.stdout!.on("data", (d) => (stdout += d));
+  sandbox.launched.child.stderr!.resume();
+  const exit = await sandbox.launched.process.exited;
+  t.equal(exit.code, 0, "the probe ran to its end");
+  const seen = JSON.parse(stdout) as Record<string, Outcome>;
+  t.comment(JSON.stringify(seen));
+
+  if (process.getuid?.() === 0) t.not((seen.uid as { value: number }).value, 0, "not host root: mcpw runs the sandbox as an unprivileged uid");
+  t.match(seen.hostname, { ok: true, value: /^mcpw-py-[0-9a-f]{8}$/ }, "its own uts namespace");
+  t.same(seen.interfaces, { ok: true, value: ["lo"] }, "no network: only the sandbox's own loopback");
+  t.match(seen["exec-child-process"], { ok: false }, "child_process cannot run `id`");
+  t.match(seen["exec-binding"], { ok: false, code: "EACCES" }, "process.binding(\"spawn_sync\"), below the interceptors: landlock executes only node");
+  t.match(seen["read-fs"], { ok: false }, "the planted host file cannot be read with fs");
+  t.match(seen["read-binding"], { ok: false, code: "ENOENT" }, "process.binding(\"fs\"), below the interceptors: the host's /var/tmp is not in the sandbox's root");
+  t.match(seen["write-host"], { ok: false }, "no file can be made on the host");
+  t.match(seen["connect-host"], { ok: false }, "the host's loopback listener cannot be reached");
+  t.equal(targets.connections(), connectionsBefore, "the host listener saw no connection from the sandbox");
+  t.match(seen.eval, { ok: false, message: /Code generation from strings disallowed/ }, "no code from strings anywhere in the process");
+});

@@ -1,10 +1,11 @@
 /**
  * What Python may touch of the JavaScript realm it runs in (the Pyodide worker's), and what it may
- * change there. Defence in the realm only, not a boundary: these keep a snippet from reaching
- * Node's `process` in the first place.
+ * change there. Defence in the realm only: the boundary is the sandboxed process around it
+ * (pyodide-sandbox.ts); these keep a snippet from reaching Node's `process` in the first place.
  *
  * - safeGlobals: `import js` gives timers only, on an object with no prototype.
- * - closeCodeGeneration: no JavaScript from strings.
+ * - closeCodeGeneration: no JavaScript from strings (the process also runs with
+ *   --disallow-code-generation-from-strings; this layer gives the clearer error).
  * - freezeIntrinsics: Python reaches the realm's shared objects through any JS value's prototype
  *   chain (a timer gives Function.prototype and Object.prototype; a caught JS error gives Error).
  *   Left writable, they were the way out: a getter defined on Object.prototype caught `process`
