@@ -47,6 +47,9 @@ async function onJob(): Promise<void> {
     case "done-twice":
       done();
       return done();
+    case "honest":
+      done();
+      return send({ type: "idle", ok: true });
     case "late-answer":
       if (jobs === 1) {
         // A call, then "done" before its answer: the pool must drop the answer when it comes.

@@ -13,9 +13,9 @@ import { SNAPSHOT_DIR, snippetService } from "./fixtures.js";
 
 const JOB: PyJob = { code: "1", args: [], env: {}, cwd: "/mount", stdin: "", memBytes: 256 * 1024 * 1024, stdoutBytes: 1000, pip: { requirements: [], wheelUrls: [] } };
 
-async function lyingPool(t: Test, mode: string): Promise<PyodidePool> {
+async function lyingPool(t: Test, mode: string, recycleAfter = 200): Promise<PyodidePool> {
   const program = { ...PYODIDE_PROCESS, script: "test/snippets/lying-pyodide-process.js", args: [mode] };
-  const pool = await PyodidePool.create({ size: 1, cacheDir: SNAPSHOT_DIR, mounts: ["/mount"], isolation: "strict", memMb: 256, program });
+  const pool = await PyodidePool.create({ size: 1, cacheDir: SNAPSHOT_DIR, mounts: ["/mount"], isolation: "strict", memMb: 256, program, recycleAfter });
   t.teardown(() => pool.close());
   return pool;
 }
@@ -60,6 +60,19 @@ t.test("a message out of turn ends the process; the run it belonged to keeps its
   t.match(first.stdout, /^[0-9a-f]{8} job 1\n/);
   t.match(second.stdout, /^[0-9a-f]{8} job 1\n/, "the second run is a new process's first job");
   t.not(first.stdout.slice(0, 8), second.stdout.slice(0, 8));
+});
+
+t.test("the last words of a process the pool retired are not taken for lies", async (t) => {
+  const said: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (said.push(String(chunk)), write(chunk, ...rest))) as typeof process.stderr.write;
+  t.teardown(() => void (process.stderr.write = write));
+  // recycleAfter 1: retired as soon as its run is done, while its "idle" is on its way.
+  const pool = await lyingPool(t, "honest", 1);
+  for (let i = 0; i < 3; i++) t.match(await pool.run(JOB, noHost, 10_000), { exitCode: 0, stdout: /job 1\n/ });
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(pool.replaced, 3);
+  t.same(said.filter((s) => s.includes("out of turn")), [], "no process was ended for a message that came after it was retired");
 });
 
 t.test("calls: served only for the job running; late answers dropped; bad requests refused", async (t) => {

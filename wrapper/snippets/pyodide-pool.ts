@@ -216,6 +216,8 @@ export class PyodidePool {
   }
 
   private onMessage(w: PyProc, m: WorkerMessage): void {
+    // A process out of the pool (retired, dying) may still have messages on their way: none counts.
+    if (w.state === "gone") return;
     const proc = w.proc!;
     switch (m.type) {
       case "ready":
