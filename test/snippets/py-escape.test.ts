@@ -114,7 +114,7 @@ t.test("run_py: the realm-escape exploit does not reach the host", async (t) => 
 });
 
 /** The probe, compiled beside this test (under mcpw's dist/, which every sandbox sees). */
-const PROBE = "test/snippets/py-sandbox-probe.js";
+const PROBE = "test/snippets/fixtures/py-sandbox-probe.js";
 
 type Outcome = { ok: true; value: unknown } | { ok: false; code: string; message: string };
 

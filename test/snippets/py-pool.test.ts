@@ -14,7 +14,7 @@ import { SNAPSHOT_DIR, snippetService } from "./fixtures.js";
 const JOB: PyJob = { code: "1", args: [], env: {}, cwd: "/mount", stdin: "", memBytes: 256 * 1024 * 1024, stdoutBytes: 1000, pip: { requirements: [], wheelUrls: [] } };
 
 async function lyingPool(t: Test, mode: string, recycleAfter = 200): Promise<PyodidePool> {
-  const program = { ...PYODIDE_PROCESS, script: "test/snippets/lying-pyodide-process.js", args: [mode] };
+  const program = { ...PYODIDE_PROCESS, script: "test/snippets/fixtures/lying-pyodide-process.js", args: [mode] };
   const pool = await PyodidePool.create({ size: 1, cacheDir: SNAPSHOT_DIR, mounts: ["/mount"], isolation: "strict", memMb: 256, program, recycleAfter });
   t.teardown(() => pool.close());
   return pool;

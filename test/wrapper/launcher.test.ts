@@ -151,8 +151,8 @@ t.test("a sandbox dies with the process that started it, even when that process 
 });
 
 t.test("one of mcpw's own scripts runs from /opt/mcpw/dist, with nothing of its checkout bound", async (t) => {
-  const script = { script: "test/wrapper/own-script-probe.js", nodeOptions: ["--disallow-code-generation-from-strings"], args: [MCPW_ROOT] };
+  const script = { script: "test/wrapper/fixtures/own-script-probe.js", nodeOptions: ["--disallow-code-generation-from-strings"], args: [MCPW_ROOT] };
   const { stdout, code } = await output(request("sb-own00001", [], { command: script }));
   t.equal(code, 0);
-  t.same(JSON.parse(stdout), { script: "/opt/mcpw/dist/test/wrapper/own-script-probe.js", args: [MCPW_ROOT], lib: ["dist", "node_modules"], hostCheckout: false, evalRefused: true });
+  t.same(JSON.parse(stdout), { script: "/opt/mcpw/dist/test/wrapper/fixtures/own-script-probe.js", args: [MCPW_ROOT], lib: ["dist", "node_modules"], hostCheckout: false, evalRefused: true });
 });
