@@ -1,4 +1,4 @@
-import type { Socket } from "node:net";
+import type { Duplex, Readable, Writable } from "node:stream";
 import type { WebSocket } from "ws";
 import { MAX_FRAME_BYTES } from "./constants.js";
 
@@ -136,37 +136,49 @@ export class WebSocketLink extends BaseLink {
   }
 }
 
+/** One stream both ways (a socket), or a pair (a child process's stdout and stdin). */
+export type ByteStreams = Duplex | { input: Readable; output: Writable };
+
 /**
- * A stream socket (unix socket into a sandbox) as a link. Frames are
- * `[u32 length][u8 kind: 0 text, 1 binary][payload]`, length counting kind + payload.
+ * A byte stream (unix socket into a sandbox, or a child's stdio pipes) as a link. Frames are
+ * `[u32 length][u8 kind: 0 text, 1 binary][payload]`, length counting kind + payload; a frame
+ * longer than `maxFrameBytes` closes the link.
  */
 export class SocketLink extends BaseLink {
   readonly remoteAddress: string;
-  private readonly socket: Socket;
+  private readonly input: Readable;
+  private readonly output: Writable;
+  /** A frame longer than this closes the link (the peer's own `maxFrameBytes` answers too_large below it). */
+  private readonly closeAboveBytes: number;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
 
-  constructor(socket: Socket, remoteAddress = "unix") {
+  constructor(streams: ByteStreams, remoteAddress = "unix", options: { maxFrameBytes?: number } = {}) {
     super();
-    this.socket = socket;
+    const pair = "input" in streams ? streams : { input: streams, output: streams };
+    this.input = pair.input;
+    this.output = pair.output;
     this.remoteAddress = remoteAddress;
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("close", () => this.emitClose("socket closed"));
-    socket.on("error", (err) => this.emitClose(err.message));
+    this.closeAboveBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+    this.input.on("data", (chunk: Buffer) => this.onData(chunk));
+    this.input.on("close", () => this.emitClose("socket closed"));
+    this.input.on("error", (err) => this.emitClose(err.message));
+    if ((this.output as unknown) !== this.input) this.output.on("error", (err) => this.emitClose(err.message));
   }
 
   private onData(chunk: Buffer): void {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     while (this.pendingBytes >= 4) {
-      const head = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-      this.pending = [head];
-      const len = head.readUInt32BE(0);
-      if (len < 1 || len > MAX_FRAME_BYTES + 1) {
-        this.close(`frame length ${len} is outside 1..${MAX_FRAME_BYTES + 1}`);
+      if (this.pending[0]!.length < 4) this.pending = [Buffer.concat(this.pending)];
+      const len = this.pending[0]!.readUInt32BE(0);
+      if (len < 1 || len > this.closeAboveBytes + 1) {
+        this.close(`frame length ${len} is outside 1..${this.closeAboveBytes + 1}`);
         return;
       }
-      if (head.length < 4 + len) return;
+      // A large frame arrives in many chunks: they are joined once it is whole, not on each chunk.
+      if (this.pendingBytes < 4 + len) return;
+      const head = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
       const kind = head[4];
       const payload = head.subarray(5, 4 + len);
       const rest = head.subarray(4 + len);
@@ -186,7 +198,7 @@ export class SocketLink extends BaseLink {
     const head = Buffer.allocUnsafe(5);
     head.writeUInt32BE(payload.length + 1, 0);
     head.writeUInt8(kind, 4);
-    this.socket.write(Buffer.concat([head, payload]));
+    this.output.write(Buffer.concat([head, payload]));
   }
 
   sendText(text: string): void {
@@ -196,7 +208,7 @@ export class SocketLink extends BaseLink {
     this.write(1, data);
   }
   close(reason = "closed"): void {
-    this.socket.end();
+    this.output.end();
     this.emitClose(reason);
   }
 }

@@ -9,15 +9,16 @@ import type { ResolvedCommand } from "./command-resolution.js";
 import { allowedCommands } from "./executables.js";
 import { buildInitSpec, isolatedReadOnly, PROXY_PORT } from "./init-spec.js";
 import type { InterceptorConfig } from "./interceptor-config.js";
-import { prepareSandbox, sandboxInitScript, type PreparedSandbox } from "./sandbox-prepare.js";
+import { prepareSandbox, sandboxInitScript, type PreparedSandbox, type PrepareRequest } from "./sandbox-prepare.js";
 import type { SandboxProcess } from "./sandbox-process.js";
 import { Supervisor, type CallOp } from "./supervisor.js";
 
-export { checkWorkspace, prepareSandbox, type PreparedSandbox } from "./sandbox-prepare.js";
+export { checkWorkspace, prepareSandbox, type McpwScript, type PreparedSandbox } from "./sandbox-prepare.js";
 
 export interface LaunchRequest {
   id: string;
-  command: string[];
+  /** A command resolved on the host, or one of mcpw's own scripts (sandbox-prepare.ts McpwScript). */
+  command: PrepareRequest["command"];
   policy: Policy;
   /** Host directory bound at /mount; must exist and be a directory. */
   workspace: string;
@@ -86,7 +87,7 @@ export interface ConfigureRequest {
   hostEnv: NodeJS.ProcessEnv;
   channel: LaunchRequest["channel"];
   /** The command as given, before resolution: the name it was started by counts for exec.allow. */
-  command?: string[];
+  command?: PrepareRequest["command"];
   /** Internal, for bench/kernel-layers.bench.ts only (see InitSpecInput.kernelLayers). */
   kernelLayers?: boolean;
 }
@@ -107,7 +108,7 @@ export async function configureSandbox(p: PreparedSandbox, req: ConfigureRequest
     view: p.isolated ? sandboxView(p.layout) : [p.workspace, "/usr", "/tmp", "/proc", "/dev", MCPW_DIST, MCPW_NODE_MODULES, p.runDir, ...p.runtime],
     readonly: policy.filesystem.readonly,
     writable: policy.filesystem.writable,
-    exec: { allow: allowedCommands({ allow: policy.exec.allow, target: p.resolved.argv[0]!, invokedAs: req.command?.[0] }), viaBridge: policy.exec.viaBridge },
+    exec: { allow: allowedCommands({ allow: policy.exec.allow, target: p.resolved.argv[0]!, invokedAs: Array.isArray(req.command) ? req.command[0] : undefined }), viaBridge: policy.exec.viaBridge },
     hostLoopback: policy.network.allowedDomains.filter((d) => LOOPBACK_PATTERN.test(d)),
     nodeImport: env.NODE_OPTIONS!,
     proxyPort: policy.network.allowedDomains.length > 0 ? PROXY_PORT : null,

@@ -21,7 +21,8 @@ import { SandboxProcess } from "./sandbox-process.js";
  */
 export interface PrepareRequest {
   id: string;
-  command: string[];
+  /** A command, resolved on the host (command-resolution.ts), or one of mcpw's own scripts. */
+  command: string[] | McpwScript;
   /** Host directory bound at /mount; must exist and be a directory. */
   workspace: string;
   /** Where relative commands and scripts are resolved on the host. */
@@ -35,6 +36,18 @@ export interface PrepareRequest {
   workspaceRoots?: string[];
   /** The policy's isolation: strict refuses to start without bubblewrap. */
   isolation: "strict" | "best-effort";
+}
+
+/**
+ * One of mcpw's own scripts, run by mcpw's Node from where the sandbox sees mcpw's dist/ (under
+ * /opt/mcpw): nothing is bound for it besides the Node runtime and mcpw itself (a script path given
+ * as a command would expose its whole package tree, here the mcpw checkout, at its host path).
+ */
+export interface McpwScript {
+  /** Path under dist/, e.g. "wrapper/snippets/pyodide-process.js". */
+  script: string;
+  nodeOptions: string[];
+  args: string[];
 }
 
 /** Paths as the sandbox sees them (they differ without bubblewrap). */
@@ -122,8 +135,13 @@ export function checkWorkspace(path: string): void {
 export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
   checkWorkspace(req.workspace);
   const resolveOpts: ResolveOptions = { cwd: req.cwd, env: req.hostEnv, protect: req.protect ?? [], workspaceRoots: req.workspaceRoots ?? [] };
-  const resolved = resolveCommand(req.command, resolveOpts);
   const bwrap = bubblewrapStatus();
+  const isolated = bwrap.available;
+  const node = realpathSync(process.execPath);
+  const distInside = isolated ? `${SANDBOX_PATHS.lib}/dist` : MCPW_DIST;
+  const resolved: ResolvedCommand = Array.isArray(req.command)
+    ? resolveCommand(req.command, resolveOpts)
+    : { argv: [node, ...req.command.nodeOptions, `${distInside}/${req.command.script}`, ...req.command.args], runtime: "node", readonlyPaths: [], hiddenPaths: [] };
   if (!bwrap.available && req.isolation === "strict") {
     throw new McpwError("policy_denied", `cannot isolate: ${bwrap.problem} (policy isolation is "strict"; "best-effort" would run with interceptors only)`, {
       rule: "isolation",
@@ -132,7 +150,6 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
   if (!existsSync(join(SANDBOX_LIB_DIR, "node-preload.cjs"))) {
     throw new McpwError("internal", `${SANDBOX_LIB_DIR} is missing; run npm run build in the mcpw checkout`);
   }
-  const isolated = bwrap.available;
   // As root, the sandbox runs as an unprivileged uid (see sandbox-identity.ts).
   const identity = sandboxIdentity(req.workspace);
   if (identity) {
@@ -158,7 +175,6 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
     writeFileSync(join(runDir, "passwd"), `sandbox:x:${uid}:${gid}:mcpw sandbox:${SANDBOX_PATHS.mount}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`, { mode: 0o644 });
     writeFileSync(join(runDir, "group"), `sandbox:x:${gid}:\nnogroup:x:65534:\n`, { mode: 0o644 });
     const files = { "/etc/passwd": join(runDir, "passwd"), "/etc/group": join(runDir, "group") };
-    const node = realpathSync(process.execPath);
     const nodeTree = exposure(binTree(node), node, resolveOpts);
     const runtime = [...resolved.readonlyPaths, nodeTree.path];
     const layout: Omit<SandboxLayout, "env"> = {
@@ -171,8 +187,8 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
       hostname: `mcpw-${req.id}`,
     };
     const inside: InsidePaths = isolated
-      ? { libDir: `${SANDBOX_PATHS.lib}/dist/sandbox`, channelDir: SANDBOX_PATHS.run, home: SANDBOX_PATHS.mount, dist: `${SANDBOX_PATHS.lib}/dist`, workspace: SANDBOX_PATHS.mount }
-      : { libDir: SANDBOX_LIB_DIR, channelDir: runDir, home: req.workspace, dist: MCPW_DIST, workspace: req.workspace };
+      ? { libDir: `${distInside}/sandbox`, channelDir: SANDBOX_PATHS.run, home: SANDBOX_PATHS.mount, dist: distInside, workspace: SANDBOX_PATHS.mount }
+      : { libDir: SANDBOX_LIB_DIR, channelDir: runDir, home: req.workspace, dist: distInside, workspace: req.workspace };
     const initArgv = [node, sandboxInitScript(inside.dist), "--"];
 
     const isolation: Record<string, string> = {};

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createTcpServer, type AddressInfo } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { redirectChain } from "../helpers/web-routes.js";
@@ -36,6 +37,38 @@ export async function webServer(t: Test, files: Record<string, Buffer> = {}): Pr
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   t.teardown(() => new Promise<void>((r) => (server.close(() => r()), server.closeAllConnections())));
   return { port: (server.address() as AddressInfo).port, served };
+}
+
+/**
+ * What an escape aims at on the host: a secret in a fresh world-readable /var/tmp directory (so
+ * that only the sandbox can stop the read, not file permissions) and a TCP listener on the host's
+ * 127.0.0.1.
+ */
+export interface HostTargets {
+  secretFile: string;
+  secret: string;
+  port: number;
+  /** Connections the host listener has accepted. */
+  connections: () => number;
+}
+
+export async function hostTargets(t: Test): Promise<HostTargets> {
+  const dir = mkdtempSync("/var/tmp/mcpw-py-secret-");
+  chmodSync(dir, 0o755);
+  const secret = `secret-${Math.random().toString(36).slice(2)}`;
+  const secretFile = join(dir, "key");
+  writeFileSync(secretFile, secret, { mode: 0o644 });
+  let connections = 0;
+  const server = createTcpServer((s) => {
+    connections++;
+    s.end("hello from the host");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true });
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return { secretFile, secret, port: (server.address() as AddressInfo).port, connections: () => connections };
 }
 
 /** A snippet service on an embedded server and local bridge holding `policy`. */

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import t from "tap";
 import { McpwError } from "../../protocol/errors.js";
 import { Policy } from "../../protocol/policy.js";
+import { MCPW_ROOT } from "../../native/install-paths.js";
 import { launchSandbox, type LaunchRequest } from "../../wrapper/launcher.js";
 import { tempDir } from "../helpers/server.js";
 
@@ -168,4 +169,11 @@ t.test("a sandbox dies with the process that started it, even when that process 
     }
   };
   t.same(left, [], "after SIGKILL of its parent, nothing of the sandbox is left", { survivors: left.map(describe) });
+});
+
+t.test("one of mcpw's own scripts runs from /opt/mcpw/dist, with nothing of its checkout bound", async (t) => {
+  const script = { script: "test/wrapper/fixtures/own-script-probe.js", nodeOptions: ["--disallow-code-generation-from-strings"], args: [MCPW_ROOT] };
+  const { stdout, code } = await output(request("sb-own00001", [], { command: script }));
+  t.equal(code, 0);
+  t.same(JSON.parse(stdout), { script: "/opt/mcpw/dist/test/wrapper/fixtures/own-script-probe.js", args: [MCPW_ROOT], lib: ["dist", "node_modules"], hostCheckout: false, evalRefused: true });
 });

@@ -35,3 +35,17 @@ export class CappedOutput {
     return this.chunks.join("");
   }
 }
+
+/** Room for the marker CappedOutput appends past the cap. */
+const MARKER_ROOM = 128;
+
+/**
+ * An output that came from the sandboxed Pyodide process, which cut it already unless it was
+ * subverted: anything past the cap and its marker is cut here, so the limit holds either way.
+ */
+export function capUntrusted(text: string, limit: number, name: "stdout" | "stderr"): string {
+  if (Buffer.byteLength(text) <= limit + MARKER_ROOM) return text;
+  const capped = new CappedOutput(limit, name, () => undefined);
+  capped.write(text);
+  return capped.text();
+}

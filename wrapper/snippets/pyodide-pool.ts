@@ -1,22 +1,28 @@
 import { readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
-import { MCPW_DIST } from "../../native/install-paths.js";
-import type { ChannelRequest, PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-protocol.js";
+import { McpwError } from "../../protocol/errors.js";
+import type { Policy } from "../../protocol/policy.js";
+import type { AuditInput } from "../../server/audit-log.js";
+import type { McpwScript } from "../launcher.js";
+import { capUntrusted } from "./output-cap.js";
+import type { ChannelRequest, PyJob, PyJobResult, WorkerMessage } from "./pyodide-protocol.js";
+import { parseChannelRequest, PyodideProcess, type PyodideProcessExit, type PyodideSandboxOptions } from "./pyodide-sandbox.js";
 import { ensurePyodideSnapshot } from "./pyodide-snapshot.js";
-import { answer, newChannelBuffer } from "./sync-channel.js";
+import type { ChannelAnswer } from "./sync-channel.js";
 
 /**
- * Pre-initialised Pyodide workers. A call takes a ready worker, so it never pays start-up; the
- * pool starts a replacement in the background whenever a worker leaves it.
+ * Pre-initialised Pyodide processes, each in a sandbox of its own (pyodide-sandbox.ts). A call
+ * takes a ready one, so it never pays start-up; the pool starts a replacement in the background
+ * whenever one leaves it.
  *
- * Time: at timeoutMs the pool sets the worker's interrupt buffer (Python raises KeyboardInterrupt
- * at its next check) and answers any call it is blocked in; if the snippet has not finished
- * `graceMs` later (it caught the interrupt, or is stuck in C), the worker is terminated and
- * replaced. A worker that hit a limit, could not reset, or served `recycleAfter` snippets is
- * replaced too; `recycleAfter: 1` gives every snippet a brand-new interpreter.
+ * The processes are untrusted: a call a process makes is served with the host (files, HTTP) of the
+ * job then running on it and of no other, an answer that comes after its job has ended is dropped,
+ * and a message out of turn ends the process.
+ *
+ * Time: at timeoutMs the pool has the process set its interrupt buffer (Python raises
+ * KeyboardInterrupt at its next check) and answers any call it is blocked in; if the snippet has
+ * not finished `graceMs` later (it caught the interrupt, or is stuck in C), the whole sandbox is
+ * killed and replaced. A process that hit a limit, could not reset, died, or served `recycleAfter`
+ * snippets is replaced too; `recycleAfter: 1` gives every snippet a brand-new interpreter.
  */
 
 export interface PyodidePoolOptions {
@@ -25,60 +31,72 @@ export interface PyodidePoolOptions {
   cacheDir: string;
   /** Virtual directories the proxy file system serves. */
   mounts: string[];
+  /** The snippet policy's isolation: "strict" refuses to start without bubblewrap. */
+  isolation: Policy["isolation"];
+  /** The configured snippets' memMb; each process's own limits are sized from it. */
+  memMb: number;
+  /** Where refusals of a process's own channel are audited. */
+  audit?: (entry: AuditInput) => void;
+  /** What each sandbox runs (default pyodide-process.js; tests give a misbehaving stand-in). */
+  program?: McpwScript;
   recycleAfter?: number;
   graceMs?: number;
 }
 
 export type CallHandler = (request: ChannelRequest) => Promise<unknown>;
 
-interface PyWorker {
-  worker: Worker;
-  control: SharedArrayBuffer;
-  channel: SharedArrayBuffer;
+interface PyProc {
+  /** Null while its sandbox is being set up. */
+  proc: PyodideProcess | null;
+  state: "starting" | "idle" | "running" | "resetting" | "gone";
   runs: number;
-  ready: Promise<void>;
-  onMessage: ((m: WorkerMessage) => void) | null;
-  exited: boolean;
-  /** Between "done" and "idle": resetting itself for the next snippet. */
-  resetting: boolean;
+  /** The running job's handlers: the process's messages, and its death. */
+  job: { message(m: WorkerMessage): void; exit(e: PyodideProcessExit): void } | null;
+  /** Why it failed to start, as it said. */
+  startError: string | null;
 }
 
-// From mcpw's install, not from import.meta.url: this module may run from the CLI bundle.
-const WORKER_URL = pathToFileURL(join(MCPW_DIST, "wrapper", "snippets", "pyodide-worker.js"));
-
-/** pyodide.asm.wasm compiled once; every worker instantiates the same module. */
-async function compilePyodideWasm(): Promise<unknown> {
-  const file = join(dirname(createRequire(import.meta.url).resolve("pyodide")), "pyodide.asm.wasm");
-  const wasm = (globalThis as { WebAssembly?: { compile(bytes: Uint8Array): Promise<unknown> } }).WebAssembly!;
-  return wasm.compile(await readFile(file));
+interface Waiter {
+  resolve(w: PyProc): void;
+  reject(e: Error): void;
 }
+
+const TIME_UP: ChannelAnswer = { ok: false, error: { message: "the snippet's time is up (limits.timeoutMs)", code: "ETIMEDOUT" } };
 
 export class PyodidePool {
-  private readonly idle: PyWorker[] = [];
-  private readonly starting = new Set<PyWorker>();
-  /** Every live worker: starting, idle, running or resetting. */
-  private readonly workers = new Set<PyWorker>();
-  private readonly waiting: ((w: PyWorker) => void)[] = [];
+  private readonly idle: PyProc[] = [];
+  /** Every live process: starting, idle, running or resetting. */
+  private readonly procs = new Set<PyProc>();
+  private readonly waiting: Waiter[] = [];
   private closed = false;
-  /** Workers replaced so far (after limits, failures or recycleAfter). */
+  /** Set when no process can ever start (isolation "strict" without bubblewrap): every run fails with it. */
+  private broken: Error | null = null;
+  private warned = false;
+  /** Processes replaced so far (after limits, failures or recycleAfter). */
   replaced = 0;
+  /** The isolation of the processes, in words (see LaunchedSandbox.isolation). */
+  isolation: Record<string, string> = {};
 
   private constructor(
-    private readonly options: Required<PyodidePoolOptions>,
-    private readonly snapshot: string,
-    private readonly wasmModule: unknown,
+    private readonly options: Required<Omit<PyodidePoolOptions, "audit" | "program">>,
+    private readonly sandbox: PyodideSandboxOptions,
   ) {}
 
   static async create(options: PyodidePoolOptions): Promise<PyodidePool> {
-    const [snapshot, wasmModule] = await Promise.all([ensurePyodideSnapshot(options.cacheDir), compilePyodideWasm()]);
-    const pool = new PyodidePool({ recycleAfter: 200, graceMs: 1000, ...options }, snapshot, wasmModule);
-    // One at a time: the first worker gets the CPU to itself and is ready soonest; each one that
-    // becomes ready starts the next until the pool is full.
-    pool.spawn();
+    const snapshot = await readFile(await ensurePyodideSnapshot(options.cacheDir));
+    const pool = new PyodidePool(
+      { recycleAfter: 200, graceMs: 1000, ...options },
+      { isolation: options.isolation, memMb: options.memMb, mounts: options.mounts, snapshot, ...(options.audit ? { audit: options.audit } : {}), ...(options.program ? { program: options.program } : {}) },
+    );
+    // One at a time: the first process gets the CPU to itself and is ready soonest; each one that
+    // becomes ready starts the next until the pool is full. A sandbox that cannot be set up at all
+    // (isolation "strict" without bubblewrap) fails the pool here.
+    await pool.spawn();
+    if (pool.broken) throw pool.broken;
     return pool;
   }
 
-  /** Resolves once at least one worker is ready. */
+  /** Resolves once at least one process is ready. */
   async warm(): Promise<void> {
     const w = await this.take();
     this.release(w);
@@ -90,32 +108,33 @@ export class PyodidePool {
 
   async run(job: PyJob, onCall: CallHandler, timeoutMs: number): Promise<PyJobResult> {
     const w = await this.take();
-    const control = new Int32Array(w.control, 0, 2);
+    const proc = w.proc!;
+    w.state = "running";
     let callPending = false;
     let timedOut = false;
     return new Promise<PyJobResult>((resolve) => {
       let grace: NodeJS.Timeout | undefined;
       let settled = false;
-      const onExit = () => {
-        if (!settled) finish({ stdout: "", stderr: "[mcpw: the Python worker exited during the run; it is replaced]\n", exitCode: 137, reason: "memory", fatal: true }, true);
-      };
       const finish = (result: PyJobResult, retire: boolean) => {
         if (settled) return;
         settled = true;
-        w.worker.off("exit", onExit);
         clearTimeout(timer);
         clearTimeout(grace);
-        w.onMessage = null;
+        w.job = null;
         w.runs++;
-        if (retire || result.fatal || result.reason === "timeout" || result.reason === "memory" || w.runs >= this.options.recycleAfter) this.retire(w);
-        else w.resetting = true; // released when the worker reports "idle"
+        if (w.state !== "running") {
+          // it died: already out of the pool
+        } else if (retire || result.fatal || result.reason === "timeout" || result.reason === "memory" || w.runs >= this.options.recycleAfter) this.retire(w);
+        else w.state = "resetting"; // released when the process reports "idle"
         resolve(result);
       };
       const timer = setTimeout(() => {
         timedOut = true;
-        Atomics.store(control, 1, 1);
-        Atomics.store(control, 0, 2);
-        if (callPending) answer(w.channel, { ok: false, error: { message: "the snippet's time is up (limits.timeoutMs)", code: "ETIMEDOUT" } });
+        proc.send({ type: "interrupt" });
+        if (callPending) {
+          callPending = false;
+          proc.send({ type: "answer", reply: TIME_UP });
+        }
         grace = setTimeout(() => {
           finish(
             { stdout: "", stderr: `[mcpw: stopped after ${timeoutMs} ms (limits.timeoutMs); the interpreter did not stop, so its worker was terminated and replaced]\n`, exitCode: 124, reason: "timeout" },
@@ -123,105 +142,167 @@ export class PyodidePool {
           );
         }, this.options.graceMs);
       }, timeoutMs);
-      w.onMessage = (m) => {
-        if (m.type === "call") {
-          // After the deadline every call fails at once, so an interrupted snippet (formatting its
-          // traceback, say) cannot block on the channel.
-          if (timedOut) return answer(w.channel, { ok: false, error: { message: "the snippet's time is up (limits.timeoutMs)", code: "ETIMEDOUT" } });
-          callPending = true;
-          void onCall(JSON.parse(m.request) as ChannelRequest).then(
-            (result) => ({ ok: true, result }),
-            (err: unknown) => {
-              const e = err as { message?: string; errno?: string; code?: string };
-              return { ok: false, error: { message: e.message ?? String(err), code: e.errno ?? e.code ?? "EIO" } };
-            },
-          ).then((reply) => {
-            if (!callPending || timedOut) return;
-            callPending = false;
-            answer(w.channel, reply);
-          });
-        } else if (m.type === "done") {
-          if (timedOut && m.result.reason !== "timeout") {
-            m.result.reason = "timeout";
-            m.result.exitCode = 124;
+      w.job = {
+        message: (m) => {
+          if (m.type === "call") {
+            if (callPending) return proc.end("a second call while one was pending");
+            // After the deadline every call fails at once, so an interrupted snippet (formatting its
+            // traceback, say) cannot block on the channel.
+            if (timedOut) return proc.send({ type: "answer", reply: TIME_UP });
+            const request = parseChannelRequest(m.request);
+            if ("error" in request) return proc.send({ type: "answer", reply: { ok: false, error: { message: request.error, code: "EINVAL" } } });
+            callPending = true;
+            void onCall(request)
+              .then(
+                (result): ChannelAnswer => ({ ok: true, result }),
+                (err: unknown): ChannelAnswer => {
+                  const e = err as { message?: string; errno?: string; code?: string };
+                  return { ok: false, error: { message: e.message ?? String(err), code: e.errno ?? e.code ?? "EIO" } };
+                },
+              )
+              .then((reply) => {
+                // An answer for a job that has ended, or a call the deadline answered, is dropped.
+                if (!callPending || settled) return;
+                callPending = false;
+                proc.send({ type: "answer", reply });
+              });
+          } else if (m.type === "done") {
+            const result = { ...m.result, stdout: capUntrusted(m.result.stdout, job.stdoutBytes, "stdout"), stderr: capUntrusted(m.result.stderr, job.stdoutBytes, "stderr") };
+            if (timedOut && result.reason !== "timeout") {
+              result.reason = "timeout";
+              result.exitCode = 124;
+            }
+            if (result.reason === "timeout") result.stderr += `[mcpw: stopped after ${timeoutMs} ms (limits.timeoutMs)]\n`;
+            finish(result, false);
+          } else if (m.type === "failed") {
+            finish({ stdout: "", stderr: `[mcpw: the Python worker failed: ${m.message}]\n`, exitCode: 1, fatal: true }, true);
           }
-          if (m.result.reason === "timeout") m.result.stderr += `[mcpw: stopped after ${timeoutMs} ms (limits.timeoutMs)]\n`;
-          finish(m.result, false);
-        } else if (m.type === "failed") {
-          finish({ stdout: "", stderr: `[mcpw: the Python worker failed: ${m.message}]\n`, exitCode: 1, fatal: true }, true);
-        }
+        },
+        exit: (e) => {
+          const stderr = e.violation
+            ? `[mcpw: the Python sandbox sent ${e.violation}; it was ended and replaced]\n`
+            : "[mcpw: the Python worker exited during the run; it is replaced]\n";
+          finish({ stdout: "", stderr, exitCode: e.violation ? 1 : 137, ...(e.violation ? {} : { reason: "memory" as const }), fatal: true }, true);
+        },
       };
-      w.worker.once("exit", onExit);
-      w.worker.postMessage(job);
+      proc.send({ type: "job", job });
     });
   }
 
-  private spawn(): void {
+  /** Starts one process; resolves once its sandbox is set up (not booted), never rejects. */
+  private async spawn(): Promise<void> {
+    if (this.closed || this.broken) return;
+    const w: PyProc = { proc: null, state: "starting", runs: 0, job: null, startError: null };
+    this.procs.add(w);
+    let proc: PyodideProcess;
+    try {
+      proc = await PyodideProcess.start(this.sandbox, (m) => this.onMessage(w, m));
+    } catch (e) {
+      this.procs.delete(w);
+      w.state = "gone";
+      // A sandbox refused by the policy (strict isolation without bubblewrap) never starts.
+      if (e instanceof McpwError && e.code === "policy_denied") this.fail(e);
+      else this.startFailed((e as Error).message);
+      return;
+    }
+    w.proc = proc;
+    this.isolation = proc.isolation;
+    if (!this.warned && proc.isolation.bubblewrap?.startsWith("MISSING")) {
+      this.warned = true;
+      process.stderr.write(`mcpw: WARNING: Python snippets run WITHOUT bubblewrap (policy isolation "best-effort"): ${proc.isolation.bubblewrap.replace(/^MISSING: /, "")}; the kernel layers sandbox-init can apply and the interceptors remain\n`);
+    }
+    void proc.exited.then((e) => this.onExit(w, e));
+    if (this.closed) proc.kill();
+  }
+
+  private onMessage(w: PyProc, m: WorkerMessage): void {
+    // A process out of the pool (retired, dying) may still have messages on their way: none counts.
+    if (w.state === "gone") return;
+    const proc = w.proc!;
+    switch (m.type) {
+      case "ready":
+        if (w.state !== "starting") return proc.end('"ready" out of turn');
+        this.release(w);
+        if (this.procs.size < this.options.size && ![...this.procs].some((p) => p.state === "starting")) void this.spawn();
+        return;
+      case "idle":
+        if (w.state !== "resetting") return proc.end('"idle" out of turn');
+        if (m.ok) this.release(w);
+        else this.retire(w);
+        return;
+      case "failed":
+        if (w.state === "running") return w.job!.message(m);
+        if (w.state === "starting") w.startError = m.message;
+        return proc.kill();
+      case "call":
+        if (w.state === "running") return w.job!.message(m);
+        // No snippet is running on it (a reset flushing a file, or a subverted process): no host to serve it with.
+        return proc.send({ type: "answer", reply: { ok: false, error: { message: "no snippet is running on this worker", code: "EIO" } } });
+      case "done":
+        if (w.state !== "running") return proc.end('"done" out of turn');
+        return w.job!.message(m);
+    }
+  }
+
+  private onExit(w: PyProc, e: PyodideProcessExit): void {
+    const was = w.state;
+    w.state = "gone";
+    const live = this.procs.delete(w);
+    const i = this.idle.indexOf(w);
+    if (i >= 0) this.idle.splice(i, 1);
+    if (was === "running") w.job?.exit(e);
+    if (this.closed || !live) return;
+    if (was === "starting") return this.startFailed(w.startError ?? `it exited while starting: ${e.stderr.trim().split("\n").slice(-3).join(" | ") || "no message"}`);
+    void this.spawn();
+  }
+
+  /** Logged; runs waiting with no other process to come get the error; another start is tried in 1 s. */
+  private startFailed(message: string): void {
     if (this.closed) return;
-    const init: WorkerInit = { snapshot: this.snapshot, wasmModule: this.wasmModule, control: new SharedArrayBuffer(8), channel: newChannelBuffer(), mounts: this.options.mounts };
-    const worker = new Worker(WORKER_URL, { workerData: init, resourceLimits: { maxOldGenerationSizeMb: 512, stackSizeMb: 16 }, stdout: false, stderr: false });
-    const w: PyWorker = { worker, control: init.control, channel: init.channel, runs: 0, onMessage: null, exited: false, resetting: false, ready: Promise.resolve() };
-    this.starting.add(w);
-    this.workers.add(w);
-    w.ready = new Promise<void>((resolve, reject) => {
-      worker.on("message", (m: WorkerMessage) => {
-        if (m.type === "ready") {
-          this.starting.delete(w);
-          resolve();
-          this.release(w);
-          if (this.workers.size < this.options.size && this.starting.size === 0) this.spawn();
-        } else if (m.type === "idle" && w.resetting) {
-          w.resetting = false;
-          if (m.ok) this.release(w);
-          else this.retire(w);
-        } else if (m.type === "failed" && this.starting.has(w)) {
-          this.starting.delete(w);
-          reject(new Error(m.message));
-        } else w.onMessage?.(m);
-      });
-      worker.on("error", (e) => {
-        if (this.starting.delete(w)) reject(e);
-      });
-      worker.on("exit", () => {
-        w.exited = true;
-        this.workers.delete(w);
-        if (this.starting.delete(w)) reject(new Error("the Python worker exited while starting"));
-      });
-    });
-    w.ready.catch((e: unknown) => {
-      if (this.closed) return;
-      process.stderr.write(`mcpw: a Python worker failed to start: ${(e as Error).message}\n`);
-      if (!this.closed) setTimeout(() => this.spawn(), 1000).unref();
-    });
+    process.stderr.write(`mcpw: a Python sandbox failed to start: ${message}\n`);
+    if (this.procs.size === 0) for (const waiter of this.waiting.splice(0)) waiter.reject(new McpwError("internal", `the Python sandbox failed to start: ${message}`));
+    setTimeout(() => void this.spawn(), 1000).unref();
   }
 
-  private take(): Promise<PyWorker> {
+  private fail(e: Error): void {
+    this.broken = e;
+    for (const waiter of this.waiting.splice(0)) waiter.reject(e);
+  }
+
+  private take(): Promise<PyProc> {
+    if (this.broken) return Promise.reject(this.broken);
     const w = this.idle.shift();
     if (w) return Promise.resolve(w);
-    if (this.workers.size < this.options.size) this.spawn();
-    return new Promise((resolve) => this.waiting.push(resolve));
+    if (this.procs.size < this.options.size) void this.spawn();
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
 
-  private release(w: PyWorker): void {
-    if (this.closed || w.exited) return void w.worker.terminate();
+  private release(w: PyProc): void {
+    if (this.closed || w.state === "gone") return void w.proc?.kill();
+    w.state = "idle";
     const next = this.waiting.shift();
-    if (next) next(w);
+    if (next) next.resolve(w);
     else this.idle.push(w);
   }
 
-  private retire(w: PyWorker): void {
-    if (process.env.MCPW_DEBUG_PYODIDE) process.stderr.write(`pyodide pool: replacing a worker after ${w.runs} runs\n`);
+  private retire(w: PyProc): void {
+    if (process.env.MCPW_DEBUG_PYODIDE) process.stderr.write(`pyodide pool: replacing a process after ${w.runs} runs\n`);
     this.replaced++;
-    w.resetting = false;
-    w.onMessage = null;
-    this.workers.delete(w);
-    void w.worker.terminate();
-    this.spawn();
+    w.state = "gone";
+    w.job = null;
+    this.procs.delete(w);
+    w.proc?.kill();
+    void this.spawn();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.idle.length = 0;
-    await Promise.all([...this.workers].map((w) => w.worker.terminate()));
+    for (const waiter of this.waiting.splice(0)) waiter.reject(new McpwError("internal", "the Python pool is closed"));
+    const exits = [...this.procs].map((w) => {
+      w.proc?.kill();
+      return w.proc?.exited;
+    });
+    await Promise.all(exits);
   }
 }

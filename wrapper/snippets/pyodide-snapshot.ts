@@ -9,7 +9,8 @@ import { MCPW_DIST } from "../../native/install-paths.js";
 /**
  * Pyodide boots in ~4 s, mostly Python's own start-up; restoring a memory snapshot of a booted
  * interpreter takes ~0.4 s. The snapshot is made once per Pyodide version (in a worker, so the
- * caller stays responsive), kept in the cache directory (0600), and every worker starts from it.
+ * caller stays responsive; it runs no snippet), kept in the cache directory (0600), and sent to
+ * every Pyodide sandbox at its start (which cannot read the cache).
  */
 
 /** Standard modules imported before the snapshot, so snippets find them already loaded. */

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
@@ -6,19 +5,21 @@ import { loadPyodide, type PyodideAPI } from "pyodide";
 import { CappedOutput } from "./output-cap.js";
 import { EXIT_CODES } from "./schemas.js";
 import { MCPW_PYTHON, MCPW_PYTHON_RUN } from "./pyodide-python.js";
-import type { PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-protocol.js";
+import type { PyJob, PyJobResult, WorkerInit, WorkerMessage, WorkerSnapshot } from "./pyodide-protocol.js";
 import { installProxyFs } from "./pyodide-proxy-fs.js";
+import { closeCodeGeneration, freezeIntrinsics, safeGlobals } from "./realm-hardening.js";
 import { callSync } from "./sync-channel.js";
 
 /**
- * One Pyodide in a worker thread. It loads from the memory snapshot (fast), installs the bridge
- * network and the proxy file system, closes the ways from Python to the JavaScript realm, records
+ * One Pyodide in a worker thread (of the sandboxed pyodide-process.ts). It loads from the memory
+ * snapshot (fast), installs the bridge network and the proxy file system, closes the ways from
+ * Python to the JavaScript realm and freezes the realm's intrinsics (realm-hardening.ts), records
  * the baseline, and then runs snippets one at a time, resetting to the baseline after each.
  *
  * Limits inside the worker: memory through the wasm heap's growth hook (emscripten_resize_heap is
  * refused past memMb); output through CappedOutput, which raises KeyboardInterrupt via the
- * interrupt buffer when the cap is hit. Time is kept by the main thread, which sets the same
- * interrupt buffer and terminates the worker if Python does not stop.
+ * interrupt buffer when the cap is hit. Time is kept by the pool: the process's main thread sets
+ * the same interrupt buffer when told, and the pool kills the whole sandbox if Python does not stop.
  */
 
 const init = workerData as WorkerInit;
@@ -34,46 +35,14 @@ const Wasm = (globalThis as any).WebAssembly as { instantiate: (source: unknown,
 const nativeInstantiate = Wasm.instantiate.bind(Wasm);
 // Emscripten grows the heap through this import; past the call's memMb it is refused, so malloc
 // fails and Python raises MemoryError.
-Wasm.instantiate = async (source, imports) => {
+Wasm.instantiate = (source, imports) => {
   const env = imports?.env;
   const grow = env?.emscripten_resize_heap as ((size: number) => number) | undefined;
   if (imports && env && grow) {
     imports = { ...imports, env: { ...env, emscripten_resize_heap: (size: number) => ((size >>> 0) > memLimitBytes ? 0 : grow(size)) } };
-    // Pyodide's own module: the pool compiled it once for all workers.
-    if (init.wasmModule) return { module: init.wasmModule, instance: await nativeInstantiate(init.wasmModule, imports) };
   }
   return nativeInstantiate(source, imports);
 };
-
-/** What `import js` gives Python: timers only, on an object with no prototype. */
-function safeGlobals(): object {
-  const g = Object.create(null) as Record<string, unknown>;
-  for (const k of ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "queueMicrotask"] as const) g[k] = (globalThis as Record<string, unknown>)[k];
-  return g;
-}
-
-/**
- * No code from strings: the constructors every function reaches through `.constructor` refuse, and
- * so does eval. (`globalThis.Function` itself stays: Python cannot reach the global object, and
- * Pyodide needs Function.prototype.apply.)
- */
-function closeCodeGeneration(): void {
-  const refuse = (name: string) => {
-    const f = function () {
-      throw new EvalError(`${name}: code generation is disabled in the snippet sandbox`);
-    };
-    Object.defineProperty(f, "name", { value: name });
-    return f;
-  };
-  const kinds: [string, object][] = [
-    ["Function", Function.prototype],
-    ["AsyncFunction", Object.getPrototypeOf(async function () {})],
-    ["GeneratorFunction", Object.getPrototypeOf(function* () {})],
-    ["AsyncGeneratorFunction", Object.getPrototypeOf(async function* () {})],
-  ];
-  for (const [name, proto] of kinds) Object.defineProperty(proto, "constructor", { value: refuse(name), writable: false, configurable: false });
-  Object.defineProperty(globalThis, "eval", { value: refuse("eval"), writable: false, configurable: false });
-}
 
 let out: CappedOutput;
 let err: CappedOutput;
@@ -83,13 +52,21 @@ const onExceeded = () => {
   Atomics.store(interrupt, 0, 2); // SIGINT: Python raises KeyboardInterrupt at its next check
 };
 
+/**
+ * The snapshot is the worker's first message. The worker starts before it has arrived, and so does
+ * Pyodide, which loads its script before it awaits the snapshot: both overlap the transfer.
+ */
+function snapshotMessage(): Promise<Uint8Array> {
+  return new Promise((resolve) => port.once("message", (m: WorkerSnapshot) => resolve(m.snapshot)));
+}
+
 async function start(): Promise<void> {
   const t0 = performance.now();
   const indexURL = `${dirname(createRequire(import.meta.url).resolve("pyodide"))}/`;
   const py: PyodideAPI = await loadPyodide({
     indexURL,
     jsglobals: safeGlobals(),
-    _loadSnapshot: init.snapshot ? readFileSync(init.snapshot) : undefined,
+    _loadSnapshot: snapshotMessage(),
     env: { HOME: "/home/pyodide" },
     stdout: (t: string) => out?.write(`${t}\n`),
     stderr: (t: string) => err?.write(`${t}\n`),
@@ -134,6 +111,7 @@ sys.modules.pop("pyodide_js", None)
   closeCodeGeneration();
   const api = py as unknown as Record<string, unknown>;
   for (const k of ["mountNodeFS", "mountNativeFS", "useNodeSockFS", "loadPackage", "loadPackagesFromImports"]) delete api[k];
+  freezeIntrinsics();
   mark("set up");
   mcpw._record();
   mark("baseline recorded");

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { parseOrThrow } from "../../protocol/errors.js";
 import type { Origin } from "../../protocol/ops.js";
 import type { Policy } from "../../protocol/policy.js";
+import type { AuditInput } from "../../server/audit-log.js";
 import { CapsuleStore } from "./capsule.js";
 import { bundleWithDependencies } from "./js-bundle.js";
 import { narrowPolicy, snippetPolicy } from "./narrow-policy.js";
@@ -51,8 +52,12 @@ export interface SnippetServiceOptions {
   pipIndexUrl?: string;
   /** Start Pyodide workers at once (default) or on the first run_py. */
   eagerPython?: boolean;
-  /** One audit line per snippet run (event "snippet.run"); its network and file operations are audited by the bridge. */
-  audit?: (entry: Record<string, unknown> & { event: string; verdict: "allow" | "deny" | "error" | "info" }) => void;
+  /**
+   * One audit line per snippet run (event "snippet.run"); its network and file operations are
+   * audited by the bridge, and anything a Python sandbox asks of its own channel (only an escaped
+   * snippet would) is refused and audited by that sandbox's supervisor.
+   */
+  audit?: (entry: AuditInput) => void;
 }
 
 export class SnippetService {
@@ -84,6 +89,9 @@ export class SnippetService {
       size: this.options.pyPoolSize ?? 2,
       cacheDir: this.options.snapshotDir ?? this.options.cacheDir,
       mounts: [MOUNT, ...this.base.filesystem.readonly, ...this.base.filesystem.writable],
+      isolation: this.base.isolation,
+      memMb: this.base.limits.memMb,
+      ...(this.options.audit ? { audit: this.options.audit } : {}),
       ...(this.options.pyRecycleAfter ? { recycleAfter: this.options.pyRecycleAfter } : {}),
       ...(this.options.pyGraceMs ? { graceMs: this.options.pyGraceMs } : {}),
     });

@@ -1,0 +1,111 @@
+import type { Test } from "tap";
+import t from "tap";
+import { PyodidePool, type CallHandler } from "../../wrapper/snippets/pyodide-pool.js";
+import type { ChannelRequest, PyJob } from "../../wrapper/snippets/pyodide-protocol.js";
+import { PYODIDE_PROCESS } from "../../wrapper/snippets/pyodide-sandbox.js";
+import { SNAPSHOT_DIR, snippetService } from "./fixtures.js";
+
+/**
+ * The pool treats its sandboxed processes as untrusted. A stand-in process that breaks the
+ * protocol on purpose (lying-pyodide-process.ts, in a real Pyodide sandbox) shows what the pool
+ * does with each kind of lie.
+ */
+
+const JOB: PyJob = { code: "1", args: [], env: {}, cwd: "/mount", stdin: "", memBytes: 256 * 1024 * 1024, stdoutBytes: 1000, pip: { requirements: [], wheelUrls: [] } };
+
+async function lyingPool(t: Test, mode: string, recycleAfter = 200): Promise<PyodidePool> {
+  const program = { ...PYODIDE_PROCESS, script: "test/snippets/fixtures/lying-pyodide-process.js", args: [mode] };
+  const pool = await PyodidePool.create({ size: 1, cacheDir: SNAPSHOT_DIR, mounts: ["/mount"], isolation: "strict", memMb: 256, program, recycleAfter });
+  t.teardown(() => pool.close());
+  return pool;
+}
+
+const noHost: CallHandler = async () => {
+  throw new Error("no host in this test");
+};
+
+t.test("a process that breaks the protocol is ended and replaced, and its run says why", async (t) => {
+  const cases: [string, string][] = [
+    ["not-json", "a frame that is not JSON"],
+    ["unknown-message", "a malformed message"],
+    ["binary", "a binary frame"],
+    ["oversize", "a broken frame (frame length"],
+  ];
+  for (const [mode, said] of cases) {
+    const pool = await lyingPool(t, mode);
+    const r = await pool.run(JOB, noHost, 10_000);
+    t.match(r, { exitCode: 1, fatal: true }, mode);
+    t.ok(r.stderr.startsWith(`[mcpw: the Python sandbox sent ${said}`) && r.stderr.includes("it was ended and replaced"), `${mode}: ${r.stderr.trim()}`);
+    t.match(await pool.run(JOB, noHost, 10_000), { exitCode: 1, stderr: /ended and replaced/ }, `${mode}: the next run gets a new process`);
+  }
+});
+
+t.test("a process that dies during a run is reported and replaced", async (t) => {
+  const pool = await lyingPool(t, "exit");
+  t.match(await pool.run(JOB, noHost, 10_000), { exitCode: 137, reason: "memory", stderr: /exited during the run; it is replaced/ });
+  t.match(await pool.run(JOB, noHost, 10_000), { exitCode: 137 }, "its replacement serves the next run");
+});
+
+t.test("output past the cap is cut by the pool, whatever the process says", async (t) => {
+  const pool = await lyingPool(t, "flood");
+  const r = await pool.run(JOB, noHost, 10_000);
+  t.match(r.stdout, /^x{1000}\n\[mcpw: stdout cut at 1000 bytes \(limits\.stdoutBytes\)\]\n$/);
+  t.match(r.stderr, /^y{1000}\n\[mcpw: stderr cut at 1000 bytes \(limits\.stdoutBytes\)\]\n$/);
+});
+
+t.test("a message out of turn ends the process; the run it belonged to keeps its result", async (t) => {
+  const pool = await lyingPool(t, "done-twice");
+  const first = await pool.run(JOB, noHost, 10_000);
+  const second = await pool.run(JOB, noHost, 10_000);
+  t.match(first.stdout, /^[0-9a-f]{8} job 1\n/);
+  t.match(second.stdout, /^[0-9a-f]{8} job 1\n/, "the second run is a new process's first job");
+  t.not(first.stdout.slice(0, 8), second.stdout.slice(0, 8));
+});
+
+t.test("the last words of a process the pool retired are not taken for lies", async (t) => {
+  const said: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (said.push(String(chunk)), write(chunk, ...rest))) as typeof process.stderr.write;
+  t.teardown(() => void (process.stderr.write = write));
+  // recycleAfter 1: retired as soon as its run is done, while its "idle" is on its way.
+  const pool = await lyingPool(t, "honest", 1);
+  for (let i = 0; i < 3; i++) t.match(await pool.run(JOB, noHost, 10_000), { exitCode: 0, stdout: /job 1\n/ });
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(pool.replaced, 3);
+  t.same(said.filter((s) => s.includes("out of turn")), [], "no process was ended for a message that came after it was retired");
+});
+
+t.test("calls: served only for the job running; late answers dropped; bad requests refused", async (t) => {
+  const pool = await lyingPool(t, "late-answer");
+  const served: ChannelRequest[] = [];
+  const slowHost: CallHandler = async (request) => {
+    served.push(request);
+    await new Promise((r) => setTimeout(r, 300));
+    return { type: "dir" };
+  };
+  const first = await pool.run(JOB, slowHost, 10_000);
+  t.match(first, { exitCode: 0, stdout: /job 1\n\[\]$/ });
+  const second = await pool.run(JOB, noHost, 10_000);
+  const [, answersJson] = second.stdout.split("\n");
+  const answers = JSON.parse(answersJson!) as { ok: boolean; error?: { message: string; code: string } }[];
+  t.same(served, [{ method: "fs", params: { op: "fs.stat", path: "/mount" } }], "only the call made during its job reached the host");
+  t.match(answers, [
+    { ok: false, error: { message: /no snippet is running/, code: "EIO" } },
+    { ok: false, error: { message: /bad request: method/, code: "EINVAL" } },
+  ], "a call between jobs and a request the host cannot serve get errors; the late answer never arrived");
+  t.equal(answers.length, 2);
+});
+
+t.test("without bubblewrap: strict refuses run_py, best-effort runs it and says so", async (t) => {
+  const before = process.env.MCPW_BWRAP;
+  process.env.MCPW_BWRAP = "/nonexistent/bwrap";
+  t.teardown(() => {
+    if (before === undefined) delete process.env.MCPW_BWRAP;
+    else process.env.MCPW_BWRAP = before;
+  });
+  const strict = await snippetService(t, {});
+  await t.rejects(strict.service.runPy({ code: "1" }), { code: "policy_denied", message: /cannot isolate: bubblewrap \(bwrap\) is not installed/ });
+  const loose = await snippetService(t, { isolation: "best-effort" });
+  t.match(await loose.service.runPy({ code: "import os\n[6 * 7, os.getcwd()]" }), { value: [42, "/mount"] });
+  t.match((await loose.service.python()).isolation, { bubblewrap: /^MISSING/, namespaces: /^none/ });
+});
