@@ -31,6 +31,15 @@ t.test("run_js: every limit is hit and reported", async (t) => {
   t.match(await service.runJs({ code: "1 + 1" }), { value: 2, exitCode: 0 }, "the next call runs normally");
 });
 
+t.test("run_js: values JSON cannot carry", async (t) => {
+  const { service } = await snippetService(t, { limits: { timeoutMs: 5000 } });
+  t.match(await service.runJs({ code: "console.log('kept'); 2n ** 70n" }), { stdout: "kept\n", exitCode: 0, value: "1180591620717411303424" }, "a BigInt: its decimal string");
+  t.same((await service.runJs({ code: "({ a: 1n, b: [2n, 3] })" })).value, { a: "1", b: ["2", 3] }, "BigInts inside an object");
+  t.same((await service.runJs({ code: "[NaN, 1]" })).value, [null, 1], "NaN inside an array: null, as JSON.stringify gives it");
+  t.equal((await service.runJs({ code: "0 / 0" })).value, "NaN", "NaN itself: its name");
+  t.match((await service.runJs({ code: "new Error('x')" })).value, { name: "Error", message: "x" }, "an Error: its name and message");
+});
+
 t.test("run_js: network rules at the bridge, against loopback servers", async (t) => {
   const { port } = await webServer(t);
   const { port: deniedPort, served: deniedServed } = await webServer(t);

@@ -68,6 +68,21 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
   t.match(await service.runPy({ code: "import sys\nsys.exit(4)" }), { exitCode: 4 });
   t.match(await service.runPy({ code: "1/0" }), { exitCode: 1, stderr: /ZeroDivisionError/ });
 
+  t.test("values JSON cannot carry, and a value that cannot be read", async (t) => {
+    t.match(await service.runPy({ code: "print('kept')\nfloat('nan')" }), { stdout: "kept\n", exitCode: 0, value: "nan" }, "NaN: its repr, and the output is kept");
+    t.match(await service.runPy({ code: "[1, float('inf')]" }), { value: "[1, inf]" }, "Infinity inside a list: the list's repr");
+    const pool = await service.python();
+    const replaced = pool.replaced;
+    // A snippet that reaches the worker's own to_json (through gc) and makes it return non-JSON.
+    const poisoned = await service.runPy({
+      code: "import gc\nf = [o for o in gc.get_objects() if type(o).__name__ == 'function' and o.__name__ == 'to_json'][0]\nf.__globals__['_dumps'] = lambda *a, **k: 'POISONED'\nprint('still here')\n[1]",
+    });
+    t.match(poisoned, { stdout: "still here\n", stderr: /the value could not be read/ }, "the answer keeps its output");
+    t.notOk("value" in poisoned, "and has no value");
+    t.equal(pool.replaced, replaced + 1, "the worker whose result could not be read is replaced");
+    t.match(await service.runPy({ code: "import json\njson.dumps([1])" }), { value: "[1]" }, "the next call is served normally");
+  });
+
   t.test("limits", async (t) => {
     const loop = await service.runPy({ code: "while True: pass", policy: { limits: { timeoutMs: 500 } } });
     t.match(loop, { reason: "timeout", exitCode: 124, stderr: /limits\.timeoutMs/ }, "infinite loop");

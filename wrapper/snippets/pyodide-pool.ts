@@ -53,6 +53,15 @@ async function compilePyodideWasm(): Promise<unknown> {
   return wasm.compile(await readFile(file));
 }
 
+function parsesAsJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class PyodidePool {
   private readonly idle: PyWorker[] = [];
   private readonly starting = new Set<PyWorker>();
@@ -146,7 +155,14 @@ export class PyodidePool {
             m.result.exitCode = 124;
           }
           if (m.result.reason === "timeout") m.result.stderr += `[mcpw: stopped after ${timeoutMs} ms (limits.timeoutMs)]\n`;
-          finish(m.result, false);
+          // The worker's own to_json makes strict JSON: a value that does not parse means its
+          // Python is no longer as set up (a snippet changed it), so the worker is not used again.
+          const unreadable = typeof m.result.value === "string" && !parsesAsJson(m.result.value);
+          if (unreadable) {
+            delete m.result.value;
+            m.result.stderr += "[mcpw: the value could not be read; the Python worker is replaced]\n";
+          }
+          finish(m.result, unreadable);
         } else if (m.type === "failed") {
           finish({ stdout: "", stderr: `[mcpw: the Python worker failed: ${m.message}]\n`, exitCode: 1, fatal: true }, true);
         }

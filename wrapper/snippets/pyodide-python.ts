@@ -154,13 +154,19 @@ def install(requirements=(), wheel_urls=(), index_url=None):
     return done
 
 # ---- the result value as JSON
+_dumps = json.dumps  # bound now: a snippet that replaces json.dumps changes only its own calls
+
 def to_json(value):
+    """Strict JSON (no NaN or Infinity, which JSON.parse refuses), else the value's repr."""
     if value is None:
         return None
     try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return json.dumps(repr(value))
+        return _dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            return _dumps(repr(value))
+        except Exception:
+            return _dumps(f"<{type(value).__name__} object; its repr failed>")
 
 # ---- reset: the next snippet starts from this state
 _SCRATCH = ("/tmp", "/home/pyodide")

@@ -256,15 +256,50 @@ function describeJsError(context: QuickJSContext, handle: QuickJSHandle): string
   }
 }
 
-/** The value as JSON-compatible data; anything too large is given as a cut string. */
+/**
+ * The value as JSON-compatible data; anything too large is given as a cut string. JSON has no
+ * BigInt, NaN or Infinity: a BigInt is given as its decimal string (inside objects too), a
+ * non-finite number as its name.
+ */
 function dumpValue(context: QuickJSContext, handle: QuickJSHandle, maxBytes: number): unknown {
   const type = context.typeof(handle);
   if (type === "undefined") return undefined;
   if (type === "function") return `[Function]`;
-  const v: unknown = context.dump(handle);
+  if (type === "bigint") return context.getBigInt(handle).toString();
+  const v: unknown = type === "object" ? objectValue(context, handle) : context.dump(handle);
+  if (typeof v === "number" && !Number.isFinite(v)) return String(v);
   const text = JSON.stringify(v);
   if (text !== undefined && text.length > maxBytes) return `${text.slice(0, maxBytes)}… [mcpw: value cut at ${maxBytes} bytes]`;
   return v;
+}
+
+/**
+ * An object as JSON made inside QuickJS, with BigInts as decimal strings (an Error as its name,
+ * message and stack, as QuickJS's own dump gives it); else (a cycle, say) QuickJS's own dump.
+ */
+function objectValue(context: QuickJSContext, handle: QuickJSHandle): unknown {
+  const fn = context.evalCode(
+    `(v) => JSON.stringify(v instanceof Error ? { name: v.name, message: v.message, stack: v.stack } : v, (k, x) => (typeof x === "bigint" ? x.toString() : x))`,
+    "mcpw-value.js",
+  );
+  if (fn.error) {
+    fn.error.dispose();
+    return context.dump(handle);
+  }
+  const r = context.callFunction(fn.value, context.undefined, handle);
+  fn.value.dispose();
+  if (r.error) {
+    r.error.dispose();
+    return context.dump(handle);
+  }
+  const text: unknown = context.dump(r.value);
+  r.value.dispose();
+  if (typeof text !== "string") return context.dump(handle);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text; // the snippet replaced JSON.stringify: its text, as it made it
+  }
 }
 
 /** Plain data (an fs result) as a QuickJS value: JSON is a JavaScript expression. */

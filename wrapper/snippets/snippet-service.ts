@@ -179,7 +179,14 @@ export class SnippetService {
         limits.timeoutMs,
       );
       const result: SnippetResult = { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, durationMs: Math.round((performance.now() - started) * 100) / 100, capsule };
-      if (r.value !== undefined && r.value !== null) result.value = JSON.parse(r.value) as unknown;
+      if (typeof r.value === "string") {
+        // The pool checks this too; a value that cannot be read never costs the rest of the answer.
+        try {
+          result.value = JSON.parse(r.value) as unknown;
+        } catch {
+          result.stderr += "[mcpw: the value could not be read as JSON; it is left out]\n";
+        }
+      }
       if (r.reason) {
         result.reason = r.reason;
         if (r.reason === "memory" && !/limits\.memMb/.test(r.stderr)) result.stderr += `[mcpw: out of memory (limits.memMb=${limits.memMb})]\n`;
