@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { McpwError } from "../../protocol/errors.js";
@@ -82,6 +82,12 @@ t.test("run_js: the virtual file system", async (t) => {
     })()`,
   });
   t.same(r.value, { seen: ["workspace data", "read only data"], refused: ["ENOENT", "ENOENT", "EROFS"], root: [ro.split("/")[1], "mount"].sort() });
+  mkdirSync(join(workspace, "sub"));
+  for (const cwd of ["/etc", "/mount/../etc", "/", "/mountain", "/mount/nonexistent", "/mount/in.txt", join(ro, "missing")]) {
+    await t.rejects(service.runJs({ code: "process.cwd()", cwd }), { code: "bad_params", field: "cwd" }, `cwd ${cwd} is refused`);
+  }
+  t.equal((await service.runJs({ code: "process.cwd()", cwd: "/mount/sub/../sub/" })).value, "/mount/sub", "a cwd below /mount, normalised");
+  t.equal((await service.runJs({ code: "process.cwd()", cwd: ro })).value, ro, "a policy path");
   t.equal(readFileSync(join(workspace, "out.txt"), "utf8"), "written", "writes land in the workspace");
   const narrowed = await service.runJs({ code: `fs.readFile(${JSON.stringify(join(ro, "data.txt"))}, "utf8").catch((e) => e.code)`, policy: { filesystem: { readonly: [] } } });
   t.equal(narrowed.value, "ENOENT", "a call that narrows filesystem.readonly no longer sees the path");

@@ -118,6 +118,11 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     t.match((await service.runPy({ code: "import os\nos.symlink('/etc', '/mount/etc')" })).stderr, /PermissionError|Operation not permitted/, "no symlinks");
     const readonly = await service.runPy({ code: `p = ${JSON.stringify(join(ro, "data.txt"))}\ntry:\n    open(p, 'w').write('x')\n    w = 'WRITTEN'\nexcept OSError as e:\n    w = e.errno\n[open(p).read(), w]` });
     t.same(readonly.value, ["read only data", 69], "a filesystem.readonly path is read through the bridge; writing it fails with EROFS");
+    for (const cwd of ["/nonexistent", "/lib", "/tmp", "/mount/../etc", "/mount/in.txt", "/mount/missing"]) {
+      await t.rejects(service.runPy({ code: "import os\nos.getcwd()", cwd }), { code: "bad_params", field: "cwd" }, `cwd ${cwd} is refused`);
+    }
+    t.equal((await service.runPy({ code: "import os\nos.getcwd()", cwd: ro })).value, ro, "a policy path as cwd");
+    await t.rejects(service.runPy({ code: "1", cwd: ro, policy: { filesystem: { readonly: [] } } }), { code: "bad_params", field: "cwd" }, "a policy path the call narrowed away");
     const narrowed = await service.runPy({ code: `import os\nos.path.exists(${JSON.stringify(join(ro, "data.txt"))})`, policy: { filesystem: { readonly: [] } } });
     t.equal(narrowed.value, false, "a call that narrows filesystem.readonly no longer sees it");
   });

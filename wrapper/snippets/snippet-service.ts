@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseOrThrow } from "../../protocol/errors.js";
+import { join, posix } from "node:path";
+import { McpwError, parseOrThrow } from "../../protocol/errors.js";
 import type { Origin } from "../../protocol/ops.js";
 import type { Policy } from "../../protocol/policy.js";
 import { CapsuleStore } from "./capsule.js";
@@ -169,7 +169,7 @@ export class SnippetService {
           code: content.code,
           args: params.args,
           env: params.env,
-          cwd: params.cwd,
+          cwd: host.info.cwd,
           stdin: params.stdin,
           memBytes: limits.memMb * 1024 * 1024,
           stdoutBytes: limits.stdoutBytes,
@@ -209,8 +209,9 @@ export class SnippetService {
         : { existing: () => fresh, create: () => (fresh ??= realpathSync(mkdtempSync(join(tmpdir(), "mcpw-snippet-")))) };
     try {
       const vfs = new VirtualFs(workspace, policy.filesystem, this.options.callOp, origin);
+      const cwd = await checkCwd(params.cwd, vfs);
       const host = new SnippetHost(
-        { args: params.args, env: params.env, cwd: params.cwd, stdin: params.stdin },
+        { args: params.args, env: params.env, cwd, stdin: params.stdin },
         vfs,
         this.options.callOp,
         origin,
@@ -227,4 +228,24 @@ export class SnippetService {
     this.js.close();
     if (this.py) await (await this.py.catch(() => null))?.close();
   }
+}
+
+/**
+ * A call's cwd, normalised: /mount or a directory below it, or one inside the call's policy paths
+ * (`..` is resolved first, so `/mount/../etc` is `/etc` and refused). Anything else is bad_params
+ * naming `cwd`, before anything runs.
+ */
+async function checkCwd(cwd: string, vfs: VirtualFs): Promise<string> {
+  const path = posix.normalize(cwd).replace(/(.)\/+$/, "$1");
+  if (!vfs.serves(path)) throw new McpwError("bad_params", `cwd: ${path} is neither /mount (or below it) nor inside the policy's filesystem paths`, { field: "cwd" });
+  if (path === MOUNT) return path; // always there (an empty directory until the first write)
+  let type: string;
+  try {
+    type = ((await vfs.call({ op: "fs.stat", path, follow: true })) as { type: string }).type;
+  } catch (err) {
+    const e = err as { errno?: string; message?: string };
+    throw new McpwError("bad_params", `cwd: ${path}: ${e.errno === "ENOENT" ? "no such directory" : (e.message ?? String(err))}`, { field: "cwd" });
+  }
+  if (type !== "dir") throw new McpwError("bad_params", `cwd: ${path} is not a directory`, { field: "cwd" });
+  return path;
 }

@@ -81,6 +81,11 @@ export class VirtualFs {
     return (await this.callOp(this.origin, op)) as OpResult<FsOpName>;
   }
 
+  /** Whether a (normalised, absolute) path is served at all: /mount or a policy path. */
+  serves(path: string): boolean {
+    return this.place(path).kind !== "none";
+  }
+
   private place(path: string): { kind: "mount" | "readonly" | "writable" | "none"; path: string } {
     if (within(path, MOUNT)) return { kind: "mount", path };
     if (this.writable.some((r) => within(path, r))) return { kind: "writable", path };
