@@ -266,39 +266,35 @@ function dumpValue(context: QuickJSContext, handle: QuickJSHandle, maxBytes: num
   if (type === "undefined") return undefined;
   if (type === "function") return `[Function]`;
   if (type === "bigint") return context.getBigInt(handle).toString();
-  const v: unknown = type === "object" ? objectValue(context, handle) : context.dump(handle);
+  let v: unknown = context.dump(handle);
+  // QuickJS's own dump falls back to String(v) when JSON fails (a BigInt inside, or a cycle).
+  if (type === "object" && typeof v === "string") v = objectValue(context, handle) ?? v;
   if (typeof v === "number" && !Number.isFinite(v)) return String(v);
   const text = JSON.stringify(v);
   if (text !== undefined && text.length > maxBytes) return `${text.slice(0, maxBytes)}… [mcpw: value cut at ${maxBytes} bytes]`;
   return v;
 }
 
-/**
- * An object as JSON made inside QuickJS, with BigInts as decimal strings (an Error as its name,
- * message and stack, as QuickJS's own dump gives it); else (a cycle, say) QuickJS's own dump.
- */
+/** An object as JSON made inside QuickJS with BigInts as decimal strings; undefined if that fails too (a cycle). */
 function objectValue(context: QuickJSContext, handle: QuickJSHandle): unknown {
-  const fn = context.evalCode(
-    `(v) => JSON.stringify(v instanceof Error ? { name: v.name, message: v.message, stack: v.stack } : v, (k, x) => (typeof x === "bigint" ? x.toString() : x))`,
-    "mcpw-value.js",
-  );
+  const fn = context.evalCode(`(v) => JSON.stringify(v, (k, x) => (typeof x === "bigint" ? x.toString() : x))`, "mcpw-value.js");
   if (fn.error) {
     fn.error.dispose();
-    return context.dump(handle);
+    return undefined;
   }
   const r = context.callFunction(fn.value, context.undefined, handle);
   fn.value.dispose();
   if (r.error) {
     r.error.dispose();
-    return context.dump(handle);
+    return undefined;
   }
   const text: unknown = context.dump(r.value);
   r.value.dispose();
-  if (typeof text !== "string") return context.dump(handle);
+  if (typeof text !== "string") return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    return text; // the snippet replaced JSON.stringify: its text, as it made it
+    return text;
   }
 }
 
