@@ -88,6 +88,12 @@ t.test("run_js: the virtual file system", async (t) => {
   }
   t.equal((await service.runJs({ code: "process.cwd()", cwd: "/mount/sub/../sub/" })).value, "/mount/sub", "a cwd below /mount, normalised");
   t.equal((await service.runJs({ code: "process.cwd()", cwd: ro })).value, ro, "a policy path");
+  // The prelude builds op texts with JSON.stringify; a snippet that replaces it writes any op.
+  const forged = async (op: object) =>
+    (await service.runJs({ code: `JSON.stringify = () => ${JSON.stringify(JSON.stringify(op))}; fs.stat("/mount/in.txt").then(() => "ALLOWED", (e) => [e.code, e.message])` })).value as [string, string];
+  for (const op of [{ op: "exec", command: "id" }, { op: "exec", command: "id", path: ro }, { op: "http.request", url: "http://127.0.0.1:1/" }, { path: "/mount/in.txt" }]) {
+    t.match(await forged(op), ["EINVAL", /is not a file operation/], `a forged ${JSON.stringify(op)} is refused by the file system`);
+  }
   t.equal(readFileSync(join(workspace, "out.txt"), "utf8"), "written", "writes land in the workspace");
   const narrowed = await service.runJs({ code: `fs.readFile(${JSON.stringify(join(ro, "data.txt"))}, "utf8").catch((e) => e.code)`, policy: { filesystem: { readonly: [] } } });
   t.equal(narrowed.value, "ENOENT", "a call that narrows filesystem.readonly no longer sees the path");

@@ -37,6 +37,18 @@ export type FsOpInput = Extract<OpInput, { op: FsOpName }>;
 export type CallOp = (origin: Origin, op: Op, opts?: { network?: Policy["network"] }) => Promise<unknown>;
 
 const WRITES = new Set<OpName>(["fs.write", "fs.mkdir", "fs.rm", "fs.rename"]);
+/** Every file operation, and nothing else: a snippet can write any op text into the channel. */
+const FS_OPS: Record<FsOpName, true> = {
+  "fs.stat": true,
+  "fs.read": true,
+  "fs.write": true,
+  "fs.list": true,
+  "fs.mkdir": true,
+  "fs.rm": true,
+  "fs.rename": true,
+  "fs.readlink": true,
+  "fs.realpath": true,
+};
 export const MOUNT = "/mount";
 
 function within(path: string, root: string): boolean {
@@ -60,6 +72,10 @@ export class VirtualFs {
 
   /** Runs one fs operation on virtual paths; rejects with a McpwError (errno set for io errors). */
   async call(input: FsOpInput, cwd = MOUNT): Promise<OpResult<FsOpName>> {
+    const name = (input as { op?: unknown } | null)?.op;
+    if (typeof name !== "string" || !Object.hasOwn(FS_OPS, name)) {
+      throw new McpwError("bad_params", `${JSON.stringify(name ?? null).slice(0, 60)} is not a file operation (the snippet file system takes ${Object.keys(FS_OPS).join(", ")})`, { errno: "EINVAL" });
+    }
     const absolute = (p: unknown) => (typeof p === "string" && p.length > 0 ? posix.resolve(cwd, p) : p);
     const raw = { ...input } as Record<string, unknown>;
     for (const key of ["path", "from", "to"]) if (key in raw) raw[key] = absolute(raw[key]);
