@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { McpwError } from "../../protocol/errors.js";
@@ -83,6 +83,15 @@ t.test("run_js: the virtual file system", async (t) => {
   });
   t.same(r.value, { seen: ["workspace data", "read only data"], refused: ["ENOENT", "ENOENT", "EROFS"], root: [ro.split("/")[1], "mount"].sort() });
   mkdirSync(join(workspace, "sub"));
+  const outside = tempDir("mcpw-snippets-outside-");
+  writeFileSync(join(outside, "secret.txt"), "host secret");
+  symlinkSync(join(outside, "secret.txt"), join(workspace, "link"));
+  symlinkSync(outside, join(ro, "dirlink"));
+  for (const p of ["/mount/link", join(ro, "dirlink", "secret.txt")]) {
+    const refused = (await service.runJs({ code: `fs.readFile(${JSON.stringify(p)}, "utf8").then(() => "ALLOWED", (e) => [e.code, e.message])` })).value as [string, string];
+    t.match(refused, ["policy_denied", /refused: it leads to a place that is not under/], `reading through the symlink ${p} is refused`);
+    t.notMatch(refused[1], outside, "without naming where the symlink leads on the host");
+  }
   for (const cwd of ["/etc", "/mount/../etc", "/", "/mountain", "/mount/nonexistent", "/mount/in.txt", join(ro, "missing")]) {
     await t.rejects(service.runJs({ code: "process.cwd()", cwd }), { code: "bad_params", field: "cwd" }, `cwd ${cwd} is refused`);
   }

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deflateRawSync } from "node:zlib";
 import t from "tap";
@@ -122,6 +122,8 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
       await t.rejects(service.runPy({ code: "import os\nos.getcwd()", cwd }), { code: "bad_params", field: "cwd" }, `cwd ${cwd} is refused`);
     }
     t.equal((await service.runPy({ code: "import os\nos.getcwd()", cwd: ro })).value, ro, "a policy path as cwd");
+    symlinkSync(join(workspace, "in.txt"), join(workspace, "inlink"));
+    t.equal((await service.runPy({ code: "import os\nos.readlink('/mount/inlink')" })).value, "/mount/in.txt", "a workspace symlink's target is given as a /mount path");
     const host = async (request: object) => (await service.runPy({ code: `import _mcpw_host, json\njson.loads(_mcpw_host.call(${JSON.stringify(JSON.stringify(request))}))` })).value;
     t.match(await host({ method: "fs", params: { op: "exec", command: "id" } }), { ok: false, error: { code: "EINVAL", message: /is not a file operation/ } }, "the channel's fs method takes file operations only");
     t.match(await host({ method: "exec", params: { command: "id" } }), { ok: false, error: { code: "EINVAL", message: /is not a host call/ } }, "the channel refuses unknown methods");

@@ -94,7 +94,11 @@ export class VirtualFs {
     if (WRITES.has(op.op) && places.some((p) => p.kind === "readonly")) {
       throw new McpwError("io_error", `${paths.join(" -> ")}: read-only file system (filesystem.readonly)`, { errno: "EROFS" });
     }
-    return (await this.callOp(this.origin, op)) as OpResult<FsOpName>;
+    try {
+      return (await this.callOp(this.origin, op)) as OpResult<FsOpName>;
+    } catch (err) {
+      throw withoutHostPaths(err);
+    }
   }
 
   /** Whether a (normalised, absolute) path is served at all: /mount or a policy path. */
@@ -130,12 +134,26 @@ export class VirtualFs {
         const real = (result as { path: string }).path;
         return { path: within(real, root) ? MOUNT + real.slice(root.length) : real };
       }
+      if (op.op === "fs.readlink") {
+        const target = (result as { target: string }).target;
+        return { target: within(target, root) ? MOUNT + target.slice(root.length) : target };
+      }
       return result;
     } catch (err) {
-      if (err instanceof McpwError) throw new McpwError(err.code, err.message.split(root).join(MOUNT), err.toBody());
+      if (err instanceof McpwError) throw withoutHostPaths(new McpwError(err.code, err.message.split(root).join(MOUNT), err.toBody()));
       throw err;
     }
   }
+}
+
+/**
+ * A refusal as the snippet sees it: where a symlink leads is a host path (the bridge's message
+ * names it for the administrator's audit log), so it is left out.
+ */
+function withoutHostPaths(err: unknown): unknown {
+  if (!(err instanceof McpwError) || !/it leads to /.test(err.message)) return err;
+  const message = err.message.replace(/it leads to .*, which is not under /s, "it leads to a place that is not under ");
+  return new McpwError(err.code, message, err.toBody());
 }
 
 /** /mount before its directory exists: an empty directory. */
