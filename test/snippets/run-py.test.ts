@@ -95,6 +95,12 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     t.match(flood.stdout, /\[mcpw: stdout cut at 1000 bytes \(limits\.stdoutBytes\)\]\n$/);
     t.match(await service.runPy({ code: "def f(n): return f(n + 1)\nf(0)" }), { reason: "stack", stderr: /RecursionError/ }, "deep recursion");
     t.match(await service.runPy({ code: "1 + 1" }), { value: 2 }, "a replacement worker serves the next call");
+    // Past the default limit the C stack (recursion through C, or freeing a million frames)
+    // overflows the host's stack: a fatal error that ends the worker, reported as what it is.
+    const overflow = await service.runPy({ code: "import sys\nsys.setrecursionlimit(10**6)\nprint('before')\ndef f(n): return f(n + 1) + 1\nf(0)" });
+    t.match(overflow, { reason: "stack", exitCode: 1, stdout: "before\n", stderr: /stack overflowed/ }, "deep recursion after sys.setrecursionlimit(10**6): stack, not memory");
+    t.match(await service.runPy({ code: "import os\nprint('x')\nos._exit(3)" }), { exitCode: 3, stdout: "x\n", stderr: "" }, "os._exit(3) ends the run with 3");
+    t.match(await service.runPy({ code: "1 + 1" }), { value: 2 }, "and a replacement worker serves the next call");
   });
 
   t.test("network through the bridge", async (t) => {

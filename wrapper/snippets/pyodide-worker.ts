@@ -146,7 +146,37 @@ sys.modules.pop("pyodide_js", None)
   port.on("message", (job: PyJob) => void runJob(job));
   post({ type: "ready" });
 
+  function failure(e: unknown): { exit: number; kind: string; error: string } {
+    const text = e instanceof Error ? e.message : String(e);
+    const kind = /MemoryError|memory access out of bounds|Cannot enlarge memory|out of memory/i.test(text) ? "MemoryError" : /RecursionError|call stack/i.test(text) ? "RecursionError" : /KeyboardInterrupt/.test(text) ? "KeyboardInterrupt" : "Error";
+    return { exit: 1, kind, error: `${text.trimEnd()}\n` };
+  }
+  // A fatal error can surface in a callback of the event loop, outside runJob's try, and then ends
+  // the worker (e.g. the host stack overflowing in C recursion after sys.setrecursionlimit): the
+  // answer is sent first, so the run is reported as what it was (stack), not as a vanished worker.
+  let jobFatal: ((e: unknown) => void) | null = null;
+  const pyApi = (py as unknown as { _api: { fatal_error: (e: unknown) => unknown } })._api;
+  const fatalError = pyApi.fatal_error;
+  pyApi.fatal_error = (e) => {
+    // (before Pyodide dumps the Python stack into stdout)
+    if (!(e as { pyodide_fatal_error?: boolean } | null)?.pyodide_fatal_error) jobFatal?.(e);
+    return fatalError(e);
+  };
+
   async function runJob(job: PyJob): Promise<void> {
+    jobFatal = (e) => {
+      jobFatal = null;
+      const exit = e as { name?: string; status?: unknown } | null;
+      if (exit?.name === "ExitStatus" && typeof exit.status === "number") {
+        // os._exit(n): the interpreter is gone; the run ended with n.
+        return post({ type: "done", result: { stdout: out.text(), stderr: err.text(), exitCode: exit.status, fatal: true } });
+      }
+      const f = failure(e);
+      const reason = f.kind === "RecursionError" ? "stack" : f.kind === "MemoryError" ? "memory" : undefined;
+      if (!reason) err.write(f.error);
+      else if (reason === "stack") err.write("RecursionError: the interpreter's stack overflowed (the worker is replaced)\n");
+      post({ type: "done", result: { stdout: out.text(), stderr: err.text(), exitCode: reason ? EXIT_CODES[reason] : 1, ...(reason ? { reason } : {}), fatal: true } });
+    };
     outputExceeded = false;
     out = new CappedOutput(job.stdoutBytes, "stdout", onExceeded);
     err = new CappedOutput(job.stdoutBytes, "stderr", onExceeded);
@@ -166,10 +196,8 @@ sys.modules.pop("pyodide_js", None)
       proxy.destroy();
       ns.destroy();
     } catch (e) {
-      const text = e instanceof Error ? e.message : String(e);
-      const kind = /MemoryError|memory access out of bounds|Cannot enlarge memory|out of memory/i.test(text) ? "MemoryError" : /RecursionError|call stack/i.test(text) ? "RecursionError" : /KeyboardInterrupt/.test(text) ? "KeyboardInterrupt" : "Error";
-      outcome = { exit: 1, kind, error: `${text.trimEnd()}\n` };
-      result.fatal = kind !== "Error" || /fatal/i.test(text);
+      outcome = failure(e);
+      result.fatal = outcome.kind !== "Error" || /fatal/i.test(outcome.error ?? "");
     }
     memLimitBytes = Number.MAX_SAFE_INTEGER;
     if (outcome.kind === "KeyboardInterrupt" && Atomics.load(interrupt, INTERRUPT_REASON) === 1) result.reason = "timeout";
@@ -184,6 +212,8 @@ sys.modules.pop("pyodide_js", None)
     result.stdout = out.text();
     result.stderr = err.text();
     const j1 = performance.now();
+    if (!jobFatal) return; // already answered by the fatal-error hook
+    jobFatal = null;
     post({ type: "done", result });
     if (result.fatal) return;
     // The reset runs after the answer is sent, off the caller's path; the pool hands this worker
