@@ -169,7 +169,8 @@ def to_json(value):
             return _dumps(f"<{type(value).__name__} object; its repr failed>")
 
 # ---- reset: the next snippet starts from this state
-_SCRATCH = ("/tmp", "/home/pyodide")
+# (The scratch directories, /tmp, /home/pyodide and site-packages, are replaced by empty file
+# systems by the worker after this; the rest of the interpreter's file system is read-only.)
 def _types_of(mod):
     name = getattr(mod, "__name__", None)
     return [v for v in list(vars(mod).values()) if isinstance(v, type) and getattr(v, "__module__", None) == name]
@@ -217,7 +218,6 @@ def _record():
         "recursion": sys.getrecursionlimit(),
         # Containers that stdlib modules keep and snippets commonly change in place.
         "containers": [(c, c.copy()) for c in _containers()],
-        "scratch": {d: set(os.listdir(d)) for d in (*_SCRATCH, *__import__("site").getsitepackages()) if os.path.isdir(d)},
     }
     keys, values = _entries(mod_dicts, classes)
     _STATE["base"]["keys"] = keys
@@ -247,14 +247,6 @@ def _containers():
     import copyreg, linecache, logging, warnings
     return [linecache.cache, copyreg.dispatch_table, warnings.filters, logging.root.handlers, logging.Logger.manager.loggerDict, sys.path_importer_cache]
 
-def _remove(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        for entry in os.listdir(path):
-            _remove(os.path.join(path, entry))
-        os.rmdir(path)
-    else:
-        os.unlink(path)
-
 def reset():
     b = _STATE["base"]
     for name in [n for n in sys.modules if n not in b["modules"]]:
@@ -281,10 +273,6 @@ def reset():
     sys.setrecursionlimit(b["recursion"])
     try: os.chdir(b["cwd"])
     except OSError: pass
-    for d, names in b["scratch"].items():
-        for entry in set(os.listdir(d)) - names:
-            try: _remove(os.path.join(d, entry))
-            except OSError: pass
 
 def prepare(argv_json, env_json, cwd, stdin):
     sys.argv = ["snippet.py", *json.loads(argv_json)]

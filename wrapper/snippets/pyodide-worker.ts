@@ -7,6 +7,7 @@ import { CappedOutput } from "./output-cap.js";
 import { EXIT_CODES } from "./schemas.js";
 import { MCPW_PYTHON, MCPW_PYTHON_RUN } from "./pyodide-python.js";
 import type { PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-protocol.js";
+import { mountScratch, protectInterpreterFs } from "./pyodide-memfs.js";
 import { installProxyFs } from "./pyodide-proxy-fs.js";
 import { callSync } from "./sync-channel.js";
 
@@ -103,6 +104,10 @@ async function start(): Promise<void> {
     call: (request: string) => JSON.stringify(callSync(init.channel, (r) => post({ type: "call", request: r }), request)),
   });
   mark("registered");
+  // Scratch directories are fresh MEMFS mounts after every reset (a policy path takes precedence
+  // over one it contains); the rest of the interpreter's file system becomes read-only below.
+  const scratch = ["/tmp", "/home/pyodide", py.runPython("import site; site.getsitepackages()[0]") as string];
+  const freshScratch = mountScratch(py, scratch.filter((d) => !init.mounts.some((m) => d === m || d.startsWith(`${m}/`))));
   const remount = installProxyFs(py, init.mounts, (request) => callSync(init.channel, (r) => post({ type: "call", request: r }), request));
   const mcpw = py.pyimport("types").ModuleType("_mcpw");
   mark("proxy fs");
@@ -132,6 +137,7 @@ sys.modules.pop("pyodide_js", None)
     };
   }
   closeCodeGeneration();
+  protectInterpreterFs(py);
   const api = py as unknown as Record<string, unknown>;
   for (const k of ["mountNodeFS", "mountNativeFS", "useNodeSockFS", "loadPackage", "loadPackagesFromImports"]) delete api[k];
   mark("set up");
@@ -147,7 +153,8 @@ sys.modules.pop("pyodide_js", None)
   post({ type: "ready" });
 
   function failure(e: unknown): { exit: number; kind: string; error: string } {
-    const text = e instanceof Error ? e.message : String(e);
+    const errno = (e as { errno?: unknown } | null)?.errno; // Emscripten's ErrnoError is not an Error
+    const text = e instanceof Error ? e.message : typeof errno === "number" ? `file system error (errno ${errno}) in the interpreter` : String(e);
     const kind = /MemoryError|memory access out of bounds|Cannot enlarge memory|out of memory/i.test(text) ? "MemoryError" : /RecursionError|call stack/i.test(text) ? "RecursionError" : /KeyboardInterrupt/.test(text) ? "KeyboardInterrupt" : "Error";
     return { exit: 1, kind, error: `${text.trimEnd()}\n` };
   }
@@ -220,7 +227,7 @@ sys.modules.pop("pyodide_js", None)
     // out again only once it reports "idle".
     try {
       reset();
-      remount();
+      remount(freshScratch);
       if (process.env.MCPW_DEBUG_PYODIDE) process.stderr.write(`pyodide worker: job ${(j1 - j0).toFixed(1)} ms, reset ${(performance.now() - j1).toFixed(1)} ms\n`);
       post({ type: "idle", ok: true });
     } catch (e) {
