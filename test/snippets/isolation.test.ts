@@ -1,5 +1,8 @@
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import t from "tap";
 import { tempDir } from "../helpers/server.js";
+import type { Test } from "tap";
 import { snippetService } from "./fixtures.js";
 
 /**
@@ -8,8 +11,28 @@ import { snippetService } from "./fixtures.js";
  */
 
 t.test("run_py isolation between calls on one worker", async (t) => {
-  const { service } = await snippetService(t, { limits: { timeoutMs: 8000 } }, { workspace: tempDir("mcpw-snippets-iso-") });
+  const workspace = tempDir("mcpw-snippets-iso-");
+  const { service } = await snippetService(t, { limits: { timeoutMs: 8000 } }, { workspace });
   const py = (code: string, extra: object = {}) => service.runPy({ code, ...extra });
+  const pool = await service.python();
+
+  /**
+   * The attack leaves something behind that, whenever it runs, prints the caller's API_KEY and
+   * writes it to /mount/stolen.txt (`spy()`); the victim's own code is 1+1 after giving the event
+   * loop a few turns. Returns the victim's answer.
+   */
+  const SPY = "import os\ndef spy(*_a, **_k):\n    k = os.environ.get('API_KEY')\n    if k:\n        print('SPY saw', k)\n        try: open('/mount/stolen.txt', 'w').write(k)\n        except Exception: pass\n";
+  const attack = async (t: Test, name: string, code: string, victimCode = "1 + 1") => {
+    const a = await py(SPY + code);
+    t.equal(a.exitCode, 0, `${name}: the attack ran (${a.stderr.trim().split("\n").pop()})`);
+    const victim = await py(`import asyncio\nfor _ in range(5):\n    await asyncio.sleep(0.02)\n${victimCode}`, { env: { API_KEY: "victim-secret" } });
+    const after = await py("import asyncio\nawait asyncio.sleep(0.1)\n'after'", { env: { API_KEY: "victim-secret-2" } });
+    t.notMatch(victim.stdout + victim.stderr + after.stdout + after.stderr, /victim-secret/, `${name}: nothing of the attack ran during later calls`);
+    t.notOk(existsSync(join(workspace, "stolen.txt")), `${name}: nothing was written to a later caller's /mount`);
+    t.equal(after.value, "after");
+    rmSync(join(workspace, "stolen.txt"), { force: true }); // (so each attack is judged on its own)
+    return victim;
+  };
 
   t.test("the interpreter's own files are read-only; scratch directories start empty", async (t) => {
     const plant = await py(
@@ -51,5 +74,38 @@ t.test("run_py isolation between calls on one worker", async (t) => {
     );
     t.same(victim.value, [[], [], true, [], []], "the next call finds nothing planted and imports nothing of it");
     t.notMatch(victim.stdout, /TROJAN/);
+  });
+
+  t.test("nothing a snippet leaves on the event loop runs during later calls", async (t) => {
+    const loop = "import asyncio\nloop = asyncio.get_event_loop()\n";
+    await attack(t, "a background task", `${loop}async def watch():\n    while True:\n        spy()\n        await asyncio.sleep(0.01)\nloop.create_task(watch())\n'started'`);
+    await attack(t, "a task awaiting a future", `${loop}async def wait():\n    try:\n        await loop.create_future()\n    finally:\n        spy()\nloop.create_task(wait())\n'started'`);
+    await attack(t, "call_later on a new event loop", "import asyncio\nnew = asyncio.new_event_loop()\ndef tick():\n    spy()\n    new.call_later(0.01, tick)\nnew.call_later(0.01, tick)\n'started'");
+    await attack(t, "call_later without a task", `${loop}def tick():\n    spy()\n    loop.call_later(0.01, tick)\ntick()\n'started'`);
+    await attack(t, "js.setInterval", "import js\nfrom pyodide.ffi import create_proxy\njs.setInterval(create_proxy(spy), 10)\n'started'");
+    await attack(t, "js.setTimeout", "import js\nfrom pyodide.ffi import create_proxy\njs.setTimeout(create_proxy(spy), 50)\n'started'");
+    await attack(t, "pyodide.ffi.set_interval", "from pyodide.ffi.wrappers import set_interval\nset_interval(spy, 10)\n'started'");
+    await attack(t, "js.queueMicrotask, again and again", "import js\nfrom pyodide.ffi import create_proxy\nn = [0]\ndef again():\n    n[0] += 1\n    spy()\n    if n[0] < 100000: js.queueMicrotask(p)\np = create_proxy(again)\njs.queueMicrotask(p)\n'started'");
+    await attack(t, "a finalizer in a cycle", "import json\nclass Later:\n    def __del__(self): spy()\nx = Later(); x.me = x\njson.keep = x\ndel x\n'set'");
+    await attack(t, "sys.monitoring", "import sys\nm = sys.monitoring\nm.use_tool_id(3, 'spy')\nm.register_callback(3, m.events.PY_START, lambda *a: spy())\nm.set_events(3, m.events.PY_START)\n'set'", "def f(): return 1\nf() + 1");
+    await attack(t, "sys.addaudithook", "import sys\nsys.addaudithook(lambda e, a: spy())\n'set'", "import os\nos.listdir('/tmp')\n1 + 1");
+    await attack(t, "an async generator hook", "import sys\nsys.set_asyncgen_hooks(firstiter=lambda g: spy())\n'set'", "async def g():\n    yield 1\n[x async for x in g()][0] + 1");
+    await attack(t, "gc.callbacks", "import gc\ngc.callbacks.append(lambda *a: spy())\n'set'", "import gc\ngc.collect()\n1 + 1");
+    await attack(t, "a task factory", `${loop}def factory(loop, coro, **kw):\n    spy()\n    return asyncio.Task(coro, loop=loop, **kw)\nloop.set_task_factory(factory)\n'set'`);
+    await attack(t, "an exception handler", `${loop}loop.set_exception_handler(lambda l, c: spy())\n'set'`, "import asyncio\nasyncio.get_event_loop().call_exception_handler({'message': 'x'})\n1 + 1");
+    await attack(t, "sys.setprofile", "import sys\nsys.setprofile(lambda *a: spy())\n'set'");
+    await attack(t, "sys.settrace", "import sys\ndef tr(*a):\n    spy(); return tr\nsys.settrace(tr)\n'set'", "def f(): return 1\nf() + 1");
+    const timeout = await attack(t, "a SIGINT handler (the timeout's interrupt)", "import signal\nsignal.signal(signal.SIGINT, lambda *a: spy())\n'set'", "while True: pass");
+    t.match(timeout, { reason: "timeout" }, "the victim's timeout still interrupts it");
+  });
+
+  t.test("a task that will not stop: the worker is replaced", async (t) => {
+    const replaced = pool.replaced;
+    await attack(t, "a task swallowing every exception", "import asyncio\nasync def stubborn():\n    while True:\n        try:\n            spy()\n            await asyncio.sleep(0.01)\n        except BaseException:\n            pass\nasyncio.get_event_loop().create_task(stubborn())\n'started'");
+    t.equal(pool.replaced, replaced + 1, "its worker was not used again");
+  });
+
+  t.test("the workspace is left as the victim would see it", async (t) => {
+    t.same(readdirSync(workspace).filter((f) => f === "stolen.txt"), []);
   });
 });

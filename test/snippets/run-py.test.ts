@@ -73,9 +73,10 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     t.match(await service.runPy({ code: "[1, float('inf')]" }), { value: "[1, inf]" }, "Infinity inside a list: the list's repr");
     const pool = await service.python();
     const replaced = pool.replaced;
-    // A snippet that reaches the worker's own to_json (through gc) and makes it return non-JSON.
+    // A snippet that reaches the worker's own to_json (through the frames that run it) and makes it
+    // return non-JSON.
     const poisoned = await service.runPy({
-      code: "import gc\nf = [o for o in gc.get_objects() if type(o).__name__ == 'function' and o.__name__ == 'to_json'][0]\nf.__globals__['_dumps'] = lambda *a, **k: 'POISONED'\nprint('still here')\n[1]",
+      code: "import sys\nf = sys._getframe()\nwhile 'to_json' not in f.f_globals: f = f.f_back\nf.f_globals['_dumps'] = lambda *a, **k: 'POISONED'\nprint('still here')\n[1]",
     });
     t.match(poisoned, { stdout: "still here\n", stderr: /the value could not be read/ }, "the answer keeps its output");
     t.notOk("value" in poisoned, "and has no value");

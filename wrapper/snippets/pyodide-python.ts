@@ -6,6 +6,7 @@
  */
 export const MCPW_PYTHON = String.raw`
 import builtins, email.message, io, json, os, sys, types, urllib.error, urllib.request, urllib.response
+import gc as _gc, _signal
 import _mcpw_host
 
 def _call(kind, params):
@@ -218,10 +219,115 @@ def _record():
         "recursion": sys.getrecursionlimit(),
         # Containers that stdlib modules keep and snippets commonly change in place.
         "containers": [(c, c.copy()) for c in _containers()],
+        **_hooks(),
     }
     keys, values = _entries(mod_dicts, classes)
     _STATE["base"]["keys"] = keys
     _STATE["base"]["values"] = tuple(values)
+    # The baseline is permanent: the collections after each snippet look only at what came later.
+    _gc.collect()
+    _gc.freeze()
+
+def _audit_guard(event, args):
+    # An audit hook cannot be removed: one added by a snippet would see every later call's events.
+    if event == "sys.addaudithook":
+        raise RuntimeError("audit hooks cannot be added in the snippet sandbox")
+
+sys.addaudithook(_audit_guard)
+
+def _hooks():
+    """Interpreter state outside any dict through which code of one snippet would run, or settings
+    would apply, in later ones: the event loop's settings (task factory, exception handler),
+    trace/profile functions, sys.monitoring tools, async generator hooks, signal handlers (the
+    timeout's SIGINT among them), the garbage collector's settings."""
+    import asyncio
+    loop = asyncio.get_event_loop()
+    policy = asyncio.events._event_loop_policy
+    return {
+        "loop": loop,
+        "loop_dict": dict(vars(loop)),
+        "policy": policy,
+        "policy_dict": dict(vars(policy)),
+        "set_running_loop": asyncio.events._set_running_loop,
+        "all_tasks": asyncio.all_tasks,
+        "asyncgen_hooks": tuple(sys.get_asyncgen_hooks()),
+        "trace": (sys.gettrace(), sys.getprofile()),
+        "tools": tuple(sys.monitoring.get_tool(i) for i in range(6)),
+        "signals": tuple((s, _signal.getsignal(s)) for s in _signal.valid_signals()),
+        "int_digits": sys.get_int_max_str_digits(),
+        "coro_depth": sys.get_coroutine_origin_tracking_depth(),
+        "gc": (_gc.isenabled(), _gc.get_threshold(), _gc.get_debug()),
+    }
+
+def _restore_hooks(b):
+    for obj, saved in ((b["loop"], b["loop_dict"]), (b["policy"], b["policy_dict"])):
+        d = vars(obj)
+        if len(d) != len(saved) or any(d.get(k, d) is not v for k, v in saved.items()):
+            d.clear(); d.update(saved)
+    b["set_running_loop"](b["loop"])
+    sys.set_asyncgen_hooks(*b["asyncgen_hooks"])
+    sys.settrace(b["trace"][0]); sys.setprofile(b["trace"][1])
+    m = sys.monitoring
+    for tool, name in enumerate(b["tools"]):
+        if m.get_tool(tool) != name:
+            m.set_events(tool, 0)
+            if hasattr(m, "clear_tool_id"): m.clear_tool_id(tool)
+            m.free_tool_id(tool)
+            if name is not None: m.use_tool_id(tool, name)
+    for sig, handler in b["signals"]:
+        if handler is not None and _signal.getsignal(sig) is not handler:
+            try: _signal.signal(sig, handler)
+            except (OSError, ValueError, TypeError): pass
+    sys.set_int_max_str_digits(b["int_digits"])
+    sys.set_coroutine_origin_tracking_depth(b["coro_depth"])
+    enabled, threshold, debug = b["gc"]
+    _gc.enable() if enabled else _gc.disable()
+    _gc.set_threshold(*threshold); _gc.set_debug(debug)
+
+def _close_tasks(b):
+    """Closes the coroutine of every task still pending on the baseline's event loop, the running
+    one and the policy's (a snippet may have made new ones): its finally blocks run now, in the
+    reset, instead of when it is freed during a later call. Returns the coroutines that refused
+    (caught GeneratorExit and awaited again): they would run again when freed."""
+    import asyncio
+    loops = []
+    for loop in (b["loop"], asyncio.events._get_running_loop(), getattr(asyncio.events._event_loop_policy, "_default_loop", None)):
+        if loop is not None and not any(loop is seen for seen in loops):
+            loops.append(loop)
+    stubborn = []
+    for loop in loops:
+        try:
+            tasks = list(b["all_tasks"](loop))
+        except Exception:
+            continue
+        for task in tasks:
+            try:
+                close = task.get_coro().close
+            except Exception:
+                continue
+            try:
+                close()
+            except RuntimeError:
+                stubborn.append(task)
+            except BaseException:
+                pass
+    return stubborn
+
+_STUBBORN = []  # coroutines that would not close: kept, so they are never freed (and never run again)
+
+def _collect():
+    """gc.collect(); True when Python code (a finalizer: __del__, a generator's finally, a weakref
+    callback) ran during it."""
+    ran = []
+    def probe(frame, event, arg):
+        if event == "call":
+            ran.append(1)
+    sys.setprofile(probe)
+    try:
+        _gc.collect()
+    finally:
+        sys.setprofile(None)
+    return bool(ran)
 
 def _restore_dicts(b):
     _STATE["slow_resets"] = _STATE.get("slow_resets", 0) + 1
@@ -245,10 +351,30 @@ def _restore_dicts(b):
 
 def _containers():
     import copyreg, linecache, logging, warnings
-    return [linecache.cache, copyreg.dispatch_table, warnings.filters, logging.root.handlers, logging.Logger.manager.loggerDict, sys.path_importer_cache]
+    return [linecache.cache, copyreg.dispatch_table, warnings.filters, logging.root.handlers, logging.Logger.manager.loggerDict, sys.path_importer_cache, _gc.callbacks, _gc.garbage]
 
-def reset():
+def reset(drop_callbacks):
+    """Back to the baseline after a snippet. drop_callbacks (the worker's timers) cancels whatever
+    the snippet left waiting on the JavaScript event loop and returns how much that was. Code of
+    the snippet that still runs here (finally blocks of its tasks, finalizers of its garbage) runs
+    before the state is put back; if some runs after it (a finalizer of something the restore
+    freed), everything is put back again. Raises when that does not settle, or when a coroutine
+    refuses to close: the worker is then replaced."""
     b = _STATE["base"]
+    stubborn = _close_tasks(b)
+    for attempt in range(3):
+        drop_callbacks()
+        _collect()
+        _restore(b)
+        if not _collect() and not drop_callbacks():
+            break
+    else:
+        raise RuntimeError("a snippet's code kept running during the reset")
+    if stubborn:
+        _STUBBORN.extend(stubborn)
+        raise RuntimeError("a task's coroutine would not close")
+
+def _restore(b):
     for name in [n for n in sys.modules if n not in b["modules"]]:
         del sys.modules[name]
     for name, mod in b["modules"].items():
@@ -273,6 +399,7 @@ def reset():
     sys.setrecursionlimit(b["recursion"])
     try: os.chdir(b["cwd"])
     except OSError: pass
+    _restore_hooks(b)
 
 def prepare(argv_json, env_json, cwd, stdin):
     sys.argv = ["snippet.py", *json.loads(argv_json)]

@@ -9,6 +9,7 @@ import { MCPW_PYTHON, MCPW_PYTHON_RUN } from "./pyodide-python.js";
 import type { PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-protocol.js";
 import { mountScratch, protectInterpreterFs } from "./pyodide-memfs.js";
 import { installProxyFs } from "./pyodide-proxy-fs.js";
+import { SnippetTimers } from "./pyodide-timers.js";
 import { callSync } from "./sync-channel.js";
 
 /**
@@ -46,11 +47,14 @@ Wasm.instantiate = async (source, imports) => {
   return nativeInstantiate(source, imports);
 };
 
-/** What `import js` gives Python: timers only, on an object with no prototype. */
+/**
+ * What `import js` gives Python: timers only, on an object with no prototype. They are the
+ * worker's own (pyodide-timers.ts): the reset cancels whatever a snippet left waiting, and
+ * pyodide.webloop schedules through them too (see start()).
+ */
+const timers = new SnippetTimers((e) => err?.write(`[mcpw: a callback failed: ${e instanceof Error ? e.message : String(e)}]\n`));
 function safeGlobals(): object {
-  const g = Object.create(null) as Record<string, unknown>;
-  for (const k of ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "queueMicrotask"] as const) g[k] = (globalThis as Record<string, unknown>)[k];
-  return g;
+  return Object.assign(Object.create(null) as object, timers.globals());
 }
 
 /**
@@ -104,6 +108,16 @@ async function start(): Promise<void> {
     call: (request: string) => JSON.stringify(callSync(init.channel, (r) => post({ type: "call", request: r }), request)),
   });
   mark("registered");
+  // The event loop's callbacks and pyodide.ffi's timer wrappers go through the worker's timers.
+  py.registerJsModule("_mcpw_timers", { schedule: timers.schedule });
+  py.runPython(`
+import sys, js, _mcpw_timers, pyodide.webloop, pyodide.ffi.wrappers
+pyodide.webloop.scheduleCallback = _mcpw_timers.schedule
+for k in ("setTimeout", "clearTimeout", "setInterval", "clearInterval"):
+    setattr(pyodide.ffi.wrappers, k, getattr(js, k))
+del sys.modules["_mcpw_timers"]
+`);
+  py.unregisterJsModule("_mcpw_timers");
   // Scratch directories are fresh MEMFS mounts after every reset (a policy path takes precedence
   // over one it contains); the rest of the interpreter's file system becomes read-only below.
   const scratch = ["/tmp", "/home/pyodide", py.runPython("import site; site.getsitepackages()[0]") as string];
@@ -226,7 +240,8 @@ sys.modules.pop("pyodide_js", None)
     // The reset runs after the answer is sent, off the caller's path; the pool hands this worker
     // out again only once it reports "idle".
     try {
-      reset();
+      timers.clear();
+      reset(() => timers.clear());
       remount(freshScratch);
       if (process.env.MCPW_DEBUG_PYODIDE) process.stderr.write(`pyodide worker: job ${(j1 - j0).toFixed(1)} ms, reset ${(performance.now() - j1).toFixed(1)} ms\n`);
       post({ type: "idle", ok: true });
