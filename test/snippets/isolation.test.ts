@@ -105,6 +105,41 @@ t.test("run_py isolation between calls on one worker", async (t) => {
     t.equal(pool.replaced, replaced + 1, "its worker was not used again");
   });
 
+  t.test("the reset's baseline and code: out of reach, or the worker is replaced", async (t) => {
+    const probe = "import json, builtins, os\n[json.dumps([1]), builtins.all([0]), os.environ.get('POISON')]";
+    const clean = ["[1]", false, null];
+    t.same((await py("import sys\n'_mcpw' in sys.modules")).value, false, "the reset's module is in no sys.modules");
+    // The reviewer's attack: the baseline is no longer a global of anything.
+    const direct = await py("import sys, json\nb = sys.modules['_mcpw']._STATE['base']\nb['dicts']['json']['dumps'] = json.dumps = lambda *a, **k: 'POISONED'\n'poisoned'");
+    t.equal(direct.exitCode, 1, "sys.modules['_mcpw']._STATE['base'] does not exist");
+    t.same((await py(probe)).value, clean, "and json.dumps is json.dumps again");
+    // Replacing a built-in the reset uses (all() decides whether module dicts are put back).
+    await py("import builtins, json\nbuiltins.all = lambda *a: True\njson.dumps = lambda *a, **k: 'POISONED'\n1");
+    t.same((await py(probe)).value, clean, "the reset finds built-ins in a private copy");
+    // Through the frames that run a snippet, its globals are reachable: changing them retires the worker.
+    const FRAMES = "import sys, json\nf = sys._getframe()\nwhile 'reset' not in f.f_globals: f = f.f_back\ng = f.f_globals\njson.dumps = lambda *a, **k: 'POISONED'\n";
+    for (const [name, change] of [
+      ["a global of the reset's module", "g['_restore_dicts'] = lambda b: None"],
+      ["a function's code", "g['_unchanged'].__code__ = (lambda b: True).__code__"],
+      ["a function's defaults", "g['to_json'].__defaults__ = (1,)"],
+      ["its private built-ins", "g['__builtins__']['all'] = lambda *a: True"],
+      ["its own class", "g['_Handler']._open = lambda self, req: None"],
+    ]) {
+      const replaced = pool.replaced;
+      t.equal((await py(`${FRAMES}${change}\n'changed'`)).value, "changed", `${name}: changed`);
+      t.same((await py(probe)).value, clean, `${name}: the next call is not affected`);
+      t.equal(pool.replaced, replaced + 1, `${name}: the worker was replaced`);
+    }
+    // During the reset (a finalizer it runs), its own frame holds the baseline: rebinding an entry
+    // is found by the check after the reset.
+    const replaced = pool.replaced;
+    await py(
+      "import sys, json\nclass Later:\n    def __del__(self):\n        f = sys._getframe()\n        while f and 'drop_callbacks' not in f.f_locals: f = f.f_back\n        if f: f.f_locals['b']['environ'] = (('POISON', '1'),)\nx = Later(); x.me = x\njson.keep = x\ndel x\n1",
+    );
+    t.same((await py(probe)).value, clean, "a baseline entry rebound during the reset: the next call is not affected");
+    t.equal(pool.replaced, replaced + 1, "and the worker was replaced");
+  });
+
   t.test("the workspace is left as the victim would see it", async (t) => {
     t.same(readdirSync(workspace).filter((f) => f === "stolen.txt"), []);
   });

@@ -5,6 +5,9 @@
  * the reset that runs after every snippet so the next one starts from the same state.
  */
 export const MCPW_PYTHON = String.raw`
+# The worker's own functions find built-ins in a private copy: a snippet that replaces one in the
+# builtins module changes its own calls, not the reset that puts it back.
+__builtins__ = dict(vars(__import__("builtins")))
 import builtins, email.message, io, json, os, sys, types, urllib.error, urllib.request, urllib.response
 import gc as _gc, _signal
 import _mcpw_host
@@ -44,7 +47,13 @@ class _Handler(urllib.request.BaseHandler):
     http_open = _open
     https_open = _open
 
-urllib.request.install_opener(urllib.request.build_opener(_Handler))
+# Every opener urllib builds (urlopen's own, made on first use after each reset, and a snippet's
+# build_opener()) has this handler first.
+_build_opener = urllib.request.build_opener
+def build_opener(*handlers):
+    return _build_opener(_Handler, *handlers)
+urllib.request.build_opener = build_opener
+urllib.request.install_opener(None)
 
 class FetchResponse:
     def __init__(self, r):
@@ -172,14 +181,18 @@ def to_json(value):
 # ---- reset: the next snippet starts from this state
 # (The scratch directories, /tmp, /home/pyodide and site-packages, are replaced by empty file
 # systems by the worker after this; the rest of the interpreter's file system is read-only.)
+#
+# The baseline is a dict of tuples, made once by _record() and held by the worker, which passes it
+# to reset(): no module or global refers to it. Tuples cannot be changed in place, and the worker
+# checks, with built-in functions only, that neither the baseline's entries nor this module's
+# globals, its private built-ins or its functions' code have changed, before and after each reset
+# (pyodide-integrity.ts); if they have, the worker is replaced.
+from itertools import chain as _chain
+from operator import is_ as _is
+
 def _types_of(mod):
     name = getattr(mod, "__name__", None)
     return [v for v in list(vars(mod).values()) if isinstance(v, type) and getattr(v, "__module__", None) == name]
-
-_STATE = {}  # mutated in place, so its identity (what reset compares) never changes
-
-from itertools import chain as _chain
-from operator import is_ as _is
 
 def _entries(mod_dicts, classes):
     """Every key, and an iterator over every value, of the baseline's dicts: built in C
@@ -196,37 +209,44 @@ def _unchanged(b):
     return keys == b["keys"] and all(map(_is, values, b["values"]))
 
 def _record():
-    mods = {n: m for n, m in sys.modules.items()}
+    """The baseline, and what the worker checks for integrity: (baseline, dicts, functions)."""
+    # This module's own classes are put back like the standard library's (it is in no sys.modules).
+    own = [v for v in list(globals().values()) if isinstance(v, type) and v.__module__ == __name__]
+    mods = tuple((n, m) for n, m in sys.modules.items())
     # sys is put back entry by entry on every reset (prepare sets argv and stdin in it each run).
-    names = [n for n, m in mods.items() if isinstance(m, types.ModuleType) and n != "sys"]
-    classes = [t for n in names for t in _types_of(mods[n])]
-    mod_dicts = [vars(mods[n]) for n in names]
-    _STATE["base"] = {
+    names = tuple(n for n, m in mods if isinstance(m, types.ModuleType) and n != "sys")
+    by_name = dict(mods)
+    classes = tuple(t for n in names for t in _types_of(by_name[n])) + tuple(own)
+    mod_dicts = tuple(vars(by_name[n]) for n in names)
+    keys, values = _entries(mod_dicts, classes)
+    base = {
         "modules": mods,
-        "names": names,
+        "module_names": frozenset(n for n, _ in mods),
         "mod_dicts": mod_dicts,
-        "dicts": {n: dict(vars(mods[n])) for n in names},
-        "sys": dict(vars(sys)),
+        "dicts": tuple((d, tuple(d.items())) for d in mod_dicts),
+        "sys": tuple(vars(sys).items()),
+        "sys_keys": frozenset(vars(sys)),
         "class_list": classes,
-        "classes": [(t, dict(vars(t))) for t in classes],
-        "keys": None,
-        "values": None,
-        "environ": dict(os.environ),
-        "path": list(sys.path),
-        "meta_path": list(sys.meta_path),
-        "path_hooks": list(sys.path_hooks),
+        "classes": tuple((t, tuple(vars(t).items())) for t in classes),
+        "keys": keys,
+        "values": tuple(values),
+        "environ": tuple(os.environ.items()),
+        "path": tuple(sys.path),
+        "meta_path": tuple(sys.meta_path),
+        "path_hooks": tuple(sys.path_hooks),
         "cwd": os.getcwd(),
         "recursion": sys.getrecursionlimit(),
         # Containers that stdlib modules keep and snippets commonly change in place.
-        "containers": [(c, c.copy()) for c in _containers()],
+        "containers": tuple((c, tuple(c.items()) if isinstance(c, dict) else tuple(c)) for c in _containers()),
         **_hooks(),
     }
-    keys, values = _entries(mod_dicts, classes)
-    _STATE["base"]["keys"] = keys
-    _STATE["base"]["values"] = tuple(values)
+    ns = globals()
+    funcs = tuple(v for d in (ns, *map(vars, own)) for v in list(d.values()) if isinstance(v, types.FunctionType))
+    checked = (ns, ns["__builtins__"], base, *map(vars, own))
     # The baseline is permanent: the collections after each snippet look only at what came later.
     _gc.collect()
     _gc.freeze()
+    return (base, checked, funcs)
 
 def _audit_guard(event, args):
     # An audit hook cannot be removed: one added by a snippet would see every later call's events.
@@ -245,10 +265,11 @@ def _hooks():
     policy = asyncio.events._event_loop_policy
     return {
         "loop": loop,
-        "loop_dict": dict(vars(loop)),
+        "loop_dict": tuple(vars(loop).items()),
         "policy": policy,
-        "policy_dict": dict(vars(policy)),
+        "policy_dict": tuple(vars(policy).items()),
         "set_running_loop": asyncio.events._set_running_loop,
+        "get_running_loop": asyncio.events._get_running_loop,
         "all_tasks": asyncio.all_tasks,
         "asyncgen_hooks": tuple(sys.get_asyncgen_hooks()),
         "trace": (sys.gettrace(), sys.getprofile()),
@@ -259,10 +280,14 @@ def _hooks():
         "gc": (_gc.isenabled(), _gc.get_threshold(), _gc.get_debug()),
     }
 
+def _same(d, saved):
+    """d has exactly the saved (key, value) pairs, values compared by identity."""
+    return len(d) == len(saved) and not any(d.get(k, saved) is not v for k, v in saved)
+
 def _restore_hooks(b):
     for obj, saved in ((b["loop"], b["loop_dict"]), (b["policy"], b["policy_dict"])):
         d = vars(obj)
-        if len(d) != len(saved) or any(d.get(k, d) is not v for k, v in saved.items()):
+        if not _same(d, saved):
             d.clear(); d.update(saved)
     b["set_running_loop"](b["loop"])
     sys.set_asyncgen_hooks(*b["asyncgen_hooks"])
@@ -287,11 +312,10 @@ def _restore_hooks(b):
 def _close_tasks(b):
     """Closes the coroutine of every task still pending on the baseline's event loop, the running
     one and the policy's (a snippet may have made new ones): its finally blocks run now, in the
-    reset, instead of when it is freed during a later call. Returns the coroutines that refused
+    reset, instead of when it is freed during a later call. Returns the tasks that refused
     (caught GeneratorExit and awaited again): they would run again when freed."""
-    import asyncio
     loops = []
-    for loop in (b["loop"], asyncio.events._get_running_loop(), getattr(asyncio.events._event_loop_policy, "_default_loop", None)):
+    for loop in (b["loop"], b["get_running_loop"](), getattr(b["policy"], "_default_loop", None)):
         if loop is not None and not any(loop is seen for seen in loops):
             loops.append(loop)
     stubborn = []
@@ -313,7 +337,7 @@ def _close_tasks(b):
                 pass
     return stubborn
 
-_STUBBORN = []  # coroutines that would not close: kept, so they are never freed (and never run again)
+_STUBBORN = []  # tasks whose coroutine would not close: kept, so they are never freed (and never run again)
 
 def _collect():
     """gc.collect(); True when Python code (a finalizer: __del__, a generator's finally, a weakref
@@ -330,21 +354,19 @@ def _collect():
     return bool(ran)
 
 def _restore_dicts(b):
-    _STATE["slow_resets"] = _STATE.get("slow_resets", 0) + 1
-    for name in b["names"]:
-        saved = b["dicts"][name]
-        d = vars(b["modules"][name])
-        if len(d) != len(saved) or any(d.get(k, saved) is not v for k, v in saved.items()):
-            if os.environ.get("MCPW_DEBUG_RESET"): print("reset: restoring module", name, file=sys.__stderr__)
+    for d, saved in b["dicts"]:
+        if not _same(d, saved):
+            if os.environ.get("MCPW_DEBUG_RESET"): print("reset: restoring module", d.get("__name__"), file=sys.__stderr__)
             d.clear()
             d.update(saved)
     for cls, saved in b["classes"]:
         current = vars(cls)
-        if len(current) != len(saved) or any(current.get(k, saved) is not v for k, v in saved.items()):
-            for k in [k for k in current if k not in saved]:
+        if not _same(current, saved):
+            keep = frozenset(k for k, _ in saved)
+            for k in [k for k in current if k not in keep]:
                 try: delattr(cls, k)
                 except (AttributeError, TypeError): pass
-            for k, v in saved.items():
+            for k, v in saved:
                 if current.get(k, saved) is not v:
                     try: setattr(cls, k, v)
                     except (AttributeError, TypeError): pass
@@ -353,14 +375,13 @@ def _containers():
     import copyreg, linecache, logging, warnings
     return [linecache.cache, copyreg.dispatch_table, warnings.filters, logging.root.handlers, logging.Logger.manager.loggerDict, sys.path_importer_cache, _gc.callbacks, _gc.garbage]
 
-def reset(drop_callbacks):
-    """Back to the baseline after a snippet. drop_callbacks (the worker's timers) cancels whatever
-    the snippet left waiting on the JavaScript event loop and returns how much that was. Code of
-    the snippet that still runs here (finally blocks of its tasks, finalizers of its garbage) runs
-    before the state is put back; if some runs after it (a finalizer of something the restore
-    freed), everything is put back again. Raises when that does not settle, or when a coroutine
-    refuses to close: the worker is then replaced."""
-    b = _STATE["base"]
+def reset(b, drop_callbacks):
+    """Back to the baseline b after a snippet. drop_callbacks (the worker's timers) cancels
+    whatever the snippet left waiting on the JavaScript event loop and returns how much that was.
+    Code of the snippet that still runs here (finally blocks of its tasks, finalizers of its
+    garbage) runs before the state is put back; if some runs after it (a finalizer of something
+    the restore freed), everything is put back again. Raises when that does not settle, or when a
+    coroutine refuses to close: the worker is then replaced."""
     stubborn = _close_tasks(b)
     for attempt in range(3):
         drop_callbacks()
@@ -375,17 +396,17 @@ def reset(drop_callbacks):
         raise RuntimeError("a task's coroutine would not close")
 
 def _restore(b):
-    for name in [n for n in sys.modules if n not in b["modules"]]:
+    for name in [n for n in sys.modules if n not in b["module_names"]]:
         del sys.modules[name]
-    for name, mod in b["modules"].items():
+    for name, mod in b["modules"]:
         if sys.modules.get(name) is not mod:
             sys.modules[name] = mod
     if not _unchanged(b):
         _restore_dicts(b)
     d = vars(sys)
-    for k in [k for k in d if k not in b["sys"]]:
+    for k in [k for k in d if k not in b["sys_keys"]]:
         del d[k]
-    for k, v in b["sys"].items():
+    for k, v in b["sys"]:
         if d.get(k, d) is not v:
             d[k] = v
     os.environ.clear(); os.environ.update(b["environ"])

@@ -7,6 +7,7 @@ import { CappedOutput } from "./output-cap.js";
 import { EXIT_CODES } from "./schemas.js";
 import { MCPW_PYTHON, MCPW_PYTHON_RUN } from "./pyodide-python.js";
 import type { PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-protocol.js";
+import { integrityCheck } from "./pyodide-integrity.js";
 import { mountScratch, protectInterpreterFs } from "./pyodide-memfs.js";
 import { installProxyFs } from "./pyodide-proxy-fs.js";
 import { SnippetTimers } from "./pyodide-timers.js";
@@ -136,7 +137,7 @@ def _refused(*a, **k):
     raise PermissionError("not available in the snippet sandbox: HTTP goes through urllib or pyodide.http.pyfetch (the mcpw bridge)")
 pyodide.code.run_js = _refused
 _pf._jsfetch = _refused  # the host's own fetch, captured when pyodide.http was imported
-_pf.pyfetch = sys.modules["_mcpw"].pyfetch
+_pf.pyfetch = sys.modules.pop("_mcpw").pyfetch  # (and the reset's module is in no sys.modules from here on)
 sys.modules.pop("pyodide_js", None)
 `);
   // Nothing global that opens connections by itself.
@@ -155,7 +156,9 @@ sys.modules.pop("pyodide_js", None)
   const api = py as unknown as Record<string, unknown>;
   for (const k of ["mountNodeFS", "mountNativeFS", "useNodeSockFS", "loadPackage", "loadPackagesFromImports"]) delete api[k];
   mark("set up");
-  mcpw._record();
+  const recorded = mcpw._record();
+  const base = recorded.get(0);
+  const intact = integrityCheck(py, recorded.get(1), recorded.get(2));
   mark("baseline recorded");
   const run = mcpw.run;
   const prepare = mcpw.prepare;
@@ -240,8 +243,10 @@ sys.modules.pop("pyodide_js", None)
     // The reset runs after the answer is sent, off the caller's path; the pool hands this worker
     // out again only once it reports "idle".
     try {
+      if (!intact()) throw new Error("a snippet changed the reset's baseline or code");
       timers.clear();
-      reset(() => timers.clear());
+      reset(base, () => timers.clear());
+      if (!intact()) throw new Error("the reset's baseline or code changed during the reset");
       remount(freshScratch);
       if (process.env.MCPW_DEBUG_PYODIDE) process.stderr.write(`pyodide worker: job ${(j1 - j0).toFixed(1)} ms, reset ${(performance.now() - j1).toFixed(1)} ms\n`);
       post({ type: "idle", ok: true });
