@@ -140,6 +140,27 @@ t.test("run_py isolation between calls on one worker", async (t) => {
     t.equal(pool.replaced, replaced + 1, "and the worker was replaced");
   });
 
+  t.test("changes to JavaScript objects: refused, or the worker is replaced", async (t) => {
+    const PROTO = "import js\nfrom pyodide.ffi import to_js, create_proxy\nO = js.setTimeout.__proto__.__proto__.constructor\narr = to_js([create_proxy(len)]).map(O.getPrototypeOf)\n";
+    const refused = await py(
+      "import js, _mcpw_host\nfrom pyodide.ffi import to_js\nr = []\nfor f in (lambda: setattr(js, 'x', 1), lambda: setattr(_mcpw_host, 'call', js.setTimeout), lambda: setattr(to_js([]).__proto__.map, 'x', 1)):\n    try:\n        f(); r.append('DONE')\n    except Exception as e:\n        r.append(type(e).__name__)\nr",
+    );
+    t.same(refused.value, ["JsException", "JsException", "JsException"], "the js module, _mcpw_host and the built-in functions are frozen");
+    for (const [name, change, check] of [
+      ["Object.prototype gains a property", "import js\njs.setTimeout.__proto__.__proto__.leaked_from_A = 'secret-A'", "import js\nhasattr(js.setTimeout, 'leaked_from_A')"],
+      ["Array.prototype.copyWithin replaced", "from pyodide.ffi import to_js, create_proxy\nto_js([]).__proto__.copyWithin = create_proxy(lambda *a: 'SPY')", "from pyodide.ffi import to_js\n'native code' not in str(to_js([]).__proto__.copyWithin)"],
+      ["Error.prepareStackTrace replaced", "import js\nfrom pyodide.ffi import create_proxy\ntry:\n    js.clearTimeout.call.apply(1, 2)\nexcept Exception as e:\n    err = e.js_error\nerr.constructor.__proto__.prepareStackTrace = create_proxy(lambda e, frames: 'SPY')", "import js\ntry:\n    js.clearTimeout.call.apply(1, 2)\nexcept Exception as e:\n    err = e.js_error\n'ErrorPrepareStackTrace' not in str(err.constructor.__proto__.prepareStackTrace)"],
+      // Pyodide will not hand Python a proxy class's prototype, but Object.assign run by JS can write it.
+      ["a proxy class's prototype", `${PROTO}arr.toJSON = create_proxy(lambda *a: 'SPY')\narr.forEach(O.assign)`, `${PROTO}'toJSON' in list(arr.map(O.getOwnPropertyNames)[0])`],
+    ]) {
+      const replaced = pool.replaced;
+      const a = await py(`${change}\n'changed'`);
+      t.equal(a.value, "changed", `${name}: the change was made (${a.stderr.trim().split("\n").pop()})`);
+      t.equal((await py(check)).value, false, `${name}: the next call does not see it`);
+      t.equal(pool.replaced, replaced + 1, `${name}: the worker was replaced`);
+    }
+  });
+
   t.test("the workspace is left as the victim would see it", async (t) => {
     t.same(readdirSync(workspace).filter((f) => f === "stolen.txt"), []);
   });

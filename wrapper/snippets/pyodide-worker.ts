@@ -10,6 +10,7 @@ import type { PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-pr
 import { integrityCheck } from "./pyodide-integrity.js";
 import { mountScratch, protectInterpreterFs } from "./pyodide-memfs.js";
 import { installProxyFs } from "./pyodide-proxy-fs.js";
+import { intrinsics, RealmWatch } from "./pyodide-realm.js";
 import { SnippetTimers } from "./pyodide-timers.js";
 import { callSync } from "./sync-channel.js";
 
@@ -57,6 +58,7 @@ const timers = new SnippetTimers((e) => err?.write(`[mcpw: a callback failed: ${
 function safeGlobals(): object {
   return Object.assign(Object.create(null) as object, timers.globals());
 }
+const jsGlobals = safeGlobals();
 
 /**
  * No code from strings: the constructors every function reaches through `.constructor` refuse, and
@@ -94,7 +96,7 @@ async function start(): Promise<void> {
   const indexURL = `${dirname(createRequire(import.meta.url).resolve("pyodide"))}/`;
   const py: PyodideAPI = await loadPyodide({
     indexURL,
-    jsglobals: safeGlobals(),
+    jsglobals: jsGlobals,
     _loadSnapshot: init.snapshot ? readFileSync(init.snapshot) : undefined,
     env: { HOME: "/home/pyodide" },
     stdout: (t: string) => out?.write(`${t}\n`),
@@ -105,9 +107,10 @@ async function start(): Promise<void> {
   py.setInterruptBuffer(interrupt);
   py.setStdout({ write: (b: Uint8Array) => (out.write(Buffer.from(b).toString("utf8")), b.length) });
   py.setStderr({ write: (b: Uint8Array) => (err.write(Buffer.from(b).toString("utf8")), b.length) });
-  py.registerJsModule("_mcpw_host", {
+  const host = Object.assign(Object.create(null) as object, {
     call: (request: string) => JSON.stringify(callSync(init.channel, (r) => post({ type: "call", request: r }), request)),
   });
+  py.registerJsModule("_mcpw_host", host);
   mark("registered");
   // The event loop's callbacks and pyodide.ffi's timer wrappers go through the worker's timers.
   py.registerJsModule("_mcpw_timers", { schedule: timers.schedule });
@@ -153,6 +156,20 @@ sys.modules.pop("pyodide_js", None)
   }
   closeCodeGeneration();
   protectInterpreterFs(py);
+  // What Python can reach of this realm is recorded now (plain functions frozen), and checked at
+  // every reset; the objects made for Python are frozen. Proxy classes Pyodide makes later are
+  // recorded when made, before Python sees them.
+  const realm = new RealmWatch();
+  Object.freeze(jsGlobals);
+  Object.freeze(host);
+  realm.add({ ...intrinsics(), js: jsGlobals, _mcpw_host: host, scheduleCallback: timers.schedule, ...(py as unknown as { ffi: Record<string, unknown> }).ffi });
+  const pyModule = (py as unknown as { _module: { getPyProxyClass: (flags: number) => unknown } })._module;
+  const proxyClass = pyModule.getPyProxyClass;
+  pyModule.getPyProxyClass = (flags) => {
+    const cls = proxyClass(flags);
+    realm.add({ [`the PyProxy class for flags ${flags}`]: cls });
+    return cls;
+  };
   const api = py as unknown as Record<string, unknown>;
   for (const k of ["mountNodeFS", "mountNativeFS", "useNodeSockFS", "loadPackage", "loadPackagesFromImports"]) delete api[k];
   mark("set up");
@@ -243,10 +260,16 @@ sys.modules.pop("pyodide_js", None)
     // The reset runs after the answer is sent, off the caller's path; the pool hands this worker
     // out again only once it reports "idle".
     try {
+      const jsChanged = () => {
+        const what = realm.changed();
+        if (what) throw new Error(`a snippet changed a JavaScript object: ${what}`);
+      };
+      jsChanged();
       if (!intact()) throw new Error("a snippet changed the reset's baseline or code");
       timers.clear();
       reset(base, () => timers.clear());
       if (!intact()) throw new Error("the reset's baseline or code changed during the reset");
+      jsChanged();
       remount(freshScratch);
       if (process.env.MCPW_DEBUG_PYODIDE) process.stderr.write(`pyodide worker: job ${(j1 - j0).toFixed(1)} ms, reset ${(performance.now() - j1).toFixed(1)} ms\n`);
       post({ type: "idle", ok: true });
