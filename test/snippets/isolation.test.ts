@@ -120,8 +120,6 @@ t.test("run_py isolation between calls on one worker", async (t) => {
     const FRAMES = "import sys, json\nf = sys._getframe()\nwhile 'reset' not in f.f_globals: f = f.f_back\ng = f.f_globals\njson.dumps = lambda *a, **k: 'POISONED'\n";
     for (const [name, change] of [
       ["a global of the reset's module", "g['_restore_dicts'] = lambda b: None"],
-      ["a function's code", "g['_unchanged'].__code__ = (lambda b: True).__code__"],
-      ["a function's defaults", "g['to_json'].__defaults__ = (1,)"],
       ["its private built-ins", "g['__builtins__']['all'] = lambda *a: True"],
       ["its own class", "g['_Handler']._open = lambda self, req: None"],
     ]) {
@@ -130,6 +128,20 @@ t.test("run_py isolation between calls on one worker", async (t) => {
       t.same((await py(probe)).value, clean, `${name}: the next call is not affected`);
       t.equal(pool.replaced, replaced + 1, `${name}: the worker was replaced`);
     }
+    // A function's code and defaults are not in any dict: replacing them is refused outright, for
+    // the reset's functions and the standard library's alike.
+    for (const [name, change] of [
+      ["the reset's function's code", "g['_unchanged'].__code__ = (lambda b: True).__code__"],
+      ["the reset's function's defaults", "g['to_json'].__defaults__ = (1,)"],
+      ["json.loads's code", "json.loads.__code__ = (lambda *a, **k: 'SPY').__code__"],
+      ["json.loads's keyword defaults", "json.loads.__kwdefaults__ = {'cls': None}"],
+    ]) {
+      const a = await py(`${FRAMES}${change}\n'changed'`);
+      t.match(a, { exitCode: 1, stderr: /RuntimeError: __\w+__ of \S+ cannot be replaced in the snippet sandbox/ }, `${name}: refused`);
+      t.same((await py(`${probe}\n`)).value, clean, `${name}: the next call is not affected`);
+    }
+    t.same((await py("import json\njson.loads('[2]')")).value, [2], "json.loads is json.loads");
+    t.equal((await py("def mine(): return 1\nmine.__code__ = (lambda: 2).__code__\nmine()")).value, 2, "a snippet's own functions can still be changed");
     // During the reset (a finalizer it runs), its own frame holds the baseline: rebinding an entry
     // is found by the check after the reset.
     const replaced = pool.replaced;

@@ -242,15 +242,25 @@ def _record():
     }
     ns = globals()
     funcs = tuple(v for d in (ns, *map(vars, own)) for v in list(d.values()) if isinstance(v, types.FunctionType))
+    global _PROTECTED
+    _PROTECTED = frozenset(map(id, _chain(funcs, (v for v in base["values"] if isinstance(v, types.FunctionType)))))
     checked = (ns, ns["__builtins__"], base, *map(vars, own))
     # The baseline is permanent: the collections after each snippet look only at what came later.
     _gc.collect()
     _gc.freeze()
     return (base, checked, funcs)
 
+_PROTECTED = frozenset()  # ids of the baseline's functions (and this module's), set by _record()
+_FUNCTION_CODE = frozenset(("__code__", "__defaults__", "__kwdefaults__"))
+
 def _audit_guard(event, args):
+    # A function's code and defaults are replaced in place, where no reset sees them: the baseline's
+    # functions keep theirs (json.loads.__code__ = ... would run in every later call).
+    if event == "object.__setattr__":
+        if args[1] in _FUNCTION_CODE and id(args[0]) in _PROTECTED:
+            raise RuntimeError(f"{args[1]} of {getattr(args[0], '__qualname__', 'a function')} cannot be replaced in the snippet sandbox (it is shared with later calls)")
     # An audit hook cannot be removed: one added by a snippet would see every later call's events.
-    if event == "sys.addaudithook":
+    elif event == "sys.addaudithook":
         raise RuntimeError("audit hooks cannot be added in the snippet sandbox")
 
 sys.addaudithook(_audit_guard)
