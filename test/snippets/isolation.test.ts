@@ -105,6 +105,19 @@ t.test("run_py isolation between calls on one worker", async (t) => {
     t.equal(pool.replaced, replaced + 1, "its worker was not used again");
   });
 
+  t.test("code the reset runs has no file or network access, and a reset that does not end costs the worker", async (t) => {
+    // (Within 20 s, so the previous code, where both never end, fails instead of hanging.)
+    const within = <T>(p: Promise<T>) => Promise.race([p, new Promise<"hung">((r) => setTimeout(() => r("hung"), 20_000).unref())]);
+    await py("import asyncio\nasync def bg():\n    try:\n        await asyncio.sleep(10)\n    finally:\n        open('/mount/late.txt', 'w').write('late')\nasyncio.get_event_loop().create_task(bg())\n'started'");
+    const next = await within(py("1 + 1"));
+    t.match(next, { value: 2 }, "a pending task's finally block that writes a file: the next call is served");
+    t.notOk(existsSync(join(workspace, "late.txt")), "and nothing was written");
+    const replaced = pool.replaced;
+    await py("import json\nclass Loop:\n    def __del__(self):\n        while True: pass\nx = Loop(); x.me = x\njson.keep = x\ndel x\n'set'");
+    t.match(await within(py("1 + 2")), { value: 3 }, "a finalizer that never returns: the next call is served");
+    t.equal(pool.replaced, replaced + 1, "by a new worker");
+  });
+
   t.test("the reset's baseline and code: out of reach, or the worker is replaced", async (t) => {
     const probe = "import json, builtins, os\n[json.dumps([1]), builtins.all([0]), os.environ.get('POISON')]";
     const clean = ["[1]", false, null];

@@ -53,6 +53,9 @@ async function compilePyodideWasm(): Promise<unknown> {
   return wasm.compile(await readFile(file));
 }
 
+/** How long a worker may take to reset after a run before it is replaced. */
+const RESET_MS = 5000;
+
 function parsesAsJson(text: string): boolean {
   try {
     JSON.parse(text);
@@ -117,7 +120,13 @@ export class PyodidePool {
         w.onMessage = null;
         w.runs++;
         if (retire || result.fatal || result.reason === "timeout" || result.reason === "memory" || w.runs >= this.options.recycleAfter) this.retire(w);
-        else w.resetting = true; // released when the worker reports "idle"
+        else {
+          w.resetting = true; // released when the worker reports "idle"
+          // A reset takes milliseconds; one that does not end (a snippet's finalizer that loops,
+          // run by the reset) would hold the worker forever.
+          const runs = w.runs;
+          setTimeout(() => w.resetting && w.runs === runs && this.retire(w), RESET_MS).unref();
+        }
         resolve(result);
       };
       const timer = setTimeout(() => {

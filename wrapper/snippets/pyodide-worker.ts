@@ -12,7 +12,7 @@ import { mountScratch, protectInterpreterFs } from "./pyodide-memfs.js";
 import { installProxyFs } from "./pyodide-proxy-fs.js";
 import { intrinsics, RealmWatch } from "./pyodide-realm.js";
 import { SnippetTimers } from "./pyodide-timers.js";
-import { callSync } from "./sync-channel.js";
+import { callSync, type ChannelAnswer } from "./sync-channel.js";
 
 /**
  * One Pyodide in a worker thread. It loads from the memory snapshot (fast), installs the bridge
@@ -83,6 +83,17 @@ function closeCodeGeneration(): void {
   Object.defineProperty(globalThis, "eval", { value: refuse("eval"), writable: false, configurable: false });
 }
 
+/**
+ * File and network calls go to the main thread only while a snippet runs: code of a snippet that
+ * the reset runs (a task's finally block, a finalizer) gets EACCES instead of waiting for an
+ * answer that no call is there to give.
+ */
+let inJob = false;
+function hostCall(request: string): ChannelAnswer {
+  if (!inJob) return { ok: false, error: { message: "no file or network access outside a run", code: "EACCES" } };
+  return callSync(init.channel, (r) => post({ type: "call", request: r }), request);
+}
+
 let out: CappedOutput;
 let err: CappedOutput;
 let outputExceeded = false;
@@ -108,7 +119,7 @@ async function start(): Promise<void> {
   py.setStdout({ write: (b: Uint8Array) => (out.write(Buffer.from(b).toString("utf8")), b.length) });
   py.setStderr({ write: (b: Uint8Array) => (err.write(Buffer.from(b).toString("utf8")), b.length) });
   const host = Object.assign(Object.create(null) as object, {
-    call: (request: string) => JSON.stringify(callSync(init.channel, (r) => post({ type: "call", request: r }), request)),
+    call: (request: string) => JSON.stringify(hostCall(request)),
   });
   py.registerJsModule("_mcpw_host", host);
   mark("registered");
@@ -126,7 +137,7 @@ del sys.modules["_mcpw_timers"]
   // over one it contains); the rest of the interpreter's file system becomes read-only below.
   const scratch = ["/tmp", "/home/pyodide", py.runPython("import site; site.getsitepackages()[0]") as string];
   const freshScratch = mountScratch(py, scratch.filter((d) => !init.mounts.some((m) => d === m || d.startsWith(`${m}/`))));
-  const remount = installProxyFs(py, init.mounts, (request) => callSync(init.channel, (r) => post({ type: "call", request: r }), request));
+  const remount = installProxyFs(py, init.mounts, hostCall);
   const mcpw = py.pyimport("types").ModuleType("_mcpw");
   mark("proxy fs");
   py.runPython(MCPW_PYTHON + MCPW_PYTHON_RUN, { globals: mcpw.__dict__ });
@@ -207,6 +218,7 @@ sys.modules.pop("pyodide_js", None)
   async function runJob(job: PyJob): Promise<void> {
     jobFatal = (e) => {
       jobFatal = null;
+      inJob = false;
       const exit = e as { name?: string; status?: unknown } | null;
       if (exit?.name === "ExitStatus" && typeof exit.status === "number") {
         // os._exit(n): the interpreter is gone; the run ended with n.
@@ -219,6 +231,7 @@ sys.modules.pop("pyodide_js", None)
       post({ type: "done", result: { stdout: out.text(), stderr: err.text(), exitCode: reason ? EXIT_CODES[reason] : 1, ...(reason ? { reason } : {}), fatal: true } });
     };
     outputExceeded = false;
+    inJob = true;
     out = new CappedOutput(job.stdoutBytes, "stdout", onExceeded);
     err = new CappedOutput(job.stdoutBytes, "stderr", onExceeded);
     memLimitBytes = job.memBytes;
@@ -253,6 +266,7 @@ sys.modules.pop("pyodide_js", None)
     result.stdout = out.text();
     result.stderr = err.text();
     const j1 = performance.now();
+    inJob = false;
     if (!jobFatal) return; // already answered by the fatal-error hook
     jobFatal = null;
     post({ type: "done", result });
