@@ -87,6 +87,8 @@ t.test("run_py isolation between calls on one worker", async (t) => {
     await attack(t, "pyodide.ffi.set_interval", "from pyodide.ffi.wrappers import set_interval\nset_interval(spy, 10)\n'started'");
     await attack(t, "js.queueMicrotask, again and again", "import js\nfrom pyodide.ffi import create_proxy\nn = [0]\ndef again():\n    n[0] += 1\n    spy()\n    if n[0] < 100000: js.queueMicrotask(p)\np = create_proxy(again)\njs.queueMicrotask(p)\n'started'");
     await attack(t, "a finalizer in a cycle", "import json\nclass Later:\n    def __del__(self): spy()\nx = Later(); x.me = x\njson.keep = x\ndel x\n'set'");
+    // Released by JavaScript's garbage collector, which the victim sets going.
+    await attack(t, "a finalizer released through a JavaScript proxy", "from pyodide.ffi import to_js\nclass Later:\n    def __del__(self): spy()\nfor _ in range(200):\n    held = to_js([Later()], create_pyproxies=True)\ndel held\n'set'", "from pyodide.ffi import to_js\nfor _ in range(30):\n    garbage = to_js(list(range(100000)))\n    await asyncio.sleep(0.01)\n1 + 1");
     await attack(t, "sys.monitoring", "import sys\nm = sys.monitoring\nm.use_tool_id(3, 'spy')\nm.register_callback(3, m.events.PY_START, lambda *a: spy())\nm.set_events(3, m.events.PY_START)\n'set'", "def f(): return 1\nf() + 1");
     await attack(t, "sys.addaudithook", "import sys\nsys.addaudithook(lambda e, a: spy())\n'set'", "import os\nos.listdir('/tmp')\n1 + 1");
     await attack(t, "an async generator hook", "import sys\nsys.set_asyncgen_hooks(firstiter=lambda g: spy())\n'set'", "async def g():\n    yield 1\n[x async for x in g()][0] + 1");

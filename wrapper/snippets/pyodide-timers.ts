@@ -6,6 +6,11 @@
  * Python proxies (so what they hold is freed during the reset, not later) and starts a new
  * generation, so a callback of one snippet never runs during the next.
  *
+ * The same holds for Pyodide's finalization registry, through which the garbage collector of
+ * JavaScript releases the Python objects its proxies held: a proxy of one snippet collected during
+ * a later one would run that Python object's finalizer (__del__) there. Releases of proxies made
+ * in an earlier generation wait for the next `clear()` instead.
+ *
  * Timers are given to Python as numbers, not Node's Timeout objects.
  */
 
@@ -46,7 +51,10 @@ export class SnippetTimers {
     this.add(fn, ms, [], ms <= 2 ? "immediate" : "timeout");
   };
 
-  /** Ends the current generation: returns how many callbacks were still waiting. */
+  /**
+   * Ends the current generation: cancels what waits, releases what the garbage collector freed
+   * of earlier generations; returns how many callbacks and releases that was.
+   */
   clear(): number {
     this.generation++;
     const waiting = [...this.pending.values()];
@@ -59,7 +67,30 @@ export class SnippetTimers {
         // already destroyed (the snippet did it, or it ran)
       }
     }
-    return waiting.length;
+    const released = this.released.splice(0);
+    for (const release of released) this.call(release, []);
+    return waiting.length + released.length;
+  }
+
+  private readonly released: (() => void)[] = [];
+
+  /** A FinalizationRegistry whose callbacks for targets registered in an earlier generation wait for clear(). */
+  finalizationRegistry(): typeof FinalizationRegistry {
+    const timers = this;
+    const Native = FinalizationRegistry;
+    type Held = { generation: number; held: unknown };
+    return class GenerationalFinalizationRegistry extends Native<unknown> {
+      constructor(callback: (held: unknown) => void) {
+        super((value) => {
+          const { generation, held } = value as Held;
+          if (generation === timers.generation) callback(held);
+          else timers.released.push(() => callback(held));
+        });
+      }
+      override register(target: WeakKey, held: unknown, token?: WeakKey): void {
+        super.register(target, { generation: timers.generation, held } satisfies Held, token);
+      }
+    } as unknown as typeof FinalizationRegistry;
   }
 
   private add(fn: Callback, ms: number | undefined, args: unknown[], kind: "timeout" | "interval" | "immediate"): number {

@@ -55,6 +55,8 @@ Wasm.instantiate = async (source, imports) => {
  * pyodide.webloop schedules through them too (see start()).
  */
 const timers = new SnippetTimers((e) => err?.write(`[mcpw: a callback failed: ${e instanceof Error ? e.message : String(e)}]\n`));
+// Pyodide makes its registry (proxies released by JavaScript's collector) when it loads.
+globalThis.FinalizationRegistry = timers.finalizationRegistry();
 function safeGlobals(): object {
   return Object.assign(Object.create(null) as object, timers.globals());
 }
