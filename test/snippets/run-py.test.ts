@@ -164,6 +164,37 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     t.not(await probe("import js\njs.setTimeout.constructor('return process')()"), "ESCAPED", "Function via a JS function's constructor");
     t.not(await probe(`from pyodide.http._pyfetch import _jsfetch\nawait _jsfetch("http://127.0.0.1:${port}/hello")`), "ESCAPED", "the host's fetch, captured by pyodide.http");
     t.not(await probe("import gc\nfrom pyodide.ffi import JsProxy\nbad = [o for o in gc.get_objects() if isinstance(o, JsProxy) and any(hasattr(o, k) for k in ('process', 'FS', 'mountNodeFS', '_module', 'require'))]\nassert bad"), "ESCAPED", "no reachable JS object with host powers");
+    // Pyodide's internal API stayed in sys.modules under its submodule's name: its Module mounts NODEFS.
+    t.not(await probe("import sys, js\nfrom pyodide.ffi import to_js\nm = sys.modules['pyodide_js._api'].public_api._module\nm.FS.mount(m.NODEFS, to_js({'root': '/etc'}, dict_converter=js.setTimeout.__proto__.__proto__.constructor.fromEntries), '/home/web_user')\nopen('/home/web_user/hostname').read()"), "ESCAPED", "pyodide_js._api (NODEFS: the host's files)");
+    t.not(await probe("from pyodide.http._pyfetch import abortSignalAny\nfrom pyodide.ffi import to_js\nabortSignalAny(to_js([])).constructor.timeout(10)"), "ESCAPED", "the host's AbortSignal.any, kept by pyodide.http (AbortSignal.timeout is a timer of its own)");
+    // (gc.get_objects() does not list JsProxy objects: they are not tracked by the collector. So,
+    // every JS object reachable from the modules, by following references.)
+    const reachable = await service.runPy({
+      code: [
+        "import gc, sys, types",
+        "from pyodide.ffi import JsProxy",
+        "seen, found, todo = set(), {}, list(sys.modules.values())",
+        "while todo:",
+        "    o = todo.pop()",
+        "    if id(o) in seen: continue",
+        "    seen.add(id(o))",
+        "    if isinstance(o, JsProxy): found[id(o)] = o",
+        "    else: todo.extend(gc.get_referents(o))",
+        "def name(o):",
+        "    for n, m in sorted(sys.modules.items()):",
+        "        if m is o: return n",
+        "        if isinstance(m, types.ModuleType):",
+        "            for k, v in sorted(vars(m).items()):",
+        "                if v is o: return f'{n}.{k}'",
+        "    return 'elsewhere: ' + repr(o)[:60]",
+        "sorted(map(name, found.values()))",
+      ].join("\n"),
+    });
+    t.same(
+      reachable.value,
+      ["_mcpw_host", "js", "pyodide._package_loader.loadedPackages", "pyodide.ffi.wrappers.clearInterval", "pyodide.ffi.wrappers.clearTimeout", "pyodide.ffi.wrappers.setInterval", "pyodide.ffi.wrappers.setTimeout", "pyodide.http._pyfetch.Object", "pyodide.webloop.scheduleCallback"],
+      "the JS objects reachable from Python are the worker's own, Object and Pyodide's package list",
+    );
   });
 
   t.test("pip: a pure-Python wheel from a loopback server, through the bridge", async (t) => {

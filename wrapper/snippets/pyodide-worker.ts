@@ -132,7 +132,7 @@ import sys, js, _mcpw_timers, pyodide.webloop, pyodide.ffi.wrappers
 pyodide.webloop.scheduleCallback = _mcpw_timers.schedule
 for k in ("setTimeout", "clearTimeout", "setInterval", "clearInterval"):
     setattr(pyodide.ffi.wrappers, k, getattr(js, k))
-del sys.modules["_mcpw_timers"]
+del sys.modules["_mcpw_timers"], _mcpw_timers, k, js
 `);
   py.unregisterJsModule("_mcpw_timers");
   // Scratch directories are fresh MEMFS mounts after every reset (a policy path takes precedence
@@ -154,7 +154,20 @@ def _refused(*a, **k):
 pyodide.code.run_js = _refused
 _pf._jsfetch = _refused  # the host's own fetch, captured when pyodide.http was imported
 _pf.pyfetch = sys.modules.pop("_mcpw").pyfetch  # (and the reset's module is in no sys.modules from here on)
-sys.modules.pop("pyodide_js", None)
+# pyodide_js._api is Pyodide's internal API (its Module, the file systems, NODEFS: the host's files):
+# every pyodide_js module goes. pyodide.webloop still imports the config from it at call time, so
+# a stub with that setting stands in (asyncio.run fails as before: no stack switching in Node).
+import types
+for name in [n for n in sys.modules if n == "pyodide_js" or n.startswith("pyodide_js.")]:
+    del sys.modules[name]
+sys.modules["pyodide_js"] = types.ModuleType("pyodide_js")
+sys.modules["pyodide_js._api"] = _api = types.ModuleType("pyodide_js._api")
+_api.config = types.SimpleNamespace(enableRunUntilComplete=True)
+# pyodide.http kept the host's AbortController, AbortSignal (whose timeout() is a timer of its own)
+# and Request; pyfetch is the bridge's, which uses none of them.
+for name in ("AbortController", "AbortSignal", "Request", "abortSignalAny"):
+    setattr(_pf, name, None)
+del types, _api, name, _refused, _pf
 `);
   // Nothing global that opens connections by itself.
   for (const k of ["fetch", "WebSocket", "EventSource"]) delete (globalThis as Record<string, unknown>)[k];
@@ -175,7 +188,9 @@ sys.modules.pop("pyodide_js", None)
   const realm = new RealmWatch();
   Object.freeze(jsGlobals);
   Object.freeze(host);
-  realm.add({ ...intrinsics(), js: jsGlobals, _mcpw_host: host, scheduleCallback: timers.schedule, ...(py as unknown as { ffi: Record<string, unknown> }).ffi });
+  // (pyodide._package_loader.loadedPackages: a JS object Python keeps, from the snapshot's start-up)
+  const loadedPackages = (py.pyimport("pyodide._package_loader") as unknown as { loadedPackages: unknown }).loadedPackages;
+  realm.add({ ...intrinsics(), js: jsGlobals, _mcpw_host: host, scheduleCallback: timers.schedule, loadedPackages, ...(py as unknown as { ffi: Record<string, unknown> }).ffi });
   const pyModule = (py as unknown as { _module: { getPyProxyClass: (flags: number) => unknown } })._module;
   const proxyClass = pyModule.getPyProxyClass;
   pyModule.getPyProxyClass = (flags) => {
