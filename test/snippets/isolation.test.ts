@@ -97,6 +97,8 @@ t.test("run_py isolation between calls on one worker", async (t) => {
     await attack(t, "an exception handler", `${loop}loop.set_exception_handler(lambda l, c: spy())\n'set'`, "import asyncio\nasyncio.get_event_loop().call_exception_handler({'message': 'x'})\n1 + 1");
     await attack(t, "sys.setprofile", "import sys\nsys.setprofile(lambda *a: spy())\n'set'");
     await attack(t, "sys.settrace", "import sys\ndef tr(*a):\n    spy(); return tr\nsys.settrace(tr)\n'set'", "def f(): return 1\nf() + 1");
+    await py("import gc\ngc.unfreeze()\ngc.disable()\n1");
+    t.same((await py("import gc\n[gc.get_freeze_count() > 1000, gc.isenabled()]")).value, [true, true], "gc.unfreeze() and gc.disable() are undone (the reset's collections stay cheap)");
     const timeout = await attack(t, "a SIGINT handler (the timeout's interrupt)", "import signal\nsignal.signal(signal.SIGINT, lambda *a: spy())\n'set'", "while True: pass");
     t.match(timeout, { reason: "timeout" }, "the victim's timeout still interrupts it");
   });

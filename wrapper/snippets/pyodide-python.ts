@@ -248,6 +248,7 @@ def _record():
     # The baseline is permanent: the collections after each snippet look only at what came later.
     _gc.collect()
     _gc.freeze()
+    base["gc"] = (*base["gc"][:3], _gc.get_freeze_count())
     return (base, checked, funcs)
 
 _PROTECTED = frozenset()  # ids of the baseline's functions (and this module's), set by _record()
@@ -287,7 +288,7 @@ def _hooks():
         "signals": tuple((s, _signal.getsignal(s)) for s in _signal.valid_signals()),
         "int_digits": sys.get_int_max_str_digits(),
         "coro_depth": sys.get_coroutine_origin_tracking_depth(),
-        "gc": (_gc.isenabled(), _gc.get_threshold(), _gc.get_debug()),
+        "gc": (_gc.isenabled(), _gc.get_threshold(), _gc.get_debug(), 0),
     }
 
 def _same(d, saved):
@@ -315,9 +316,11 @@ def _restore_hooks(b):
             except (OSError, ValueError, TypeError): pass
     sys.set_int_max_str_digits(b["int_digits"])
     sys.set_coroutine_origin_tracking_depth(b["coro_depth"])
-    enabled, threshold, debug = b["gc"]
+    enabled, threshold, debug, frozen = b["gc"]
     _gc.enable() if enabled else _gc.disable()
     _gc.set_threshold(*threshold); _gc.set_debug(debug)
+    if _gc.get_freeze_count() < frozen:
+        _gc.freeze()  # a snippet's gc.unfreeze(): the baseline out of the collections again
 
 def _close_tasks(b):
     """Closes the coroutine of every task still pending on the baseline's event loop, the running
