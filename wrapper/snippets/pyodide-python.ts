@@ -248,8 +248,14 @@ def _record():
     # The baseline is permanent: the collections after each snippet look only at what came later.
     _gc.collect()
     _gc.freeze()
-    base["gc"] = (*base["gc"][:3], _gc.get_freeze_count())
     return (base, checked, funcs)
+
+# gc.get_freeze_count() walks the frozen objects (~1 ms): gc.unfreeze() notes that it was called.
+_UNFROZEN = [False]
+def _unfreeze(_unfreeze=_gc.unfreeze):
+    _UNFROZEN[0] = True
+    _unfreeze()
+_gc.unfreeze = _unfreeze
 
 _PROTECTED = frozenset()  # ids of the baseline's functions (and this module's), set by _record()
 _FUNCTION_CODE = frozenset(("__code__", "__defaults__", "__kwdefaults__"))
@@ -288,7 +294,7 @@ def _hooks():
         "signals": tuple((s, _signal.getsignal(s)) for s in _signal.valid_signals()),
         "int_digits": sys.get_int_max_str_digits(),
         "coro_depth": sys.get_coroutine_origin_tracking_depth(),
-        "gc": (_gc.isenabled(), _gc.get_threshold(), _gc.get_debug(), 0),
+        "gc": (_gc.isenabled(), _gc.get_threshold(), _gc.get_debug()),
     }
 
 def _same(d, saved):
@@ -316,11 +322,12 @@ def _restore_hooks(b):
             except (OSError, ValueError, TypeError): pass
     sys.set_int_max_str_digits(b["int_digits"])
     sys.set_coroutine_origin_tracking_depth(b["coro_depth"])
-    enabled, threshold, debug, frozen = b["gc"]
+    enabled, threshold, debug = b["gc"]
     _gc.enable() if enabled else _gc.disable()
     _gc.set_threshold(*threshold); _gc.set_debug(debug)
-    if _gc.get_freeze_count() < frozen:
+    if _UNFROZEN[0]:
         _gc.freeze()  # a snippet's gc.unfreeze(): the baseline out of the collections again
+        _UNFROZEN[0] = False
 
 def _close_tasks(b):
     """Closes the coroutine of every task still pending on the baseline's event loop, the running
