@@ -1,4 +1,5 @@
 import { types } from "node:util";
+import type { PyodideAPI } from "pyodide";
 
 /**
  * The JavaScript objects a Python snippet can reach and change (through `js`, a JS error's
@@ -97,4 +98,25 @@ export class RealmWatch {
     for (const [o, s] of this.watched) if (!same(o, s)) return this.names.get(o) ?? "an object";
     return null;
   }
+}
+
+/**
+ * Records what Python can reach in this realm (plain functions frozen): the language's objects,
+ * Pyodide's ffi classes and package list, and `exposed` (the objects made for Python). Pyodide's
+ * proxy classes are recorded as Pyodide makes them (through Module.getPyProxyClass), before Python
+ * sees a proxy of one.
+ */
+export function watchRealm(py: PyodideAPI, exposed: Record<string, unknown>): RealmWatch {
+  const realm = new RealmWatch();
+  // (pyodide._package_loader.loadedPackages: a JS object Python keeps, from the snapshot's start-up)
+  const loadedPackages = (py.pyimport("pyodide._package_loader") as unknown as { loadedPackages: unknown }).loadedPackages;
+  realm.add({ ...intrinsics(), ...exposed, loadedPackages, ...(py as unknown as { ffi: Record<string, unknown> }).ffi });
+  const module = (py as unknown as { _module: { getPyProxyClass: (flags: number) => unknown } })._module;
+  const proxyClass = module.getPyProxyClass;
+  module.getPyProxyClass = (flags) => {
+    const cls = proxyClass(flags);
+    realm.add({ [`the PyProxy class for flags ${flags}`]: cls });
+    return cls;
+  };
+  return realm;
 }

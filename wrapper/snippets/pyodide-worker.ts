@@ -10,7 +10,7 @@ import type { PyJob, PyJobResult, WorkerInit, WorkerMessage } from "./pyodide-pr
 import { integrityCheck } from "./pyodide-integrity.js";
 import { mountScratch, protectInterpreterFs } from "./pyodide-memfs.js";
 import { installProxyFs } from "./pyodide-proxy-fs.js";
-import { intrinsics, RealmWatch } from "./pyodide-realm.js";
+import { watchRealm } from "./pyodide-realm.js";
 import { SnippetTimers } from "./pyodide-timers.js";
 import { callSync, type ChannelAnswer } from "./sync-channel.js";
 
@@ -182,22 +182,11 @@ del types, _api, name, _refused, _pf
   }
   closeCodeGeneration();
   protectInterpreterFs(py);
-  // What Python can reach of this realm is recorded now (plain functions frozen), and checked at
-  // every reset; the objects made for Python are frozen. Proxy classes Pyodide makes later are
-  // recorded when made, before Python sees them.
-  const realm = new RealmWatch();
+  // What Python can reach of this realm is recorded now and checked at every reset; the objects
+  // made for Python are frozen.
   Object.freeze(jsGlobals);
   Object.freeze(host);
-  // (pyodide._package_loader.loadedPackages: a JS object Python keeps, from the snapshot's start-up)
-  const loadedPackages = (py.pyimport("pyodide._package_loader") as unknown as { loadedPackages: unknown }).loadedPackages;
-  realm.add({ ...intrinsics(), js: jsGlobals, _mcpw_host: host, scheduleCallback: timers.schedule, loadedPackages, ...(py as unknown as { ffi: Record<string, unknown> }).ffi });
-  const pyModule = (py as unknown as { _module: { getPyProxyClass: (flags: number) => unknown } })._module;
-  const proxyClass = pyModule.getPyProxyClass;
-  pyModule.getPyProxyClass = (flags) => {
-    const cls = proxyClass(flags);
-    realm.add({ [`the PyProxy class for flags ${flags}`]: cls });
-    return cls;
-  };
+  const realm = watchRealm(py, { js: jsGlobals, _mcpw_host: host, scheduleCallback: timers.schedule });
   const api = py as unknown as Record<string, unknown>;
   for (const k of ["mountNodeFS", "mountNativeFS", "useNodeSockFS", "loadPackage", "loadPackagesFromImports"]) delete api[k];
   mark("set up");
