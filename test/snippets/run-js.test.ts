@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { McpwError } from "../../protocol/errors.js";
@@ -29,6 +29,15 @@ t.test("run_js: every limit is hit and reported", async (t) => {
   const deep = await service.runJs({ code: "function f(n) { return f(n + 1) + 1 } f(0)" });
   t.match(deep, { reason: "stack", stderr: /stack overflow/ }, "deep recursion");
   t.match(await service.runJs({ code: "1 + 1" }), { value: 2, exitCode: 0 }, "the next call runs normally");
+});
+
+t.test("run_js: values JSON cannot carry", async (t) => {
+  const { service } = await snippetService(t, { limits: { timeoutMs: 5000 } });
+  t.match(await service.runJs({ code: "console.log('kept'); 2n ** 70n" }), { stdout: "kept\n", exitCode: 0, value: "1180591620717411303424" }, "a BigInt: its decimal string");
+  t.same((await service.runJs({ code: "({ a: 1n, b: [2n, 3] })" })).value, { a: "1", b: ["2", 3] }, "BigInts inside an object");
+  t.same((await service.runJs({ code: "[NaN, 1]" })).value, [null, 1], "NaN inside an array: null, as JSON.stringify gives it");
+  t.equal((await service.runJs({ code: "0 / 0" })).value, "NaN", "NaN itself: its name");
+  t.match((await service.runJs({ code: "new Error('x')" })).value, { name: "Error", message: "x" }, "an Error: its name and message");
 });
 
 t.test("run_js: network rules at the bridge, against loopback servers", async (t) => {
@@ -73,6 +82,27 @@ t.test("run_js: the virtual file system", async (t) => {
     })()`,
   });
   t.same(r.value, { seen: ["workspace data", "read only data"], refused: ["ENOENT", "ENOENT", "EROFS"], root: [ro.split("/")[1], "mount"].sort() });
+  mkdirSync(join(workspace, "sub"));
+  const outside = tempDir("mcpw-snippets-outside-");
+  writeFileSync(join(outside, "secret.txt"), "host secret");
+  symlinkSync(join(outside, "secret.txt"), join(workspace, "link"));
+  symlinkSync(outside, join(ro, "dirlink"));
+  for (const p of ["/mount/link", join(ro, "dirlink", "secret.txt")]) {
+    const refused = (await service.runJs({ code: `fs.readFile(${JSON.stringify(p)}, "utf8").then(() => "ALLOWED", (e) => [e.code, e.message])` })).value as [string, string];
+    t.match(refused, ["policy_denied", /refused: it leads to a place that is not under/], `reading through the symlink ${p} is refused`);
+    t.notMatch(refused[1], outside, "without naming where the symlink leads on the host");
+  }
+  for (const cwd of ["/etc", "/mount/../etc", "/", "/mountain", "/mount/nonexistent", "/mount/in.txt", join(ro, "missing")]) {
+    await t.rejects(service.runJs({ code: "process.cwd()", cwd }), { code: "bad_params", field: "cwd" }, `cwd ${cwd} is refused`);
+  }
+  t.equal((await service.runJs({ code: "process.cwd()", cwd: "/mount/sub/../sub/" })).value, "/mount/sub", "a cwd below /mount, normalised");
+  t.equal((await service.runJs({ code: "process.cwd()", cwd: ro })).value, ro, "a policy path");
+  // The prelude builds op texts with JSON.stringify; a snippet that replaces it writes any op.
+  const forged = async (op: object) =>
+    (await service.runJs({ code: `JSON.stringify = () => ${JSON.stringify(JSON.stringify(op))}; fs.stat("/mount/in.txt").then(() => "ALLOWED", (e) => [e.code, e.message])` })).value as [string, string];
+  for (const op of [{ op: "exec", command: "id" }, { op: "exec", command: "id", path: ro }, { op: "http.request", url: "http://127.0.0.1:1/" }, { path: "/mount/in.txt" }]) {
+    t.match(await forged(op), ["EINVAL", /is not a file operation/], `a forged ${JSON.stringify(op)} is refused by the file system`);
+  }
   t.equal(readFileSync(join(workspace, "out.txt"), "utf8"), "written", "writes land in the workspace");
   const narrowed = await service.runJs({ code: `fs.readFile(${JSON.stringify(join(ro, "data.txt"))}, "utf8").catch((e) => e.code)`, policy: { filesystem: { readonly: [] } } });
   t.equal(narrowed.value, "ENOENT", "a call that narrows filesystem.readonly no longer sees the path");

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deflateRawSync } from "node:zlib";
 import t from "tap";
@@ -68,6 +68,22 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
   t.match(await service.runPy({ code: "import sys\nsys.exit(4)" }), { exitCode: 4 });
   t.match(await service.runPy({ code: "1/0" }), { exitCode: 1, stderr: /ZeroDivisionError/ });
 
+  t.test("values JSON cannot carry, and a value that cannot be read", async (t) => {
+    t.match(await service.runPy({ code: "print('kept')\nfloat('nan')" }), { stdout: "kept\n", exitCode: 0, value: "nan" }, "NaN: its repr, and the output is kept");
+    t.match(await service.runPy({ code: "[1, float('inf')]" }), { value: "[1, inf]" }, "Infinity inside a list: the list's repr");
+    const pool = await service.python();
+    const replaced = pool.replaced;
+    // A snippet that reaches the worker's own to_json (through the frames that run it) and makes it
+    // return non-JSON.
+    const poisoned = await service.runPy({
+      code: "import sys\nf = sys._getframe()\nwhile 'to_json' not in f.f_globals: f = f.f_back\nf.f_globals['_dumps'] = lambda *a, **k: 'POISONED'\nprint('still here')\n[1]",
+    });
+    t.match(poisoned, { stdout: "still here\n", stderr: /the value could not be read/ }, "the answer keeps its output");
+    t.notOk("value" in poisoned, "and has no value");
+    t.equal(pool.replaced, replaced + 1, "the worker whose result could not be read is replaced");
+    t.match(await service.runPy({ code: "import json\njson.dumps([1])" }), { value: "[1]" }, "the next call is served normally");
+  });
+
   t.test("limits", async (t) => {
     const loop = await service.runPy({ code: "while True: pass", policy: { limits: { timeoutMs: 500 } } });
     t.match(loop, { reason: "timeout", exitCode: 124, stderr: /limits\.timeoutMs/ }, "infinite loop");
@@ -80,6 +96,12 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     t.match(flood.stdout, /\[mcpw: stdout cut at 1000 bytes \(limits\.stdoutBytes\)\]\n$/);
     t.match(await service.runPy({ code: "def f(n): return f(n + 1)\nf(0)" }), { reason: "stack", stderr: /RecursionError/ }, "deep recursion");
     t.match(await service.runPy({ code: "1 + 1" }), { value: 2 }, "a replacement worker serves the next call");
+    // Past the default limit the C stack (recursion through C, or freeing a million frames)
+    // overflows the host's stack: a fatal error that ends the worker, reported as what it is.
+    const overflow = await service.runPy({ code: "import sys\nsys.setrecursionlimit(10**6)\nprint('before')\ndef f(n): return f(n + 1) + 1\nf(0)" });
+    t.match(overflow, { reason: "stack", exitCode: 1, stdout: "before\n", stderr: /stack overflowed/ }, "deep recursion after sys.setrecursionlimit(10**6): stack, not memory");
+    t.match(await service.runPy({ code: "import os\nprint('x')\nos._exit(3)" }), { exitCode: 3, stdout: "x\n", stderr: "" }, "os._exit(3) ends the run with 3");
+    t.match(await service.runPy({ code: "1 + 1" }), { value: 2 }, "and a replacement worker serves the next call");
   });
 
   t.test("network through the bridge", async (t) => {
@@ -103,6 +125,17 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     t.match((await service.runPy({ code: "import os\nos.symlink('/etc', '/mount/etc')" })).stderr, /PermissionError|Operation not permitted/, "no symlinks");
     const readonly = await service.runPy({ code: `p = ${JSON.stringify(join(ro, "data.txt"))}\ntry:\n    open(p, 'w').write('x')\n    w = 'WRITTEN'\nexcept OSError as e:\n    w = e.errno\n[open(p).read(), w]` });
     t.same(readonly.value, ["read only data", 69], "a filesystem.readonly path is read through the bridge; writing it fails with EROFS");
+    for (const cwd of ["/nonexistent", "/lib", "/tmp", "/mount/../etc", "/mount/in.txt", "/mount/missing"]) {
+      await t.rejects(service.runPy({ code: "import os\nos.getcwd()", cwd }), { code: "bad_params", field: "cwd" }, `cwd ${cwd} is refused`);
+    }
+    t.equal((await service.runPy({ code: "import os\nos.getcwd()", cwd: ro })).value, ro, "a policy path as cwd");
+    symlinkSync(join(workspace, "in.txt"), join(workspace, "inlink"));
+    t.equal((await service.runPy({ code: "import os\nos.readlink('/mount/inlink')" })).value, "/mount/in.txt", "a workspace symlink's target is given as a /mount path");
+    const host = async (request: object) => (await service.runPy({ code: `import _mcpw_host, json\njson.loads(_mcpw_host.call(${JSON.stringify(JSON.stringify(request))}))` })).value;
+    t.match(await host({ method: "fs", params: { op: "exec", command: "id" } }), { ok: false, error: { code: "EINVAL", message: /is not a file operation/ } }, "the channel's fs method takes file operations only");
+    t.match(await host({ method: "exec", params: { command: "id" } }), { ok: false, error: { code: "EINVAL", message: /is not a host call/ } }, "the channel refuses unknown methods");
+    t.match(await host({ method: "http" }), { ok: false, error: { code: "bad_params", message: /url/ } }, "an http call without params is refused as such, not a crash");
+    await t.rejects(service.runPy({ code: "1", cwd: ro, policy: { filesystem: { readonly: [] } } }), { code: "bad_params", field: "cwd" }, "a policy path the call narrowed away");
     const narrowed = await service.runPy({ code: `import os\nos.path.exists(${JSON.stringify(join(ro, "data.txt"))})`, policy: { filesystem: { readonly: [] } } });
     t.equal(narrowed.value, false, "a call that narrows filesystem.readonly no longer sees it");
   });
@@ -131,6 +164,37 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     t.not(await probe("import js\njs.setTimeout.constructor('return process')()"), "ESCAPED", "Function via a JS function's constructor");
     t.not(await probe(`from pyodide.http._pyfetch import _jsfetch\nawait _jsfetch("http://127.0.0.1:${port}/hello")`), "ESCAPED", "the host's fetch, captured by pyodide.http");
     t.not(await probe("import gc\nfrom pyodide.ffi import JsProxy\nbad = [o for o in gc.get_objects() if isinstance(o, JsProxy) and any(hasattr(o, k) for k in ('process', 'FS', 'mountNodeFS', '_module', 'require'))]\nassert bad"), "ESCAPED", "no reachable JS object with host powers");
+    // Pyodide's internal API stayed in sys.modules under its submodule's name: its Module mounts NODEFS.
+    t.not(await probe("import sys, js\nfrom pyodide.ffi import to_js\nm = sys.modules['pyodide_js._api'].public_api._module\nm.FS.mount(m.NODEFS, to_js({'root': '/etc'}, dict_converter=js.setTimeout.__proto__.__proto__.constructor.fromEntries), '/home/web_user')\nopen('/home/web_user/hostname').read()"), "ESCAPED", "pyodide_js._api (NODEFS: the host's files)");
+    t.not(await probe("from pyodide.http._pyfetch import abortSignalAny\nfrom pyodide.ffi import to_js\nabortSignalAny(to_js([])).constructor.timeout(10)"), "ESCAPED", "the host's AbortSignal.any, kept by pyodide.http (AbortSignal.timeout is a timer of its own)");
+    // (gc.get_objects() does not list JsProxy objects: they are not tracked by the collector. So,
+    // every JS object reachable from the modules, by following references.)
+    const reachable = await service.runPy({
+      code: [
+        "import gc, sys, types",
+        "from pyodide.ffi import JsProxy",
+        "seen, found, todo = set(), {}, list(sys.modules.values())",
+        "while todo:",
+        "    o = todo.pop()",
+        "    if id(o) in seen: continue",
+        "    seen.add(id(o))",
+        "    if isinstance(o, JsProxy): found[id(o)] = o",
+        "    else: todo.extend(gc.get_referents(o))",
+        "def name(o):",
+        "    for n, m in sorted(sys.modules.items()):",
+        "        if m is o: return n",
+        "        if isinstance(m, types.ModuleType):",
+        "            for k, v in sorted(vars(m).items()):",
+        "                if v is o: return f'{n}.{k}'",
+        "    return 'elsewhere: ' + repr(o)[:60]",
+        "sorted(map(name, found.values()))",
+      ].join("\n"),
+    });
+    t.same(
+      reachable.value,
+      ["_mcpw_host", "js", "pyodide._package_loader.loadedPackages", "pyodide.ffi.wrappers.clearInterval", "pyodide.ffi.wrappers.clearTimeout", "pyodide.ffi.wrappers.setInterval", "pyodide.ffi.wrappers.setTimeout", "pyodide.http._pyfetch.Object", "pyodide.webloop.scheduleCallback"],
+      "the JS objects reachable from Python are the worker's own, Object and Pyodide's package list",
+    );
   });
 
   t.test("pip: a pure-Python wheel from a loopback server, through the bridge", async (t) => {

@@ -63,6 +63,18 @@ interface Waiter {
 
 const TIME_UP: ChannelAnswer = { ok: false, error: { message: "the snippet's time is up (limits.timeoutMs)", code: "ETIMEDOUT" } };
 
+/** How long a worker may take to reset after a run before it is replaced. */
+const RESET_MS = 5000;
+
+function parsesAsJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class PyodidePool {
   private readonly idle: PyProc[] = [];
   /** Every live process: starting, idle, running or resetting. */
@@ -125,7 +137,13 @@ export class PyodidePool {
         if (w.state !== "running") {
           // it died: already out of the pool
         } else if (retire || result.fatal || result.reason === "timeout" || result.reason === "memory" || w.runs >= this.options.recycleAfter) this.retire(w);
-        else w.state = "resetting"; // released when the process reports "idle"
+        else {
+          w.state = "resetting"; // released when the process reports "idle"
+          // A reset takes milliseconds; one that does not end (a snippet's finalizer that loops,
+          // run by the reset) would hold the process forever.
+          const runs = w.runs;
+          setTimeout(() => w.state === "resetting" && w.runs === runs && this.retire(w), RESET_MS).unref();
+        }
         resolve(result);
       };
       const timer = setTimeout(() => {
@@ -173,7 +191,14 @@ export class PyodidePool {
               result.exitCode = 124;
             }
             if (result.reason === "timeout") result.stderr += `[mcpw: stopped after ${timeoutMs} ms (limits.timeoutMs)]\n`;
-            finish(result, false);
+            // The worker's own to_json makes strict JSON: a value that does not parse means its
+            // Python is no longer as set up (a snippet changed it), so the process is not used again.
+            const unreadable = typeof result.value === "string" && !parsesAsJson(result.value);
+            if (unreadable) {
+              delete result.value;
+              result.stderr += "[mcpw: the value could not be read; the Python worker is replaced]\n";
+            }
+            finish(result, unreadable);
           } else if (m.type === "failed") {
             finish({ stdout: "", stderr: `[mcpw: the Python worker failed: ${m.message}]\n`, exitCode: 1, fatal: true }, true);
           }

@@ -37,7 +37,7 @@ interface Stat {
   ctimeMs: number;
 }
 
-export function installProxyFs(py: PyodideAPI, mounts: readonly string[], call: Call): () => void {
+export function installProxyFs(py: PyodideAPI, mounts: readonly string[], call: Call): (between?: () => void) => void {
   const FS = (py as Any).FS as Any;
   const fail = (code: string): never => {
     throw new FS.ErrnoError(ERRNO[code] ?? ERRNO.EIO);
@@ -186,8 +186,10 @@ export function installProxyFs(py: PyodideAPI, mounts: readonly string[], call: 
     }
   };
   mountAll();
-  return () => {
+  /** Drops every cached node (`between` runs with the proxy mounts unmounted). */
+  return (between?: () => void) => {
     for (const dir of mounts) FS.unmount(dir);
+    between?.();
     mountAll();
   };
 }

@@ -5,7 +5,11 @@
  * the reset that runs after every snippet so the next one starts from the same state.
  */
 export const MCPW_PYTHON = String.raw`
+# The worker's own functions find built-ins in a private copy: a snippet that replaces one in the
+# builtins module changes its own calls, not the reset that puts it back.
+__builtins__ = dict(vars(__import__("builtins")))
 import builtins, email.message, io, json, os, sys, types, urllib.error, urllib.request, urllib.response
+import gc as _gc, _signal
 import _mcpw_host
 
 def _call(kind, params):
@@ -43,7 +47,13 @@ class _Handler(urllib.request.BaseHandler):
     http_open = _open
     https_open = _open
 
-urllib.request.install_opener(urllib.request.build_opener(_Handler))
+# Every opener urllib builds (urlopen's own, made on first use after each reset, and a snippet's
+# build_opener()) has this handler first.
+_build_opener = urllib.request.build_opener
+def build_opener(*handlers):
+    return _build_opener(_Handler, *handlers)
+urllib.request.build_opener = build_opener
+urllib.request.install_opener(None)
 
 class FetchResponse:
     def __init__(self, r):
@@ -154,24 +164,35 @@ def install(requirements=(), wheel_urls=(), index_url=None):
     return done
 
 # ---- the result value as JSON
+_dumps = json.dumps  # bound now: a snippet that replaces json.dumps changes only its own calls
+
 def to_json(value):
+    """Strict JSON (no NaN or Infinity, which JSON.parse refuses), else the value's repr."""
     if value is None:
         return None
     try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return json.dumps(repr(value))
+        return _dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            return _dumps(repr(value))
+        except Exception:
+            return _dumps(f"<{type(value).__name__} object; its repr failed>")
 
 # ---- reset: the next snippet starts from this state
-_SCRATCH = ("/tmp", "/home/pyodide")
+# (The scratch directories, /tmp, /home/pyodide and site-packages, are replaced by empty file
+# systems by the worker after this; the rest of the interpreter's file system is read-only.)
+#
+# The baseline is a dict of tuples, made once by _record() and held by the worker, which passes it
+# to reset(): no module or global refers to it. Tuples cannot be changed in place, and the worker
+# checks, with built-in functions only, that neither the baseline's entries nor this module's
+# globals, its private built-ins or its functions' code have changed, before and after each reset
+# (pyodide-integrity.ts); if they have, the worker is replaced.
+from itertools import chain as _chain
+from operator import is_ as _is
+
 def _types_of(mod):
     name = getattr(mod, "__name__", None)
     return [v for v in list(vars(mod).values()) if isinstance(v, type) and getattr(v, "__module__", None) == name]
-
-_STATE = {}  # mutated in place, so its identity (what reset compares) never changes
-
-from itertools import chain as _chain
-from operator import is_ as _is
 
 def _entries(mod_dicts, classes):
     """Every key, and an iterator over every value, of the baseline's dicts: built in C
@@ -188,80 +209,224 @@ def _unchanged(b):
     return keys == b["keys"] and all(map(_is, values, b["values"]))
 
 def _record():
-    mods = {n: m for n, m in sys.modules.items()}
+    """The baseline, and what the worker checks for integrity: (baseline, dicts, functions)."""
+    # This module's own classes are put back like the standard library's (it is in no sys.modules).
+    own = [v for v in list(globals().values()) if isinstance(v, type) and v.__module__ == __name__]
+    mods = tuple((n, m) for n, m in sys.modules.items())
     # sys is put back entry by entry on every reset (prepare sets argv and stdin in it each run).
-    names = [n for n, m in mods.items() if isinstance(m, types.ModuleType) and n != "sys"]
-    classes = [t for n in names for t in _types_of(mods[n])]
-    mod_dicts = [vars(mods[n]) for n in names]
-    _STATE["base"] = {
+    names = tuple(n for n, m in mods if isinstance(m, types.ModuleType) and n != "sys")
+    by_name = dict(mods)
+    classes = tuple(t for n in names for t in _types_of(by_name[n])) + tuple(own)
+    mod_dicts = tuple(vars(by_name[n]) for n in names)
+    keys, values = _entries(mod_dicts, classes)
+    base = {
         "modules": mods,
-        "names": names,
+        "module_names": frozenset(n for n, _ in mods),
         "mod_dicts": mod_dicts,
-        "dicts": {n: dict(vars(mods[n])) for n in names},
-        "sys": dict(vars(sys)),
+        "dicts": tuple((d, tuple(d.items())) for d in mod_dicts),
+        "sys": tuple(vars(sys).items()),
+        "sys_keys": frozenset(vars(sys)),
         "class_list": classes,
-        "classes": [(t, dict(vars(t))) for t in classes],
-        "keys": None,
-        "values": None,
-        "environ": dict(os.environ),
-        "path": list(sys.path),
-        "meta_path": list(sys.meta_path),
-        "path_hooks": list(sys.path_hooks),
+        "classes": tuple((t, tuple(vars(t).items())) for t in classes),
+        "keys": keys,
+        "values": tuple(values),
+        "environ": tuple(os.environ.items()),
+        "path": tuple(sys.path),
+        "meta_path": tuple(sys.meta_path),
+        "path_hooks": tuple(sys.path_hooks),
         "cwd": os.getcwd(),
         "recursion": sys.getrecursionlimit(),
         # Containers that stdlib modules keep and snippets commonly change in place.
-        "containers": [(c, c.copy()) for c in _containers()],
-        "scratch": {d: set(os.listdir(d)) for d in (*_SCRATCH, *__import__("site").getsitepackages()) if os.path.isdir(d)},
+        "containers": tuple((c, tuple(c.items()) if isinstance(c, dict) else tuple(c)) for c in _containers()),
+        **_hooks(),
     }
-    keys, values = _entries(mod_dicts, classes)
-    _STATE["base"]["keys"] = keys
-    _STATE["base"]["values"] = tuple(values)
+    ns = globals()
+    funcs = tuple(v for d in (ns, *map(vars, own)) for v in list(d.values()) if isinstance(v, types.FunctionType))
+    global _PROTECTED
+    _PROTECTED = frozenset(map(id, _chain(funcs, (v for v in base["values"] if isinstance(v, types.FunctionType)))))
+    checked = (ns, ns["__builtins__"], base, *map(vars, own))
+    # The baseline is permanent: the collections after each snippet look only at what came later.
+    _gc.collect()
+    _gc.freeze()
+    return (base, checked, funcs)
+
+# gc.get_freeze_count() walks the frozen objects (~1 ms): gc.unfreeze() notes that it was called.
+_UNFROZEN = [False]
+def _unfreeze(_unfreeze=_gc.unfreeze):
+    _UNFROZEN[0] = True
+    _unfreeze()
+_gc.unfreeze = _unfreeze
+
+_PROTECTED = frozenset()  # ids of the baseline's functions (and this module's), set by _record()
+_FUNCTION_CODE = frozenset(("__code__", "__defaults__", "__kwdefaults__"))
+
+def _audit_guard(event, args):
+    # A function's code and defaults are replaced in place, where no reset sees them: the baseline's
+    # functions keep theirs (json.loads.__code__ = ... would run in every later call).
+    if event == "object.__setattr__":
+        if args[1] in _FUNCTION_CODE and id(args[0]) in _PROTECTED:
+            raise RuntimeError(f"{args[1]} of {getattr(args[0], '__qualname__', 'a function')} cannot be replaced in the snippet sandbox (it is shared with later calls)")
+    # An audit hook cannot be removed: one added by a snippet would see every later call's events.
+    elif event == "sys.addaudithook":
+        raise RuntimeError("audit hooks cannot be added in the snippet sandbox")
+
+sys.addaudithook(_audit_guard)
+
+def _hooks():
+    """Interpreter state outside any dict through which code of one snippet would run, or settings
+    would apply, in later ones: the event loop's settings (task factory, exception handler),
+    trace/profile functions, sys.monitoring tools, async generator hooks, signal handlers (the
+    timeout's SIGINT among them), the garbage collector's settings."""
+    import asyncio
+    loop = asyncio.get_event_loop()
+    policy = asyncio.events._event_loop_policy
+    return {
+        "loop": loop,
+        "loop_dict": tuple(vars(loop).items()),
+        "policy": policy,
+        "policy_dict": tuple(vars(policy).items()),
+        "set_running_loop": asyncio.events._set_running_loop,
+        "get_running_loop": asyncio.events._get_running_loop,
+        "all_tasks": asyncio.all_tasks,
+        "asyncgen_hooks": tuple(sys.get_asyncgen_hooks()),
+        "trace": (sys.gettrace(), sys.getprofile()),
+        "tools": tuple(sys.monitoring.get_tool(i) for i in range(6)),
+        "signals": tuple((s, _signal.getsignal(s)) for s in _signal.valid_signals()),
+        "int_digits": sys.get_int_max_str_digits(),
+        "coro_depth": sys.get_coroutine_origin_tracking_depth(),
+        "gc": (_gc.isenabled(), _gc.get_threshold(), _gc.get_debug()),
+    }
+
+def _same(d, saved):
+    """d has exactly the saved (key, value) pairs, values compared by identity."""
+    return len(d) == len(saved) and not any(d.get(k, saved) is not v for k, v in saved)
+
+def _restore_hooks(b):
+    for obj, saved in ((b["loop"], b["loop_dict"]), (b["policy"], b["policy_dict"])):
+        d = vars(obj)
+        if not _same(d, saved):
+            d.clear(); d.update(saved)
+    b["set_running_loop"](b["loop"])
+    sys.set_asyncgen_hooks(*b["asyncgen_hooks"])
+    sys.settrace(b["trace"][0]); sys.setprofile(b["trace"][1])
+    m = sys.monitoring
+    for tool, name in enumerate(b["tools"]):
+        if m.get_tool(tool) != name:
+            m.set_events(tool, 0)
+            if hasattr(m, "clear_tool_id"): m.clear_tool_id(tool)
+            m.free_tool_id(tool)
+            if name is not None: m.use_tool_id(tool, name)
+    for sig, handler in b["signals"]:
+        if handler is not None and _signal.getsignal(sig) is not handler:
+            try: _signal.signal(sig, handler)
+            except (OSError, ValueError, TypeError): pass
+    sys.set_int_max_str_digits(b["int_digits"])
+    sys.set_coroutine_origin_tracking_depth(b["coro_depth"])
+    enabled, threshold, debug = b["gc"]
+    _gc.enable() if enabled else _gc.disable()
+    _gc.set_threshold(*threshold); _gc.set_debug(debug)
+    if _UNFROZEN[0]:
+        _gc.freeze()  # a snippet's gc.unfreeze(): the baseline out of the collections again
+        _UNFROZEN[0] = False
+
+def _close_tasks(b):
+    """Closes the coroutine of every task still pending on the baseline's event loop, the running
+    one and the policy's (a snippet may have made new ones): its finally blocks run now, in the
+    reset, instead of when it is freed during a later call. Returns the tasks that refused
+    (caught GeneratorExit and awaited again): they would run again when freed."""
+    loops = []
+    for loop in (b["loop"], b["get_running_loop"](), getattr(b["policy"], "_default_loop", None)):
+        if loop is not None and not any(loop is seen for seen in loops):
+            loops.append(loop)
+    stubborn = []
+    for loop in loops:
+        try:
+            tasks = list(b["all_tasks"](loop))
+        except Exception:
+            continue
+        for task in tasks:
+            try:
+                close = task.get_coro().close
+            except Exception:
+                continue
+            try:
+                close()
+            except RuntimeError:
+                stubborn.append(task)
+            except BaseException:
+                pass
+    return stubborn
+
+_STUBBORN = []  # tasks whose coroutine would not close: kept, so they are never freed (and never run again)
+
+def _collect():
+    """gc.collect(); True when Python code (a finalizer: __del__, a generator's finally, a weakref
+    callback) ran during it."""
+    ran = []
+    def probe(frame, event, arg):
+        if event == "call":
+            ran.append(1)
+    sys.setprofile(probe)
+    try:
+        _gc.collect()
+    finally:
+        sys.setprofile(None)
+    return bool(ran)
 
 def _restore_dicts(b):
-    _STATE["slow_resets"] = _STATE.get("slow_resets", 0) + 1
-    for name in b["names"]:
-        saved = b["dicts"][name]
-        d = vars(b["modules"][name])
-        if len(d) != len(saved) or any(d.get(k, saved) is not v for k, v in saved.items()):
-            if os.environ.get("MCPW_DEBUG_RESET"): print("reset: restoring module", name, file=sys.__stderr__)
+    for d, saved in b["dicts"]:
+        if not _same(d, saved):
+            if os.environ.get("MCPW_DEBUG_RESET"): print("reset: restoring module", d.get("__name__"), file=sys.__stderr__)
             d.clear()
             d.update(saved)
     for cls, saved in b["classes"]:
         current = vars(cls)
-        if len(current) != len(saved) or any(current.get(k, saved) is not v for k, v in saved.items()):
-            for k in [k for k in current if k not in saved]:
+        if not _same(current, saved):
+            keep = frozenset(k for k, _ in saved)
+            for k in [k for k in current if k not in keep]:
                 try: delattr(cls, k)
                 except (AttributeError, TypeError): pass
-            for k, v in saved.items():
+            for k, v in saved:
                 if current.get(k, saved) is not v:
                     try: setattr(cls, k, v)
                     except (AttributeError, TypeError): pass
 
 def _containers():
     import copyreg, linecache, logging, warnings
-    return [linecache.cache, copyreg.dispatch_table, warnings.filters, logging.root.handlers, logging.Logger.manager.loggerDict, sys.path_importer_cache]
+    return [linecache.cache, copyreg.dispatch_table, warnings.filters, logging.root.handlers, logging.Logger.manager.loggerDict, sys.path_importer_cache, _gc.callbacks, _gc.garbage]
 
-def _remove(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        for entry in os.listdir(path):
-            _remove(os.path.join(path, entry))
-        os.rmdir(path)
+def reset(b, drop_callbacks):
+    """Back to the baseline b after a snippet. drop_callbacks (the worker's timers) cancels
+    whatever the snippet left waiting on the JavaScript event loop and returns how much that was.
+    Code of the snippet that still runs here (finally blocks of its tasks, finalizers of its
+    garbage) runs before the state is put back; if some runs after it (a finalizer of something
+    the restore freed), everything is put back again. Raises when that does not settle, or when a
+    coroutine refuses to close: the worker is then replaced."""
+    stubborn = _close_tasks(b)
+    for attempt in range(3):
+        drop_callbacks()
+        _collect()
+        _restore(b)
+        if not _collect() and not drop_callbacks():
+            break
     else:
-        os.unlink(path)
+        raise RuntimeError("a snippet's code kept running during the reset")
+    if stubborn:
+        _STUBBORN.extend(stubborn)
+        raise RuntimeError("a task's coroutine would not close")
 
-def reset():
-    b = _STATE["base"]
-    for name in [n for n in sys.modules if n not in b["modules"]]:
+def _restore(b):
+    for name in [n for n in sys.modules if n not in b["module_names"]]:
         del sys.modules[name]
-    for name, mod in b["modules"].items():
+    for name, mod in b["modules"]:
         if sys.modules.get(name) is not mod:
             sys.modules[name] = mod
     if not _unchanged(b):
         _restore_dicts(b)
     d = vars(sys)
-    for k in [k for k in d if k not in b["sys"]]:
+    for k in [k for k in d if k not in b["sys_keys"]]:
         del d[k]
-    for k, v in b["sys"].items():
+    for k, v in b["sys"]:
         if d.get(k, d) is not v:
             d[k] = v
     os.environ.clear(); os.environ.update(b["environ"])
@@ -275,10 +440,7 @@ def reset():
     sys.setrecursionlimit(b["recursion"])
     try: os.chdir(b["cwd"])
     except OSError: pass
-    for d, names in b["scratch"].items():
-        for entry in set(os.listdir(d)) - names:
-            try: _remove(os.path.join(d, entry))
-            except OSError: pass
+    _restore_hooks(b)
 
 def prepare(argv_json, env_json, cwd, stdin):
     sys.argv = ["snippet.py", *json.loads(argv_json)]

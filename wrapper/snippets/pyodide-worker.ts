@@ -6,9 +6,13 @@ import { CappedOutput } from "./output-cap.js";
 import { EXIT_CODES } from "./schemas.js";
 import { MCPW_PYTHON, MCPW_PYTHON_RUN } from "./pyodide-python.js";
 import type { PyJob, PyJobResult, WorkerInit, WorkerMessage, WorkerSnapshot } from "./pyodide-protocol.js";
+import { integrityCheck } from "./pyodide-integrity.js";
+import { mountScratch, protectInterpreterFs } from "./pyodide-memfs.js";
 import { installProxyFs } from "./pyodide-proxy-fs.js";
+import { watchRealm } from "./pyodide-realm.js";
+import { SnippetTimers } from "./pyodide-timers.js";
 import { closeCodeGeneration, freezeIntrinsics, safeGlobals } from "./realm-hardening.js";
-import { callSync } from "./sync-channel.js";
+import { callSync, type ChannelAnswer } from "./sync-channel.js";
 
 /**
  * One Pyodide in a worker thread (of the sandboxed pyodide-process.ts). It loads from the memory
@@ -44,6 +48,27 @@ Wasm.instantiate = (source, imports) => {
   return nativeInstantiate(source, imports);
 };
 
+/**
+ * What `import js` gives Python: timers only, on an object with no prototype. They are the
+ * worker's own (pyodide-timers.ts): the reset cancels whatever a snippet left waiting, and
+ * pyodide.webloop schedules through them too (see start()).
+ */
+const timers = new SnippetTimers((e) => err?.write(`[mcpw: a callback failed: ${e instanceof Error ? e.message : String(e)}]\n`));
+// Pyodide makes its registry (proxies released by JavaScript's collector) when it loads.
+globalThis.FinalizationRegistry = timers.finalizationRegistry();
+const jsGlobals = safeGlobals(timers.globals());
+
+/**
+ * File and network calls go to the main thread only while a snippet runs: code of a snippet that
+ * the reset runs (a task's finally block, a finalizer) gets EACCES instead of waiting for an
+ * answer that no call is there to give.
+ */
+let inJob = false;
+function hostCall(request: string): ChannelAnswer {
+  if (!inJob) return { ok: false, error: { message: "no file or network access outside a run", code: "EACCES" } };
+  return callSync(init.channel, (r) => post({ type: "call", request: r }), request);
+}
+
 let out: CappedOutput;
 let err: CappedOutput;
 let outputExceeded = false;
@@ -65,7 +90,7 @@ async function start(): Promise<void> {
   const indexURL = `${dirname(createRequire(import.meta.url).resolve("pyodide"))}/`;
   const py: PyodideAPI = await loadPyodide({
     indexURL,
-    jsglobals: safeGlobals(),
+    jsglobals: jsGlobals,
     _loadSnapshot: snapshotMessage(),
     env: { HOME: "/home/pyodide" },
     stdout: (t: string) => out?.write(`${t}\n`),
@@ -76,11 +101,26 @@ async function start(): Promise<void> {
   py.setInterruptBuffer(interrupt);
   py.setStdout({ write: (b: Uint8Array) => (out.write(Buffer.from(b).toString("utf8")), b.length) });
   py.setStderr({ write: (b: Uint8Array) => (err.write(Buffer.from(b).toString("utf8")), b.length) });
-  py.registerJsModule("_mcpw_host", {
-    call: (request: string) => JSON.stringify(callSync(init.channel, (r) => post({ type: "call", request: r }), request)),
+  const host = Object.assign(Object.create(null) as object, {
+    call: (request: string) => JSON.stringify(hostCall(request)),
   });
+  py.registerJsModule("_mcpw_host", host);
   mark("registered");
-  const remount = installProxyFs(py, init.mounts, (request) => callSync(init.channel, (r) => post({ type: "call", request: r }), request));
+  // The event loop's callbacks and pyodide.ffi's timer wrappers go through the worker's timers.
+  py.registerJsModule("_mcpw_timers", { schedule: timers.schedule });
+  py.runPython(`
+import sys, js, _mcpw_timers, pyodide.webloop, pyodide.ffi.wrappers
+pyodide.webloop.scheduleCallback = _mcpw_timers.schedule
+for k in ("setTimeout", "clearTimeout", "setInterval", "clearInterval"):
+    setattr(pyodide.ffi.wrappers, k, getattr(js, k))
+del sys.modules["_mcpw_timers"], _mcpw_timers, k, js
+`);
+  py.unregisterJsModule("_mcpw_timers");
+  // Scratch directories are fresh MEMFS mounts after every reset (a policy path takes precedence
+  // over one it contains); the rest of the interpreter's file system becomes read-only below.
+  const scratch = ["/tmp", "/home/pyodide", py.runPython("import site; site.getsitepackages()[0]") as string];
+  const freshScratch = mountScratch(py, scratch.filter((d) => !init.mounts.some((m) => d === m || d.startsWith(`${m}/`))));
+  const remount = installProxyFs(py, init.mounts, hostCall);
   const mcpw = py.pyimport("types").ModuleType("_mcpw");
   mark("proxy fs");
   py.runPython(MCPW_PYTHON + MCPW_PYTHON_RUN, { globals: mcpw.__dict__ });
@@ -94,8 +134,21 @@ def _refused(*a, **k):
     raise PermissionError("not available in the snippet sandbox: HTTP goes through urllib or pyodide.http.pyfetch (the mcpw bridge)")
 pyodide.code.run_js = _refused
 _pf._jsfetch = _refused  # the host's own fetch, captured when pyodide.http was imported
-_pf.pyfetch = sys.modules["_mcpw"].pyfetch
-sys.modules.pop("pyodide_js", None)
+_pf.pyfetch = sys.modules.pop("_mcpw").pyfetch  # (and the reset's module is in no sys.modules from here on)
+# pyodide_js._api is Pyodide's internal API (its Module, the file systems, NODEFS: the host's files):
+# every pyodide_js module goes. pyodide.webloop still imports the config from it at call time, so
+# a stub with that setting stands in (asyncio.run fails as before: no stack switching in Node).
+import types
+for name in [n for n in sys.modules if n == "pyodide_js" or n.startswith("pyodide_js.")]:
+    del sys.modules[name]
+sys.modules["pyodide_js"] = types.ModuleType("pyodide_js")
+sys.modules["pyodide_js._api"] = _api = types.ModuleType("pyodide_js._api")
+_api.config = types.SimpleNamespace(enableRunUntilComplete=True)
+# pyodide.http kept the host's AbortController, AbortSignal (whose timeout() is a timer of its own)
+# and Request; pyfetch is the bridge's, which uses none of them.
+for name in ("AbortController", "AbortSignal", "Request", "abortSignalAny"):
+    setattr(_pf, name, None)
+del types, _api, name, _refused, _pf
 `);
   // Nothing global that opens connections by itself.
   for (const k of ["fetch", "WebSocket", "EventSource"]) delete (globalThis as Record<string, unknown>)[k];
@@ -109,11 +162,20 @@ sys.modules.pop("pyodide_js", None)
     };
   }
   closeCodeGeneration();
+  protectInterpreterFs(py);
   const api = py as unknown as Record<string, unknown>;
   for (const k of ["mountNodeFS", "mountNativeFS", "useNodeSockFS", "loadPackage", "loadPackagesFromImports"]) delete api[k];
+  // The realm's intrinsics are frozen (realm-hardening.ts), and so are the objects made for Python;
+  // what Python can reach of the realm is then recorded and checked at every reset (freezing turns
+  // some prototype methods into accessors, so it comes first).
   freezeIntrinsics();
+  Object.freeze(jsGlobals);
+  Object.freeze(host);
+  const realm = watchRealm(py, { js: jsGlobals, _mcpw_host: host, scheduleCallback: timers.schedule });
   mark("set up");
-  mcpw._record();
+  const recorded = mcpw._record();
+  const base = recorded.get(0);
+  const intact = integrityCheck(py, recorded.get(1), recorded.get(2));
   mark("baseline recorded");
   const run = mcpw.run;
   const prepare = mcpw.prepare;
@@ -124,8 +186,41 @@ sys.modules.pop("pyodide_js", None)
   port.on("message", (job: PyJob) => void runJob(job));
   post({ type: "ready" });
 
+  function failure(e: unknown): { exit: number; kind: string; error: string } {
+    const errno = (e as { errno?: unknown } | null)?.errno; // Emscripten's ErrnoError is not an Error
+    const text = e instanceof Error ? e.message : typeof errno === "number" ? `file system error (errno ${errno}) in the interpreter` : String(e);
+    const kind = /MemoryError|memory access out of bounds|Cannot enlarge memory|out of memory/i.test(text) ? "MemoryError" : /RecursionError|call stack/i.test(text) ? "RecursionError" : /KeyboardInterrupt/.test(text) ? "KeyboardInterrupt" : "Error";
+    return { exit: 1, kind, error: `${text.trimEnd()}\n` };
+  }
+  // A fatal error can surface in a callback of the event loop, outside runJob's try, and then ends
+  // the worker (e.g. the host stack overflowing in C recursion after sys.setrecursionlimit): the
+  // answer is sent first, so the run is reported as what it was (stack), not as a vanished worker.
+  let jobFatal: ((e: unknown) => void) | null = null;
+  const pyApi = (py as unknown as { _api: { fatal_error: (e: unknown) => unknown } })._api;
+  const fatalError = pyApi.fatal_error;
+  pyApi.fatal_error = (e) => {
+    // (before Pyodide dumps the Python stack into stdout)
+    if (!(e as { pyodide_fatal_error?: boolean } | null)?.pyodide_fatal_error) jobFatal?.(e);
+    return fatalError(e);
+  };
+
   async function runJob(job: PyJob): Promise<void> {
+    jobFatal = (e) => {
+      jobFatal = null;
+      inJob = false;
+      const exit = e as { name?: string; status?: unknown } | null;
+      if (exit?.name === "ExitStatus" && typeof exit.status === "number") {
+        // os._exit(n): the interpreter is gone; the run ended with n.
+        return post({ type: "done", result: { stdout: out.text(), stderr: err.text(), exitCode: exit.status, fatal: true } });
+      }
+      const f = failure(e);
+      const reason = f.kind === "RecursionError" ? "stack" : f.kind === "MemoryError" ? "memory" : undefined;
+      if (!reason) err.write(f.error);
+      else if (reason === "stack") err.write("RecursionError: the interpreter's stack overflowed (the worker is replaced)\n");
+      post({ type: "done", result: { stdout: out.text(), stderr: err.text(), exitCode: reason ? EXIT_CODES[reason] : 1, ...(reason ? { reason } : {}), fatal: true } });
+    };
     outputExceeded = false;
+    inJob = true;
     out = new CappedOutput(job.stdoutBytes, "stdout", onExceeded);
     err = new CappedOutput(job.stdoutBytes, "stderr", onExceeded);
     memLimitBytes = job.memBytes;
@@ -144,10 +239,8 @@ sys.modules.pop("pyodide_js", None)
       proxy.destroy();
       ns.destroy();
     } catch (e) {
-      const text = e instanceof Error ? e.message : String(e);
-      const kind = /MemoryError|memory access out of bounds|Cannot enlarge memory|out of memory/i.test(text) ? "MemoryError" : /RecursionError|call stack/i.test(text) ? "RecursionError" : /KeyboardInterrupt/.test(text) ? "KeyboardInterrupt" : "Error";
-      outcome = { exit: 1, kind, error: `${text.trimEnd()}\n` };
-      result.fatal = kind !== "Error" || /fatal/i.test(text);
+      outcome = failure(e);
+      result.fatal = outcome.kind !== "Error" || /fatal/i.test(outcome.error ?? "");
     }
     memLimitBytes = Number.MAX_SAFE_INTEGER;
     if (outcome.kind === "KeyboardInterrupt" && Atomics.load(interrupt, INTERRUPT_REASON) === 1) result.reason = "timeout";
@@ -162,13 +255,25 @@ sys.modules.pop("pyodide_js", None)
     result.stdout = out.text();
     result.stderr = err.text();
     const j1 = performance.now();
+    inJob = false;
+    if (!jobFatal) return; // already answered by the fatal-error hook
+    jobFatal = null;
     post({ type: "done", result });
     if (result.fatal) return;
     // The reset runs after the answer is sent, off the caller's path; the pool hands this worker
     // out again only once it reports "idle".
     try {
-      reset();
-      remount();
+      const jsChanged = () => {
+        const what = realm.changed();
+        if (what) throw new Error(`a snippet changed a JavaScript object: ${what}`);
+      };
+      jsChanged();
+      if (!intact()) throw new Error("a snippet changed the reset's baseline or code");
+      timers.clear();
+      reset(base, () => timers.clear());
+      if (!intact()) throw new Error("the reset's baseline or code changed during the reset");
+      jsChanged();
+      remount(freshScratch);
       if (process.env.MCPW_DEBUG_PYODIDE) process.stderr.write(`pyodide worker: job ${(j1 - j0).toFixed(1)} ms, reset ${(performance.now() - j1).toFixed(1)} ms\n`);
       post({ type: "idle", ok: true });
     } catch (e) {

@@ -256,15 +256,46 @@ function describeJsError(context: QuickJSContext, handle: QuickJSHandle): string
   }
 }
 
-/** The value as JSON-compatible data; anything too large is given as a cut string. */
+/**
+ * The value as JSON-compatible data; anything too large is given as a cut string. JSON has no
+ * BigInt, NaN or Infinity: a BigInt is given as its decimal string (inside objects too), a
+ * non-finite number as its name.
+ */
 function dumpValue(context: QuickJSContext, handle: QuickJSHandle, maxBytes: number): unknown {
   const type = context.typeof(handle);
   if (type === "undefined") return undefined;
   if (type === "function") return `[Function]`;
-  const v: unknown = context.dump(handle);
+  if (type === "bigint") return context.getBigInt(handle).toString();
+  let v: unknown = context.dump(handle);
+  // QuickJS's own dump falls back to String(v) when JSON fails (a BigInt inside, or a cycle).
+  if (type === "object" && typeof v === "string") v = objectValue(context, handle) ?? v;
+  if (typeof v === "number" && !Number.isFinite(v)) return String(v);
   const text = JSON.stringify(v);
   if (text !== undefined && text.length > maxBytes) return `${text.slice(0, maxBytes)}… [mcpw: value cut at ${maxBytes} bytes]`;
   return v;
+}
+
+/** An object as JSON made inside QuickJS with BigInts as decimal strings; undefined if that fails too (a cycle). */
+function objectValue(context: QuickJSContext, handle: QuickJSHandle): unknown {
+  const fn = context.evalCode(`(v) => JSON.stringify(v, (k, x) => (typeof x === "bigint" ? x.toString() : x))`, "mcpw-value.js");
+  if (fn.error) {
+    fn.error.dispose();
+    return undefined;
+  }
+  const r = context.callFunction(fn.value, context.undefined, handle);
+  fn.value.dispose();
+  if (r.error) {
+    r.error.dispose();
+    return undefined;
+  }
+  const text: unknown = context.dump(r.value);
+  r.value.dispose();
+  if (typeof text !== "string") return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }
 
 /** Plain data (an fs result) as a QuickJS value: JSON is a JavaScript expression. */

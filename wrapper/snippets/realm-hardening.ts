@@ -16,10 +16,13 @@
 
 const TIMERS = ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "queueMicrotask"] as const;
 
-/** What `import js` gives Python: timers only, on an object with no prototype. */
-export function safeGlobals(): object {
+/**
+ * What `import js` gives Python: timers only (the worker's own, pyodide-timers.ts, so the reset can
+ * cancel what a snippet left waiting), on an object with no prototype.
+ */
+export function safeGlobals(timers: Record<(typeof TIMERS)[number], unknown>): object {
   const g = Object.create(null) as Record<string, unknown>;
-  for (const k of TIMERS) g[k] = (globalThis as Record<string, unknown>)[k];
+  for (const k of TIMERS) g[k] = timers[k];
   return g;
 }
 

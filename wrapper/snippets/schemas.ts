@@ -42,7 +42,7 @@ const common = {
   stdin: z.string().max(16 * 1024 * 1024).default("").describe("text the program reads as standard input"),
   args: z.array(z.string().max(64 * 1024)).max(1024).default([]).describe("command-line arguments (process.argv / sys.argv after the script name)"),
   env: EnvVars.default({}).describe("environment variables (process.env / os.environ); nothing comes from the host"),
-  cwd: VirtualPath.default("/mount").describe("working directory in the virtual file system"),
+  cwd: VirtualPath.default("/mount").describe("working directory: /mount or a directory below it, or one inside the policy's filesystem paths"),
   policy: PolicyPatch.default({}).describe("narrows the configured policy for this call; it can never widen it"),
 };
 

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseOrThrow } from "../../protocol/errors.js";
+import { join, posix } from "node:path";
+import { McpwError, parseOrThrow } from "../../protocol/errors.js";
 import type { Origin } from "../../protocol/ops.js";
 import type { Policy } from "../../protocol/policy.js";
 import type { AuditInput } from "../../server/audit-log.js";
@@ -167,7 +167,10 @@ export class SnippetService {
       const { limits } = content.policy;
       const onCall = async (request: ChannelRequest): Promise<unknown> => {
         if (request.method === "fs") return vfs.call(request.params as FsOpInput, host.info.cwd);
-        const p = request.params as Omit<FetchRequest, "body"> & { body?: string };
+        if (request.method !== "http") {
+          throw new McpwError("bad_params", `${JSON.stringify((request as { method?: unknown }).method ?? null).slice(0, 60)} is not a host call (the channel takes fs and http)`, { errno: "EINVAL" });
+        }
+        const p = (request.params ?? {}) as Omit<FetchRequest, "body"> & { body?: string };
         const r = await host.fetch({ url: p.url, method: p.method ?? "GET", headers: p.headers ?? {}, ...(p.body ? { body: Buffer.from(p.body, "base64") } : {}) });
         return { ...r, body: r.body.toString("base64") };
       };
@@ -177,7 +180,7 @@ export class SnippetService {
           code: content.code,
           args: params.args,
           env: params.env,
-          cwd: params.cwd,
+          cwd: host.info.cwd,
           stdin: params.stdin,
           memBytes: limits.memMb * 1024 * 1024,
           stdoutBytes: limits.stdoutBytes,
@@ -187,7 +190,14 @@ export class SnippetService {
         limits.timeoutMs,
       );
       const result: SnippetResult = { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, durationMs: Math.round((performance.now() - started) * 100) / 100, capsule };
-      if (r.value !== undefined && r.value !== null) result.value = JSON.parse(r.value) as unknown;
+      if (typeof r.value === "string") {
+        // The pool checks this too; a value that cannot be read never costs the rest of the answer.
+        try {
+          result.value = JSON.parse(r.value) as unknown;
+        } catch {
+          result.stderr += "[mcpw: the value could not be read as JSON; it is left out]\n";
+        }
+      }
       if (r.reason) {
         result.reason = r.reason;
         if (r.reason === "memory" && !/limits\.memMb/.test(r.stderr)) result.stderr += `[mcpw: out of memory (limits.memMb=${limits.memMb})]\n`;
@@ -210,8 +220,9 @@ export class SnippetService {
         : { existing: () => fresh, create: () => (fresh ??= realpathSync(mkdtempSync(join(tmpdir(), "mcpw-snippet-")))) };
     try {
       const vfs = new VirtualFs(workspace, policy.filesystem, this.options.callOp, origin);
+      const cwd = await checkCwd(params.cwd, vfs);
       const host = new SnippetHost(
-        { args: params.args, env: params.env, cwd: params.cwd, stdin: params.stdin },
+        { args: params.args, env: params.env, cwd, stdin: params.stdin },
         vfs,
         this.options.callOp,
         origin,
@@ -228,4 +239,24 @@ export class SnippetService {
     this.js.close();
     if (this.py) await (await this.py.catch(() => null))?.close();
   }
+}
+
+/**
+ * A call's cwd, normalised: /mount or a directory below it, or one inside the call's policy paths
+ * (`..` is resolved first, so `/mount/../etc` is `/etc` and refused). Anything else is bad_params
+ * naming `cwd`, before anything runs.
+ */
+async function checkCwd(cwd: string, vfs: VirtualFs): Promise<string> {
+  const path = posix.normalize(cwd).replace(/(.)\/+$/, "$1");
+  if (!vfs.serves(path)) throw new McpwError("bad_params", `cwd: ${path} is neither /mount (or below it) nor inside the policy's filesystem paths`, { field: "cwd" });
+  if (path === MOUNT) return path; // always there (an empty directory until the first write)
+  let type: string;
+  try {
+    type = ((await vfs.call({ op: "fs.stat", path, follow: true })) as { type: string }).type;
+  } catch (err) {
+    const e = err as { errno?: string; message?: string };
+    throw new McpwError("bad_params", `cwd: ${path}: ${e.errno === "ENOENT" ? "no such directory" : (e.message ?? String(err))}`, { field: "cwd" });
+  }
+  if (type !== "dir") throw new McpwError("bad_params", `cwd: ${path} is not a directory`, { field: "cwd" });
+  return path;
 }

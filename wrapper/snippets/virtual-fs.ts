@@ -38,6 +38,18 @@ export type FsOpInput = Extract<OpInput, { op: FsOpName }>;
 export type CallOp = (origin: Origin, op: Op, opts?: { network?: Policy["network"] }) => Promise<unknown>;
 
 const WRITES = new Set<OpName>(["fs.write", "fs.mkdir", "fs.rm", "fs.rename"]);
+/** Every file operation, and nothing else: a snippet can write any op text into the channel. */
+const FS_OPS: Record<FsOpName, true> = {
+  "fs.stat": true,
+  "fs.read": true,
+  "fs.write": true,
+  "fs.list": true,
+  "fs.mkdir": true,
+  "fs.rm": true,
+  "fs.rename": true,
+  "fs.readlink": true,
+  "fs.realpath": true,
+};
 export const MOUNT = "/mount";
 
 function within(path: string, root: string): boolean {
@@ -61,6 +73,10 @@ export class VirtualFs {
 
   /** Runs one fs operation on virtual paths; rejects with a McpwError (errno set for io errors). */
   async call(input: FsOpInput, cwd = MOUNT): Promise<OpResult<FsOpName>> {
+    const name = (input as { op?: unknown } | null)?.op;
+    if (typeof name !== "string" || !Object.hasOwn(FS_OPS, name)) {
+      throw new McpwError("bad_params", `${JSON.stringify(name ?? null).slice(0, 60)} is not a file operation (the snippet file system takes ${Object.keys(FS_OPS).join(", ")})`, { errno: "EINVAL" });
+    }
     const absolute = (p: unknown) => (typeof p === "string" && p.length > 0 ? posix.resolve(cwd, p) : p);
     const raw = { ...input } as Record<string, unknown>;
     for (const key of ["path", "from", "to"]) if (key in raw) raw[key] = absolute(raw[key]);
@@ -79,7 +95,16 @@ export class VirtualFs {
     if (WRITES.has(op.op) && places.some((p) => p.kind === "readonly")) {
       throw new McpwError("io_error", `${paths.join(" -> ")}: read-only file system (filesystem.readonly)`, { errno: "EROFS" });
     }
-    return (await this.callOp(this.origin, op)) as OpResult<FsOpName>;
+    try {
+      return (await this.callOp(this.origin, op)) as OpResult<FsOpName>;
+    } catch (err) {
+      throw withoutHostPaths(err);
+    }
+  }
+
+  /** Whether a (normalised, absolute) path is served at all: /mount or a policy path. */
+  serves(path: string): boolean {
+    return this.place(path).kind !== "none";
   }
 
   private place(path: string): { kind: "mount" | "readonly" | "writable" | "none"; path: string } {
@@ -110,12 +135,26 @@ export class VirtualFs {
         const real = (result as { path: string }).path;
         return { path: within(real, root) ? MOUNT + real.slice(root.length) : real };
       }
+      if (op.op === "fs.readlink") {
+        const target = (result as { target: string }).target;
+        return { target: within(target, root) ? MOUNT + target.slice(root.length) : target };
+      }
       return result;
     } catch (err) {
-      if (err instanceof McpwError) throw new McpwError(err.code, err.message.split(root).join(MOUNT), err.toBody());
+      if (err instanceof McpwError) throw withoutHostPaths(new McpwError(err.code, err.message.split(root).join(MOUNT), err.toBody()));
       throw err;
     }
   }
+}
+
+/**
+ * A refusal as the snippet sees it: where a symlink leads is a host path (the bridge's message
+ * names it for the administrator's audit log), so it is left out.
+ */
+function withoutHostPaths(err: unknown): unknown {
+  if (!(err instanceof McpwError) || !/it leads to /.test(err.message)) return err;
+  const message = err.message.replace(/it leads to .*, which is not under /s, "it leads to a place that is not under ");
+  return new McpwError(err.code, message, err.toBody());
 }
 
 /** /mount before its directory exists: an empty directory. */
