@@ -91,7 +91,7 @@ t.test("calls: served only for the job running; late answers dropped; bad reques
   t.same(served, [{ method: "fs", params: { op: "fs.stat", path: "/mount" } }], "only the call made during its job reached the host");
   t.match(answers, [
     { ok: false, error: { message: /no snippet is running/, code: "EIO" } },
-    { ok: false, error: { message: /bad request: method/, code: "EINVAL" } },
+    { ok: false, error: { message: /"exec" is not a host call/, code: "EINVAL" } },
   ], "a call between jobs and a request the host cannot serve get errors; the late answer never arrived");
   t.equal(answers.length, 2);
 });

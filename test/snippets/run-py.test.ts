@@ -134,7 +134,8 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     const host = async (request: object) => (await service.runPy({ code: `import _mcpw_host, json\njson.loads(_mcpw_host.call(${JSON.stringify(JSON.stringify(request))}))` })).value;
     t.match(await host({ method: "fs", params: { op: "exec", command: "id" } }), { ok: false, error: { code: "EINVAL", message: /is not a file operation/ } }, "the channel's fs method takes file operations only");
     t.match(await host({ method: "exec", params: { command: "id" } }), { ok: false, error: { code: "EINVAL", message: /is not a host call/ } }, "the channel refuses unknown methods");
-    t.match(await host({ method: "http" }), { ok: false, error: { code: "bad_params", message: /url/ } }, "an http call without params is refused as such, not a crash");
+    t.match(await host({ method: "http" }), { ok: false, error: { code: "EINVAL", message: /params/ } }, "an http call without params is refused as such, not a crash");
+    t.match(await host({ method: "http", params: {} }), { ok: false, error: { code: "EINVAL", message: /url/ } }, "and one without a url");
     await t.rejects(service.runPy({ code: "1", cwd: ro, policy: { filesystem: { readonly: [] } } }), { code: "bad_params", field: "cwd" }, "a policy path the call narrowed away");
     const narrowed = await service.runPy({ code: `import os\nos.path.exists(${JSON.stringify(join(ro, "data.txt"))})`, policy: { filesystem: { readonly: [] } } });
     t.equal(narrowed.value, false, "a call that narrows filesystem.readonly no longer sees it");

@@ -100,10 +100,11 @@ export async function launchPyodideSandbox(program: McpwScript, p: PyodideSandbo
   }
 }
 
+// `value` is JSON text from the worker's to_json; one that does not parse (a snippet changed the
+// worker's Python) is the pool's to handle: the output is kept and the process replaced.
 const JobResult = z
   .object({ stdout: z.string(), stderr: z.string(), exitCode: z.number().int(), value: z.string().optional(), reason: LimitReason.optional(), fatal: z.boolean().optional() })
-  .strict()
-  .refine((r) => r.value === undefined || isJson(r.value), "value is not JSON text");
+  .strict();
 
 const ProcessMessage = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ready") }).strict(),
@@ -123,15 +124,6 @@ const ChannelRequestSchema = z.discriminatedUnion("method", [
     .strict(),
 ]);
 
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * A call's request, as the snippet wrote it (Python can call the channel directly): one the host
  * cannot serve is answered with an error, and the process goes on.
@@ -143,6 +135,8 @@ export function parseChannelRequest(text: string): ChannelRequest | { error: str
   } catch {
     return { error: "the request is not JSON" };
   }
+  const method = (raw as { method?: unknown } | null)?.method;
+  if (method !== "fs" && method !== "http") return { error: `${JSON.stringify(method ?? null).slice(0, 60)} is not a host call (the channel takes fs and http)` };
   const r = ChannelRequestSchema.safeParse(raw);
   if (r.success) return r.data as ChannelRequest;
   const issue = r.error.issues[0]!;

@@ -166,11 +166,9 @@ export class SnippetService {
       const started = performance.now();
       const { limits } = content.policy;
       const onCall = async (request: ChannelRequest): Promise<unknown> => {
+        // The pool has checked the request's shape (pyodide-sandbox.ts parseChannelRequest).
         if (request.method === "fs") return vfs.call(request.params as FsOpInput, host.info.cwd);
-        if (request.method !== "http") {
-          throw new McpwError("bad_params", `${JSON.stringify((request as { method?: unknown }).method ?? null).slice(0, 60)} is not a host call (the channel takes fs and http)`, { errno: "EINVAL" });
-        }
-        const p = (request.params ?? {}) as Omit<FetchRequest, "body"> & { body?: string };
+        const p = request.params as Omit<FetchRequest, "body"> & { body?: string };
         const r = await host.fetch({ url: p.url, method: p.method ?? "GET", headers: p.headers ?? {}, ...(p.body ? { body: Buffer.from(p.body, "base64") } : {}) });
         return { ...r, body: r.body.toString("base64") };
       };
