@@ -9,6 +9,7 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { getQuickJS } from "quickjs-emscripten";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { Policy } from "../protocol/policy.js";
 import { startEmbedded } from "../server/embedded.js";
@@ -49,6 +50,29 @@ async function measure(bench: string, workload: string, call: () => Promise<{ ex
   console.log(JSON.stringify({ bench, workload, calls: CALLS, p50_ms: round(percentile(times, 50)), p99_ms: round(percentile(times, 99)), mean_ms: round(times.reduce((a, b) => a + b, 0) / times.length) }));
 }
 
+/**
+ * The script's own cost: QuickJS evaluating it in a fresh runtime, with nothing of mcpw around it
+ * (no parsing, policy, capsule or prelude). run_js's figure minus this is what mcpw adds.
+ */
+async function quickJsEvalOnly(workload: string, code: string): Promise<void> {
+  const qjs = await getQuickJS();
+  const times: number[] = [];
+  for (let i = 0; i < 20 + CALLS; i++) {
+    const rt = qjs.newRuntime();
+    const ctx = rt.newContext();
+    const t0 = performance.now();
+    const value = ctx.unwrapResult(ctx.evalCode(code));
+    ctx.dump(value);
+    if (i >= 20) times.push(performance.now() - t0);
+    value.dispose();
+    ctx.dispose();
+    rt.dispose();
+  }
+  times.sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 100) / 100;
+  console.log(JSON.stringify({ bench: "quickjs_eval_only", workload, calls: CALLS, p50_ms: round(percentile(times, 50)), p99_ms: round(percentile(times, 99)) }));
+}
+
 async function warmCalls(): Promise<void> {
   const policy = Policy.parse({});
   const embedded = await startEmbedded({ env: "dev", policy, auditPath: null });
@@ -66,6 +90,7 @@ async function warmCalls(): Promise<void> {
     await new Promise((r) => setTimeout(r, 3000)); // the rest of the pool fills
     await measure("run_js", "1+1", () => service.runJs({ code: "1+1" }));
     await measure("run_js", "fibonacci/prime script (200 lines)", () => service.runJs({ code: FIB_PRIMES_JS }));
+    await quickJsEvalOnly("fibonacci/prime script (200 lines)", FIB_PRIMES_JS);
     await measure("run_py", "print(1)", () => service.runPy({ code: "print(1)" }));
     await measure("run_py", "json/math script", () => service.runPy({ code: JSON_MATH_PY }));
   } finally {
