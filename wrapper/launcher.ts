@@ -1,4 +1,4 @@
-import type { ChildProcess, StdioOptions } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { MCPW_DIST, MCPW_NODE_MODULES, SANDBOX_LIB_DIR } from "../native/install-paths.js";
 import type { SandboxInitSpecInput } from "../native/sandbox-init-spec.js";
@@ -15,22 +15,9 @@ import { Supervisor, type CallOp } from "./supervisor.js";
 
 export { checkWorkspace, prepareSandbox, type McpwScript, type PreparedSandbox } from "./sandbox-prepare.js";
 
-export interface LaunchRequest {
-  id: string;
-  /** A command resolved on the host, or one of mcpw's own scripts (sandbox-prepare.ts McpwScript). */
-  command: PrepareRequest["command"];
+/** What starting a sandbox takes: the command and where it runs (PrepareRequest), its policy, and where its privileged requests go. */
+export interface LaunchRequest extends Omit<PrepareRequest, "isolation"> {
   policy: Policy;
-  /** Host directory bound at /mount; must exist and be a directory. */
-  workspace: string;
-  /** Where relative commands and scripts are resolved on the host. */
-  cwd: string;
-  /** The host environment, read only for the names policy.env.pass lists. */
-  hostEnv: NodeJS.ProcessEnv;
-  stdio: StdioOptions;
-  /** Paths never exposed automatically (home, state dir). */
-  protect?: string[];
-  /** Where mcpw keeps workspaces besides `<cwd>/mount`: hidden inside any tree exposed automatically. */
-  workspaceRoots?: string[];
   /** Where the sandbox's privileged requests go (the server's router) and where refusals are audited. */
   channel: { callOp: CallOp; audit: (entry: AuditInput) => void };
 }

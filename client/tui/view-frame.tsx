@@ -72,3 +72,16 @@ export function ViewFrame({ height, width, help, modal = false, status = true, c
     </Box>
   );
 }
+
+/** `height` rows of `lines` from `top` (a scrolled page of text: a result, an audit entry). */
+export function TextRows({ lines, top, height }: { lines: string[]; top: number; height: number }) {
+  return (
+    <Box flexDirection="column" height={height}>
+      {lines.slice(top, top + height).map((l, i) => (
+        <Text key={top + i} wrap="truncate-end">
+          {l || " "}
+        </Text>
+      ))}
+    </Box>
+  );
+}

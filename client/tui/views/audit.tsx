@@ -6,7 +6,7 @@ import { clock, firstRows, fit, rule, wrapWords } from "../format.js";
 import type { HelpKeys } from "../help-bar.js";
 import { clampIndex, useCapture, useKeys, useTuiState, useViewState } from "../hooks.js";
 import { Table, type Column } from "../table.js";
-import { useFrameLines, ViewFrame } from "../view-frame.js";
+import { TextRows, useFrameLines, ViewFrame } from "../view-frame.js";
 
 /** The selected entry's pane under the list: at least, and at most, this many rows (divider excluded). */
 const DETAIL_ROWS = { min: 3, max: 6 };
@@ -75,13 +75,7 @@ function AuditEntryPage({ entry, height, width, onBack }: { entry: AuditEntry; h
       <Text bold wrap="truncate-end">
         {fit(`Audit entry: ${entry.event} at ${entry.ts}${max > 0 ? ` - rows ${at + 1}-${Math.min(rows.length, at + visible)} of ${rows.length}` : ""}`, width)}
       </Text>
-      <Box flexDirection="column" height={visible}>
-        {rows.slice(at, at + visible).map((r, i) => (
-          <Text key={at + i} wrap="truncate-end">
-            {r || " "}
-          </Text>
-        ))}
-      </Box>
+      <TextRows lines={rows} top={at} height={visible} />
     </ViewFrame>
   );
 }

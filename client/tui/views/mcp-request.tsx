@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "react";
-import { Box, Text } from "ink";
+import { Text } from "ink";
 import { describeError } from "../../command.js";
 import { clean, firstRows, fit, wrapColumns, wrapWords } from "../format.js";
 import { clampIndex, useKeys, useStore } from "../hooks.js";
@@ -7,7 +7,7 @@ import type { HelpKeys } from "../help-bar.js";
 import { EDITOR_KEYS, JsonEditor } from "../json-editor.js";
 import { Table } from "../table.js";
 import { fromText, toText, type TextBuffer } from "../text-buffer.js";
-import { useFrameLines, ViewFrame } from "../view-frame.js";
+import { TextRows, useFrameLines, ViewFrame } from "../view-frame.js";
 
 interface JsonSchema {
   type?: string | string[];
@@ -189,13 +189,7 @@ export function McpRequest({ id, height, width, onBack }: { id: string; height: 
     return (
       <ViewFrame {...size} modal help={resultKeys(stage.raw)}>
         {title(`result of ${stage.tool.name}`)}
-        <Box flexDirection="column" height={visible}>
-          {resultLines.slice(top, top + visible).map((l, i) => (
-            <Text key={top + i} wrap="truncate-end">
-              {l || " "}
-            </Text>
-          ))}
-        </Box>
+        <TextRows lines={resultLines} top={top} height={visible} />
       </ViewFrame>
     );
   }
