@@ -57,10 +57,15 @@ function start(mounts: string[]): void {
     if (m.type === "call") callPending = true;
     send(m);
   });
-  worker.on("error", (e) => send({ type: "failed", message: e.stack ?? e.message }));
+  // Node emits every message the worker sent before "exit", not before "error": an answer the
+  // worker posted just before it died (os._exit, a fatal error it reported) goes first, then
+  // "failed", and the process exits once stdout (a pipe: written asynchronously) has taken both.
+  let failure: Error | null = null;
+  worker.on("error", (e) => (failure = e));
   worker.on("exit", (code) => {
+    if (failure) send({ type: "failed", message: failure.stack ?? failure.message });
     process.stderr.write(`pyodide process: the worker exited (${code})\n`);
-    process.exit(1);
+    process.stdout.write("", () => process.exit(1));
   });
 }
 
