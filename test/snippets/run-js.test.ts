@@ -1,7 +1,12 @@
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import t from "tap";
 import { McpwError } from "../../protocol/errors.js";
+import { QuickJsPool } from "../../wrapper/snippets/quickjs-pool.js";
+import { runQuickJs } from "../../wrapper/snippets/quickjs-runner.js";
+import type { SnippetHost } from "../../wrapper/snippets/snippet-host.js";
 import { tempDir } from "../helpers/server.js";
 import { snippetService, webServer } from "./fixtures.js";
 
@@ -106,6 +111,44 @@ t.test("run_js: the virtual file system", async (t) => {
   t.equal(readFileSync(join(workspace, "out.txt"), "utf8"), "written", "writes land in the workspace");
   const narrowed = await service.runJs({ code: `fs.readFile(${JSON.stringify(join(ro, "data.txt"))}, "utf8").catch((e) => e.code)`, policy: { filesystem: { readonly: [] } } });
   t.equal(narrowed.value, "ENOENT", "a call that narrows filesystem.readonly no longer sees the path");
+});
+
+t.test("run_js: what a run loads from the host is capped, and a value too large to build fails the call, not mcpw", async (t) => {
+  // The reviewer's attack appended 33 x 16 MiB to /mount/big.txt and read it as text: the host's
+  // Buffer -> string conversion threw ERR_STRING_TOO_LONG where the QuickJS value is built, the
+  // rejection went unhandled and mcpw exited. A sparse file of the same size costs no disk.
+  const workspace = tempDir("mcpw-snippets-big-");
+  writeFileSync(join(workspace, "big.txt"), "");
+  truncateSync(join(workspace, "big.txt"), 33 * 16 * 2 ** 20);
+  writeFileSync(join(workspace, "mid.bin"), "");
+  truncateSync(join(workspace, "mid.bin"), 40 * 2 ** 20);
+  writeFileSync(join(workspace, "small.txt"), "small");
+  const body = Buffer.alloc(2 ** 20, 120);
+  const server = createServer((_req, res) => res.end(body));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.teardown(() => new Promise<void>((r) => (server.close(() => r()), server.closeAllConnections())));
+  const port = (server.address() as AddressInfo).port;
+  const { service } = await snippetService(t, { network: { allowedDomains: ["localhost"], allowedCidrs: ["127.0.0.0/8"] }, limits: { timeoutMs: 30_000 } }, { workspace });
+  const refusal = (call: string) => `${call}.then((v) => "LOADED " + (v.length ?? v.byteLength), (e) => [e.code, e.message])`;
+
+  const text = await service.runJs({ code: refusal(`fs.readFile("/mount/big.txt", "utf8")`) });
+  t.match(text, { exitCode: 0, value: ["too_large", /big\.txt is 553648128 bytes, more than a run may load as text/] }, "a text read past a string's maximum length is refused (default memMb)");
+  const bytes = await service.runJs({ code: refusal(`fs.readFile("/mount/mid.bin")`), policy: { limits: { memMb: 32 } } });
+  t.match(bytes, { value: ["too_large", /mid\.bin is 41943040 bytes, more than a run may load \(limits\.memMb=32\)/] }, "a read past the run's memMb is refused");
+  t.match(await service.runJs({ code: `(async () => [await fs.readFile("/mount/small.txt", "utf8"), (await fs.readFile("/mount/small.txt")).byteLength, await (await fetch("http://localhost:${port}/")).text().then((s) => s.length), (await (await fetch("http://localhost:${port}/")).arrayBuffer()).byteLength])()`, policy: { limits: { memMb: 64 } } }), { value: ["small", 5, 2 ** 20, 2 ** 20] }, "reads and bodies within the limit load as before");
+  // (A body past memMb cannot come through the embedded bridge, whose frames stop at 8 MiB: the
+  // runner is given one directly.)
+  const pool = await QuickJsPool.create(1);
+  t.teardown(() => pool.close());
+  const host = { info: { args: [], env: {}, cwd: "/mount", stdin: "" }, fetch: async () => ({ status: 200, statusText: "OK", headers: {}, url: "http://x/", redirects: 0, body: Buffer.alloc(20 * 2 ** 20) }) } as unknown as SnippetHost;
+  const fetched = await runQuickJs(pool, refusal(`fetch("http://x/")`), host, { timeoutMs: 10_000, memMb: 16, stdoutBytes: 1000 });
+  t.match(fetched, { value: ["too_large", /response body is 20971520 bytes, more than a run may load \(limits\.memMb=16\)/] }, "a response body past the run's memMb is refused");
+  // Building the value itself fails (here a header that throws when read): the snippet's promise
+  // is rejected, and what was half built is freed (QuickJS aborts on a leak when the runtime goes).
+  const throwing = { ...host, fetch: async () => ({ status: 200, statusText: "OK", url: "http://x/", redirects: 0, body: Buffer.from("x"), headers: Object.defineProperty({}, "x", { enumerable: true, get: () => { throw new RangeError("Cannot create a string longer than 0x1fffffe8 characters") } }) }) } as unknown as SnippetHost;
+  t.match(await runQuickJs(pool, refusal(`fetch("http://x/")`), throwing, { timeoutMs: 10_000, memMb: 16, stdoutBytes: 1000 }), { exitCode: 0, value: ["internal", /Cannot create a string longer/] }, "a value that fails to build rejects the snippet's promise");
+  t.match(await runQuickJs(pool, "6 * 7", host, { timeoutMs: 10_000, memMb: 16, stdoutBytes: 1000 }), { value: 42 }, "and QuickJS goes on");
+  t.match(await service.runJs({ code: "1 + 1" }), { value: 2 }, "mcpw is still there");
 });
 
 t.test("malformed parameters and widening policies are refused, naming the field", async (t) => {

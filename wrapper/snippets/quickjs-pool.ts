@@ -22,6 +22,8 @@ export interface HostBindings {
   exit(code: number): void;
   fetch(ctx: QuickJSContext, request: string, body: ArrayBuffer | string | undefined): ReturnType<QuickJSContext["newPromise"]>["handle"];
   fs(ctx: QuickJSContext, op: string, data?: ArrayBuffer | string): ReturnType<QuickJSContext["newPromise"]>["handle"];
+  /** UTF-8 bytes as text (Response.text()); throws (a snippet error) when too large for the run. */
+  decode(bytes: Uint8Array): string;
   /** Polled by the interrupt handler: true ends the run (uncatchable in QuickJS). */
   shouldStop(): boolean;
 }
@@ -60,6 +62,7 @@ export function createReadyRuntime(module: QuickJSWASMModule): ReadyRuntime {
   define("info", () => context.newString(b().info()));
   define("exit", (code) => void b().exit(context.getNumber(code)));
   define("fetch", (request, data) => b().fetch(context, context.getString(request), body(data)));
+  define("decode", (data) => context.newString(b().decode(context.getArrayBuffer(data).value)));
   define("fs", (op) => b().fs(context, context.getString(op)));
   define("fsWrite", (op, data) => b().fs(context, context.getString(op), body(data)));
   context.setProp(context.global, "__mcpw", host);

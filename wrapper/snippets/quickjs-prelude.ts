@@ -39,15 +39,16 @@ export const QUICKJS_PRELUDE = String.raw`
     [Symbol.iterator]() { return this.#map.entries(); }
     toJSON() { return Object.fromEntries(this.#map); }
   }
+  // The body arrives as bytes; its text is made when asked for (one copy, not two, per response).
   class Response {
     #text; #bytes;
     constructor(r) {
       this.status = r.status; this.statusText = r.statusText; this.url = r.url; this.redirected = r.redirects > 0;
       this.ok = r.status >= 200 && r.status < 300; this.headers = new Headers(r.headers);
-      this.#text = r.text; this.#bytes = r.bytes;
+      this.#bytes = r.bytes;
     }
-    async text() { return this.#text; }
-    async json() { return JSON.parse(this.#text); }
+    async text() { return this.#text === undefined ? (this.#text = h.decode(this.#bytes)) : this.#text; }
+    async json() { return JSON.parse(await this.text()); }
     async arrayBuffer() { return this.#bytes; }
   }
   globalThis.Headers = Headers;
@@ -66,7 +67,7 @@ export const QUICKJS_PRELUDE = String.raw`
   const op = (name, path, extra) => h.fs(JSON.stringify(Object.assign({ op: name, path: String(path) }, extra || {})));
   const data = (d) => (typeof d === "string" || d instanceof ArrayBuffer ? d : ArrayBuffer.isView(d) ? d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength) : String(d));
   globalThis.fs = Object.freeze({
-    readFile: (path, encoding) => op("fs.readFile", path).then((r) => (encoding === undefined || encoding === null ? r.bytes : r.text)),
+    readFile: (path, encoding) => (encoding === undefined || encoding === null ? op("fs.readFile", path) : op("fs.readFile", path, { encoding: "utf8" })),
     writeFile: (path, d) => h.fsWrite(JSON.stringify({ op: "fs.write", path: String(path), mode: "overwrite" }), data(d)),
     appendFile: (path, d) => h.fsWrite(JSON.stringify({ op: "fs.write", path: String(path), mode: "append" }), data(d)),
     readdir: (path) => op("fs.list", path).then((r) => r.entries.map((e) => e.name)),

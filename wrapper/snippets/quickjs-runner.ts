@@ -2,7 +2,7 @@ import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle } from "quic
 import { CappedOutput } from "./output-cap.js";
 import { disposeRuntime, type QuickJsPool } from "./quickjs-pool.js";
 import { EXIT_CODES, type LimitReason, type SnippetResult } from "./schemas.js";
-import { describeHostError, type SnippetHost } from "./snippet-host.js";
+import { checkLoad, describeHostError, type LoadLimit, type SnippetHost } from "./snippet-host.js";
 import type { FsOpInput } from "./virtual-fs.js";
 
 /**
@@ -53,31 +53,57 @@ export async function runQuickJs(pool: QuickJsPool, code: string, host: SnippetH
   const pending = new Set<QuickJSDeferredPromise>();
   let wake = () => {};
 
-  /** A QuickJS promise settled by host work; `make` builds the value inside the context. */
+  /** What one host value (a file, a response body) may bring into the runtime. */
+  const memMb = Math.min(limits.memMb, QUICKJS_MAX_MEM_MB);
+  const load = (text: boolean): LoadLimit => ({ bytes: memMb * 1024 * 1024, memMb: limits.memMb, text });
+
+  /**
+   * A QuickJS promise settled by host work; `make` builds the value inside the context. Nothing in
+   * here may throw out of the chain (an unhandled rejection ends mcpw): a `make` that fails (a value
+   * too large to build) rejects the snippet's promise with the error instead, and a failure to
+   * build even that error settles it with undefined.
+   */
   const hostPromise = (ctx: QuickJSContext, work: () => Promise<(c: QuickJSContext) => QuickJSHandle>) => {
     const deferred = ctx.newPromise();
     pending.add(deferred);
-    work().then(
-      (make) => {
-        if (!pending.has(deferred)) return;
-        const value = make(ctx);
-        deferred.resolve(value);
-        value.dispose();
-      },
-      (err) => {
-        if (!pending.has(deferred)) return;
-        const { message, code } = describeHostError(err);
-        const error = ctx.newError({ name: "Error", message });
+    const reject = (err: unknown) => {
+      const { message, code } = describeHostError(err);
+      let error: QuickJSHandle | undefined;
+      try {
+        error = ctx.newError({ name: "Error", message });
         const codeHandle = ctx.newString(code);
         ctx.setProp(error, "code", codeHandle);
         codeHandle.dispose();
         deferred.reject(error);
-        error.dispose();
-      },
-    ).finally(() => {
-      if (pending.delete(deferred)) deferred.dispose();
-      wake();
-    });
+      } catch {
+        if (deferred.alive) deferred.reject(ctx.undefined);
+      } finally {
+        error?.dispose();
+      }
+    };
+    work()
+      .then(
+        (make) => {
+          if (!pending.has(deferred)) return;
+          let value: QuickJSHandle;
+          try {
+            value = make(ctx);
+          } catch (err) {
+            return reject(err);
+          }
+          deferred.resolve(value);
+          value.dispose();
+        },
+        (err) => {
+          if (pending.has(deferred)) reject(err);
+        },
+      )
+      .catch((err: unknown) => stderr.write(`[mcpw: a host call could not be answered: ${describeHostError(err).message}]\n`))
+      .finally(() => {
+        if (pending.delete(deferred)) deferred.dispose();
+        wake();
+      })
+      .catch(() => undefined);
     return deferred.handle;
   };
 
@@ -89,44 +115,36 @@ export async function runQuickJs(pool: QuickJsPool, code: string, host: SnippetH
       halt("exit");
     },
     shouldStop: () => stop !== null || (performance.now() > deadline && halt("timeout") !== null),
+    // The body comes in as bytes only; Response.text() decodes it on demand (decode below).
     fetch: (ctx, request, body) =>
       hostPromise(ctx, async () => {
         const req = JSON.parse(request) as { url: string; method: string; headers: Record<string, string> };
         const res = await host.fetch({ ...req, ...(body === undefined ? {} : { body: typeof body === "string" ? Buffer.from(body) : new Uint8Array(body) }) });
-        return (c) => {
-          const o = c.newObject();
-          const set = (k: string, h: QuickJSHandle) => (c.setProp(o, k, h), h.dispose());
-          set("status", c.newNumber(res.status));
-          set("statusText", c.newString(res.statusText));
-          set("url", c.newString(res.url));
-          set("redirects", c.newNumber(res.redirects));
-          set("text", c.newString(res.body.toString("utf8")));
-          set("bytes", c.newArrayBuffer(res.body.buffer.slice(res.body.byteOffset, res.body.byteOffset + res.body.byteLength)));
-          const headers = c.newObject();
-          for (const [k, v] of Object.entries(res.headers)) {
-            const h = c.newString(v);
-            c.setProp(headers, k, h);
-            h.dispose();
-          }
-          set("headers", headers);
-          return o;
-        };
+        checkLoad("the response body", res.body.length, load(false));
+        return (c) =>
+          objectOf(c, [
+            ["status", () => c.newNumber(res.status)],
+            ["statusText", () => c.newString(res.statusText)],
+            ["url", () => c.newString(res.url)],
+            ["redirects", () => c.newNumber(res.redirects)],
+            ["bytes", () => c.newArrayBuffer(arrayBufferOf(res.body))],
+            ["headers", () => objectOf(c, Object.entries(res.headers).map(([k, v]) => [k, () => c.newString(v)]))],
+          ]);
       }),
+    decode: (bytes) => {
+      checkLoad("the text", bytes.byteLength, load(true));
+      return Buffer.from(bytes).toString("utf8");
+    },
     fs: (ctx, opText, data) =>
       hostPromise(ctx, async () => {
-        const raw = JSON.parse(opText) as { op: string; path: string };
+        const raw = JSON.parse(opText) as { op: string; path: string; encoding?: unknown };
         if (raw.op === "fs.readFile") {
-          const bytes = await host.readFile(raw.path);
-          return (c) => {
-            const o = c.newObject();
-            const t = c.newString(bytes.toString("utf8"));
-            const b = c.newArrayBuffer(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-            c.setProp(o, "text", t);
-            c.setProp(o, "bytes", b);
-            t.dispose();
-            b.dispose();
-            return o;
-          };
+          // Text or bytes, whichever the snippet asked for: one copy in the runtime, not both.
+          const text = raw.encoding === "utf8";
+          const bytes = await host.readFile(raw.path, load(text));
+          if (!text) return (c) => c.newArrayBuffer(arrayBufferOf(bytes));
+          const decoded = bytes.toString("utf8");
+          return (c) => c.newString(decoded);
         }
         const op = raw as FsOpInput;
         if (op.op === "fs.write") {
@@ -296,6 +314,30 @@ function objectValue(context: QuickJSContext, handle: QuickJSHandle): unknown {
   } catch {
     return text;
   }
+}
+
+/** An object built from its properties' makers; what was built is disposed if one of them fails. */
+function objectOf(c: QuickJSContext, entries: [string, () => QuickJSHandle][]): QuickJSHandle {
+  const o = c.newObject();
+  try {
+    for (const [key, make] of entries) {
+      const h = make();
+      try {
+        c.setProp(o, key, h);
+      } finally {
+        h.dispose();
+      }
+    }
+    return o;
+  } catch (err) {
+    o.dispose();
+    throw err;
+  }
+}
+
+/** The bytes of a Buffer as an ArrayBuffer of their own. */
+function arrayBufferOf(b: Uint8Array): ArrayBuffer {
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
 
 /** Plain data (an fs result) as a QuickJS value: JSON is a JavaScript expression. */

@@ -1,3 +1,4 @@
+import { constants } from "node:buffer";
 import { McpwError } from "../../protocol/errors.js";
 import type { OpResult, Origin } from "../../protocol/ops.js";
 import type { NetworkPolicy } from "../../protocol/policy.js";
@@ -50,12 +51,16 @@ export class SnippetHost {
     return this.vfs.call(op, this.info.cwd);
   }
 
-  /** A whole file, read in chunks. */
-  async readFile(path: string): Promise<Buffer> {
+  /**
+   * A whole file, read in chunks; one larger than `limit` (what the run may load, see LoadLimit) is
+   * refused with too_large from its size, before the rest is read (and if it grows while read).
+   */
+  async readFile(path: string, limit?: LoadLimit): Promise<Buffer> {
     const chunks: Buffer[] = [];
     for (let offset = 0; ; ) {
       const r = (await this.fs({ op: "fs.read", path, offset, length: MAX_CHUNK })) as OpResult<"fs.read">;
       const chunk = Buffer.from(r.data, "base64");
+      if (limit) checkLoad(`fs.readFile: ${path}`, Math.max(r.size, offset + chunk.length), limit);
       chunks.push(chunk);
       offset += chunk.length;
       if (r.eof || chunk.length === 0) return Buffer.concat(chunks);
@@ -90,6 +95,26 @@ export class SnippetHost {
     return { ...result, body: Buffer.from(result.body, "base64") };
   }
 }
+
+/**
+ * What one host value may bring into a run: at most the run's memory (limits.memMb) in bytes, and
+ * for text at most a string's maximum length (V8 cannot make a longer one: ERR_STRING_TOO_LONG).
+ */
+export interface LoadLimit {
+  bytes: number;
+  memMb: number;
+  /** The value becomes a string. */
+  text?: boolean;
+}
+
+/** Throws too_large when `size` bytes are more than `limit` allows, naming the limit. */
+export function checkLoad(what: string, size: number, limit: LoadLimit): void {
+  if (size > limit.bytes) throw new McpwError("too_large", `${what} is ${size} bytes, more than a run may load (limits.memMb=${limit.memMb})`);
+  if (limit.text && size > STRING_MAX_BYTES) throw new McpwError("too_large", `${what} is ${size} bytes, more than a run may load as text (a string holds at most ${STRING_MAX_BYTES} bytes; read it as bytes)`);
+}
+
+/** Bytes of UTF-8 that always fit in one string (each byte is at most one UTF-16 unit). */
+export const STRING_MAX_BYTES = constants.MAX_STRING_LENGTH;
 
 /** One line for a snippet's error: what failed and, for policy refusals, which rule. */
 export function describeHostError(err: unknown): { message: string; code: string } {
