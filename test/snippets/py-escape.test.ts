@@ -3,6 +3,8 @@ import { promisify } from "node:util";
 import { join } from "node:path";
 import t from "tap";
 import { MCPW_DIST } from "../../native/install-paths.js";
+import type { PyodideAPI } from "pyodide";
+import { removeBuiltinModules } from "../../wrapper/snippets/pyodide-builtins.js";
 import { launchPyodideSandbox, PYODIDE_PROCESS } from "../../wrapper/snippets/pyodide-sandbox.js";
 import { hostTargets, snippetService, type HostTargets } from "./fixtures.js";
 
@@ -156,4 +158,54 @@ t.test("the OS layer: an escaped snippet's own Node, in a Pyodide sandbox, reach
   t.match(seen["connect-host"], { ok: false }, "the host's loopback listener cannot be reached");
   t.equal(targets.connections(), connectionsBefore, "the host listener saw no connection from the sandbox");
   t.match(seen.eval, { ok: false, message: /Code generation from strings disallowed/ }, "no code from strings anywhere in the process");
+});
+
+t.test("run_py: no ctypes (it read and wrote the interpreter's memory: the realm, the reset's baseline)", async (t) => {
+  const { service } = await snippetService(t, {}, { workspace: null });
+  const attempt = async (code: string) => {
+    const r = await service.runPy({ code });
+    return r.exitCode === 0 ? r.value : r.stderr.trim().split("\n").pop();
+  };
+  t.match(await attempt("import ctypes"), /^ImportError: ctypes is not available in the snippet sandbox \(it reads and writes the interpreter's memory\)/, "import ctypes says why it fails");
+  t.match(await attempt("import _ctypes"), /^ImportError: ctypes is not available/, "so does import _ctypes");
+  t.match(await attempt("from ctypes import util"), /^ImportError: ctypes is not available/, "and a ctypes submodule");
+  // Below the message (an audit hook): the module itself is gone from the interpreter, under any name.
+  t.same(
+    await attempt(`import _imp, sys, importlib.util
+from importlib.machinery import ModuleSpec
+def found(f):
+    try:
+        return f()
+    except Exception as e:
+        return type(e).__name__
+[[n, found(lambda: _imp.is_builtin(n)), found(lambda: _imp.create_builtin(ModuleSpec(n, None)))] for n in ("_ctypes", "!ctypes", "\\xffctypes", "")] + [importlib.util.find_spec("_ctypes") is None, "_ctypes" in sys.builtin_module_names]`),
+    [["_ctypes", 0, null], ["!ctypes", 0, null], ["\xffctypes", 0, "UnicodeEncodeError"], ["", 0, null], true, false],
+    "_imp finds no _ctypes: is_builtin 0, create_builtin None, no spec, not listed",
+  );
+  // The reviewer's route from ctypes to Pyodide's internal API: rewrite a JsProxy's JavaScript reference.
+  const forge = `import js
+try:
+    import ctypes
+except ImportError as e:
+    r = "refused: " + type(e).__name__
+else:
+    p = js.setTimeout.__proto__.__proto__
+    w = (ctypes.c_uint32 * 16).from_address(id(p))
+    w[9] = 5
+    w[0] += 1000000
+    r = "FORGED: " + str(hasattr(p, "_module"))
+r`;
+  t.equal(await attempt(forge), "refused: ImportError", "the JsProxy slot trick cannot even start");
+  t.same(await attempt("import json, math, zipfile, asyncio\n[json.loads('[1]'), math.sqrt(4), zipfile.is_zipfile('/nonexistent')]"), [[1], 2, false], "the rest of the standard library is unaffected");
+});
+
+t.test("removing _ctypes fails loudly when its name is not where it is expected (a Pyodide upgrade)", async (t) => {
+  const memory = (text: string) => {
+    const heap = new Uint8Array(4096);
+    heap.set(Buffer.from(text, "latin1"), 64);
+    return { _module: { HEAPU8: heap, ___heap_base: 1024 }, runPython: () => t.fail("Python is not asked before the name is found") } as unknown as PyodideAPI;
+  };
+  t.throws(() => removeBuiltinModules(memory("\0\0")), /its name is in the wasm module's static data 0 times, not once/, "not there");
+  t.throws(() => removeBuiltinModules(memory("\0_ctypes\0_ctypes\0")), /2 times, not once/, "there twice");
+  t.throws(() => removeBuiltinModules(memory("\0_ctypes\0")), /nothing in the static data \(the inittab\) points at its name/, "there, but no inittab entry points at it");
 });

@@ -259,6 +259,7 @@ _gc.unfreeze = _unfreeze
 
 _PROTECTED = frozenset()  # ids of the baseline's functions (and this module's), set by _record()
 _FUNCTION_CODE = frozenset(("__code__", "__defaults__", "__kwdefaults__"))
+_NO_IMPORT = frozenset(("ctypes", "_ctypes"))
 
 def _audit_guard(event, args):
     # A function's code and defaults are replaced in place, where no reset sees them: the baseline's
@@ -269,6 +270,9 @@ def _audit_guard(event, args):
     # An audit hook cannot be removed: one added by a snippet would see every later call's events.
     elif event == "sys.addaudithook":
         raise RuntimeError("audit hooks cannot be added in the snippet sandbox")
+    # _ctypes is taken out of the interpreter (pyodide-builtins.ts); this says why, for ctypes too.
+    elif event == "import" and (args[0] in _NO_IMPORT or args[0].startswith("ctypes.")):
+        raise ImportError(f"ctypes is not available in the snippet sandbox (it reads and writes the interpreter's memory); cannot import {args[0]}", name=args[0])
 
 sys.addaudithook(_audit_guard)
 

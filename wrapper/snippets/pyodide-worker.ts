@@ -6,6 +6,7 @@ import { CappedOutput } from "./output-cap.js";
 import { EXIT_CODES } from "./schemas.js";
 import { MCPW_PYTHON, MCPW_PYTHON_RUN } from "./pyodide-python.js";
 import type { PyJob, PyJobResult, WorkerInit, WorkerMessage, WorkerSnapshot } from "./pyodide-protocol.js";
+import { removeBuiltinModules } from "./pyodide-builtins.js";
 import { integrityCheck } from "./pyodide-integrity.js";
 import { mountScratch, protectInterpreterFs } from "./pyodide-memfs.js";
 import { installProxyFs } from "./pyodide-proxy-fs.js";
@@ -98,6 +99,9 @@ async function start(): Promise<void> {
   } as Parameters<typeof loadPyodide>[0]);
   const mark = (what: string) => process.env.MCPW_DEBUG_PYODIDE && process.stderr.write(`pyodide worker: ${what} at ${Math.round(performance.now() - t0)} ms\n`);
   mark("loaded");
+  // First, on the restored memory (the snapshot holds the static data): no _ctypes. Throws, and the
+  // worker does not start, if that cannot be done exactly as expected.
+  removeBuiltinModules(py);
   py.setInterruptBuffer(interrupt);
   py.setStdout({ write: (b: Uint8Array) => (out.write(Buffer.from(b).toString("utf8")), b.length) });
   py.setStderr({ write: (b: Uint8Array) => (err.write(Buffer.from(b).toString("utf8")), b.length) });
