@@ -209,3 +209,11 @@ t.test("removing _ctypes fails loudly when its name is not where it is expected 
   t.throws(() => removeBuiltinModules(memory("\0_ctypes\0_ctypes\0")), /2 times, not once/, "there twice");
   t.throws(() => removeBuiltinModules(memory("\0_ctypes\0")), /nothing in the static data \(the inittab\) points at its name/, "there, but no inittab entry points at it");
 });
+
+t.test("run_py: os.system spawns nothing (Emscripten ran the command with child_process.spawnSync)", async (t) => {
+  const { service } = await snippetService(t, {}, { workspace: null });
+  const r = await service.runPy({ code: "import os, errno\n[os.system('id'), os.system('echo hi > /tmp/x'), os.path.exists('/tmp/x')]" });
+  t.match(r, { exitCode: 0, value: [-1, -1, false] }, "os.system fails as where there is no shell: -1");
+  t.notMatch(r.stderr, /EACCES|exec\.allow|spawn/, "no spawn was attempted (the process's interceptors would have refused it with EACCES)");
+  t.equal((await service.python()).replaced, 0, "an ordinary failure: the Python process is not replaced");
+});

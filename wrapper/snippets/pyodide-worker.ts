@@ -38,13 +38,34 @@ let memLimitBytes = Number.MAX_SAFE_INTEGER;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const Wasm = (globalThis as any).WebAssembly as { instantiate: (source: unknown, imports?: Record<string, Record<string, unknown>>) => Promise<unknown> };
 const nativeInstantiate = Wasm.instantiate.bind(Wasm);
-// Emscripten grows the heap through this import; past the call's memMb it is refused, so malloc
-// fails and Python raises MemoryError.
+/** Emscripten's errno for "function not implemented" (WASI numbering). */
+const ENOSYS = 52;
+/**
+ * Imports of the interpreter's wasm module replaced before it is instantiated:
+ *
+ * - emscripten_resize_heap: Emscripten grows the heap through it; past the call's memMb it is
+ *   refused, so malloc fails and Python raises MemoryError.
+ * - _emscripten_system (C `system()`, Python's os.system): under Node, Emscripten runs the command
+ *   with child_process.spawnSync(cmd, {shell: true}) in this process. There is no shell here:
+ *   it answers as Emscripten does in a browser (no command processor for NULL, -ENOSYS otherwise),
+ *   so os.system returns -1 and nothing is spawned.
+ */
+const REPLACED_IMPORTS = ["emscripten_resize_heap", "_emscripten_system"] as const;
 Wasm.instantiate = (source, imports) => {
   const env = imports?.env;
   const grow = env?.emscripten_resize_heap as ((size: number) => number) | undefined;
   if (imports && env && grow) {
-    imports = { ...imports, env: { ...env, emscripten_resize_heap: (size: number) => ((size >>> 0) > memLimitBytes ? 0 : grow(size)) } };
+    const missing = REPLACED_IMPORTS.filter((k) => typeof env[k] !== "function");
+    // A Pyodide whose module no longer imports one of these: say so rather than run without the stub.
+    if (missing.length) throw new Error(`the Pyodide module does not import ${missing.join(", ")}: pyodide-worker.ts must be updated for this Pyodide`);
+    imports = {
+      ...imports,
+      env: {
+        ...env,
+        emscripten_resize_heap: (size: number) => ((size >>> 0) > memLimitBytes ? 0 : grow(size)),
+        _emscripten_system: (command: number) => (command ? -ENOSYS : 0),
+      },
+    };
   }
   return nativeInstantiate(source, imports);
 };
