@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { basename, delimiter, dirname, join, resolve, sep } from "node:path";
 import { McpwError } from "../protocol/mcpw-error.js";
@@ -108,6 +108,14 @@ function withScript(args: string[], i: number, markers: string[], opts: ResolveO
   return { args: out, tree: exposure(packageTreeOf(real, markers), real, opts) };
 }
 
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function resolveNode(node: string, args: string[], opts: ResolveOptions): ResolvedCommand {
   const i = scriptArgument(args, NODE_OPTS_WITH_VALUE, new Set(["-e", "--eval", "-p", "--print", "-i"]));
   const s = withScript(args, i, PACKAGE_MARKERS, opts);
@@ -130,12 +138,15 @@ export const PACKAGE_MARKERS = ["package.json", "pyproject.toml", "setup.py", "s
  * The package a program file belongs to: inside a node_modules folder, that whole folder (so its
  * dependencies resolve); otherwise the nearest ancestor holding one of `markers`. Null when there
  * is none: a lone script (in /tmp, in ~/Downloads) is exposed as that one file, never its folder.
+ * For a folder given as the program, the search starts at the folder itself.
  */
 export function packageTreeOf(file: string, markers: string[]): string | null {
   const parts = file.split(sep);
   const nm = parts.lastIndexOf("node_modules");
   if (nm > 0) return parts.slice(0, nm + 1).join(sep);
-  for (let dir = dirname(file); ; dir = dirname(dir)) {
+  // A folder given as the program (`node .`, `python3 dir` running its __main__.py) is searched
+  // from itself: it is the package when it holds a marker.
+  for (let dir = isDirectory(file) ? file : dirname(file); ; dir = dirname(dir)) {
     if (markers.some((m) => existsSync(join(dir, m)))) return dir;
     if (dir === dirname(dir)) return null;
   }
@@ -182,19 +193,32 @@ const isShared = (mode: number): boolean => (mode & 0o1002) !== 0;
  * folders mcpw cannot list are hidden. Trees under /usr are bound whole anyway and are not checked.
  */
 export function exposure(tree: string | null, file: string, opts: ResolveOptions): Exposure {
-  const lone = { path: file, hide: [] };
-  if (tree === null || tree === file) return lone;
+  // The file alone. Never a folder: a folder given as the program (`node .`) was bound whole with
+  // nothing checked or hidden (another sandbox's ./mount/sb-*, a shared folder, /root for an npx
+  // bin of "../../.."); such a folder is exposed only as a checked package tree, or not at all.
+  const single = (why: string): Exposure => {
+    if (isDirectory(file)) {
+      throw new McpwError(
+        "bad_params",
+        `${file} is a folder, and mcpw exposes a folder to the sandbox only as a package it can check (one holding package.json, pyproject.toml, setup.py, setup.cfg or requirements.txt): ${why}; run its entry file instead (node ${join(file, "index.js")}, python3 ${join(file, "__main__.py")})`,
+        { field: "command" },
+      );
+    }
+    return { path: file, hide: [] };
+  };
+  if (tree === null) return single("it has no package marker, nor has any folder above it");
+  if (tree === file && !isDirectory(file)) return single("");
   if (within(tree, "/usr")) return { path: tree, hide: [] };
   const protect = [homedir(), opts.env.HOME, ...(opts.protect ?? [])].filter((p): p is string => !!p).map(realOrSelf);
-  if (tree === "/" || protect.some((p) => within(p, tree))) return lone;
-  if (sharedDirs().some((d) => within(d, tree))) return lone;
+  if (tree === "/" || protect.some((p) => within(p, tree))) return single(`its package ${tree} is / or holds the home directory or mcpw's state`);
+  if (sharedDirs().some((d) => within(d, tree))) return single(`its package ${tree} is or holds a folder every user shares (${sharedDirs().join(", ")})`);
   let st;
   try {
     st = lstatSync(tree);
   } catch {
-    return lone;
+    return single(`its package ${tree} cannot be checked`);
   }
-  if (!st.isDirectory() || isShared(st.mode)) return lone;
+  if (!st.isDirectory() || isShared(st.mode)) return single(`its package ${tree} is world-writable or sticky`);
   // A node_modules folder (an npx-resolved package's) is package-manager output: not walked either.
   if (NOT_WALKED.has(basename(tree))) return { path: tree, hide: [] };
   const roots = new Set([join(opts.cwd, "mount"), ...(opts.workspaceRoots ?? [])].map(realOrSelf));
@@ -215,7 +239,7 @@ export function exposure(tree: string | null, file: string, opts: ResolveOptions
       entries = readdirSync(dir, { withFileTypes: true });
     } catch {
       // A folder mcpw cannot list cannot be checked: hidden (the tree itself: the file alone).
-      if (dir === tree) return lone;
+      if (dir === tree) return single(`mcpw cannot list its package ${tree}`);
       hide.push(dir);
       continue;
     }
@@ -351,5 +375,12 @@ function binScript(pkgDir: string, binName: string): string {
     if (!rel) throw new McpwError("not_found", `package ${pkg.name} has several bins (${names.join(", ")}); name one with npx -p ${pkg.name} <bin>`, { field: "command" });
   }
   if (!rel) throw new McpwError("not_found", `package ${pkg.name} has no bin to run`, { field: "command" });
-  return realpathSync(join(pkgDir, rel));
+  // A bin is a file of the package, as npm links it: "." or "../../.." named a folder (up to /root),
+  // which would have been handed to node as the program.
+  const script = resolve(pkgDir, rel);
+  const real = existsSync(script) ? realpathSync(script) : script;
+  if (!within(script, pkgDir) || !within(real, realOrSelf(pkgDir)) || !existsSync(real) || !statSync(real).isFile()) {
+    throw new McpwError("bad_params", `package ${pkg.name}: its bin "${rel}" is not a file inside the package (${pkgDir})`, { field: "command" });
+  }
+  return real;
 }

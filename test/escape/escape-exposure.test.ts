@@ -57,7 +57,25 @@ t.teardown(() => echo.close());
 interface Scenario {
   what: string;
   /** Where the probe is copied, which attacks it runs, where mcpw run starts and with what workspace. */
-  setup(ext: "py" | "cjs"): { script: string; attacks: string[]; cwd: string; workspace: string | null; targets: object };
+  setup(ext: "py" | "cjs"): { script: string; attacks: string[]; cwd: string; workspace: string | null; targets: object; program?: string };
+}
+
+/**
+ * A project with a package.json (and a pyproject.toml), another sandbox's workspace in its
+ * ./mount/sb-victim0 and a world-writable, sticky shared/ folder, each holding a secret.
+ */
+function project(): { project: string; otherWorkspaceFile: string; sharedFile: string } {
+  const project = dir("/var/tmp/mcpw-escape-project-");
+  writeFileSync(join(project, "package.json"), '{"name": "escape-project", "private": true, "main": "server.cjs"}\n');
+  writeFileSync(join(project, "pyproject.toml"), '[project]\nname = "escape-project"\n');
+  const victim = join(project, "mount", "sb-victim0");
+  mkdirSync(victim, { recursive: true, mode: 0o755 });
+  const otherWorkspaceFile = secretFile(join(victim, "notes.txt"));
+  const shared = join(project, "shared");
+  mkdirSync(shared);
+  chmodSync(shared, 0o1777);
+  const sharedFile = secretFile(join(shared, "left-by-another-user"));
+  return { project, otherWorkspaceFile, sharedFile };
 }
 
 const SCENARIOS: Scenario[] = [
@@ -83,18 +101,18 @@ const SCENARIOS: Scenario[] = [
   {
     what: "a server in a real package, run from it (default workspace ./mount/<id>)",
     setup(ext) {
-      const project = dir("/var/tmp/mcpw-escape-project-");
-      writeFileSync(join(project, "package.json"), '{"name": "escape-project", "private": true}\n');
-      writeFileSync(join(project, "pyproject.toml"), '[project]\nname = "escape-project"\n');
-      const victim = join(project, "mount", "sb-victim0");
-      mkdirSync(victim, { recursive: true, mode: 0o755 });
-      const otherWorkspaceFile = secretFile(join(victim, "notes.txt"));
-      const shared = join(project, "shared");
-      mkdirSync(shared);
-      chmodSync(shared, 0o1777);
-      const sharedFile = secretFile(join(shared, "left-by-another-user"));
-      const script = copyProbe(ext, join(project, `server.${ext}`));
-      return { script, attacks: ["package-other-workspace", "package-shared-folder"], cwd: project, workspace: null, targets: { token, otherWorkspaceFile, sharedFile } };
+      const { project: p, otherWorkspaceFile, sharedFile } = project();
+      const script = copyProbe(ext, join(p, `server.${ext}`));
+      return { script, attacks: ["package-other-workspace", "package-shared-folder"], cwd: p, workspace: null, targets: { token, otherWorkspaceFile, sharedFile } };
+    },
+  },
+  {
+    // The folder was handed to the sandbox whole as the "lone file", with nothing hidden.
+    what: "a server in a real package, given as its folder (node . / python3 .)",
+    setup(ext) {
+      const { project: p, otherWorkspaceFile } = project();
+      const script = copyProbe(ext, join(p, ext === "py" ? "__main__.py" : "server.cjs"));
+      return { script, program: ".", attacks: ["package-folder-other-workspace"], cwd: p, workspace: null, targets: { token, otherWorkspaceFile } };
     },
   },
 ];
@@ -104,7 +122,7 @@ for (const s of SCENARIOS) {
     t.test(`${s.what} (${ext}): escapes without a sandbox, sees only what it should under mcpw run`, async (t) => {
       const setup = s.setup(ext);
       const attacks = setup.attacks.map((a) => (ext === "cjs" ? `${a}-node` : a));
-      const command = [ext === "py" ? "python3" : "node", setup.script, attacks.join(","), JSON.stringify(setup.targets)];
+      const command = [ext === "py" ? "python3" : "node", setup.program ?? setup.script, attacks.join(","), JSON.stringify(setup.targets)];
       const outside = await runUnsandboxed(host, command, setup.cwd);
       const workspace = setup.workspace === "" ? setup.cwd : setup.workspace;
       const before = new Set(safeList(join(setup.cwd, "mount")));

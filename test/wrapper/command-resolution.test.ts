@@ -98,3 +98,43 @@ t.test("an executable outside a bin folder is exposed alone; one in <prefix>/bin
   writeFileSync(join(d, "private"), "");
   t.same(resolveCommand([join(d, "tool")], opts(d)).readonlyPaths, [join(d, "tool")]);
 });
+
+t.test("a folder given as the program is a package to check, or refused; never bound whole unchecked", async (t) => {
+  // node . / python3 . in a project: the project is the package (walked, ./mount hidden).
+  const d = tree();
+  writeFileSync(join(d, "package.json"), '{"main": "index.js"}');
+  writeFileSync(join(d, "index.js"), "");
+  writeFileSync(join(d, "__main__.py"), "");
+  mkdirSync(join(d, "mount", "sb-victim"), { recursive: true });
+  mkdirSync(join(d, "shared"));
+  chmodSync(join(d, "shared"), 0o1777);
+  t.equal(packageTreeOf(d, ["package.json"]), d, "searched from the folder itself");
+  for (const runtime of ["node", "python3"]) {
+    const r = resolveCommand([runtime, "."], opts(d));
+    t.ok(r.readonlyPaths.includes(d), `${runtime} .: the project`);
+    t.ok(r.hiddenPaths.includes(join(d, "mount")), `${runtime} .: another sandbox's workspace is hidden`);
+    t.ok(r.hiddenPaths.includes(join(d, "shared")), `${runtime} .: a shared folder is hidden`);
+  }
+  // A folder with no package marker at or above it: refused, with what to do instead.
+  const bare = tree();
+  writeFileSync(join(bare, "__main__.py"), "");
+  writeFileSync(join(bare, "id_ed25519"), "");
+  t.throws(() => resolveCommand(["python3", bare], opts(bare)), { code: "bad_params", message: /is a folder.*run its entry file instead/ });
+  t.throws(() => resolveCommand(["node", "/"], opts(bare)), { code: "bad_params", message: /\/ is a folder/ });
+  // A folder whose package would be a shared dir (a package.json planted in the temp dir).
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = d;
+  t.teardown(() => (saved === undefined ? delete process.env.TMPDIR : (process.env.TMPDIR = saved)));
+  t.throws(() => exposure(d, d, opts(d)), { code: "bad_params", message: /folder every user shares/ });
+});
+
+t.test("an npx bin must be a file inside its package (not '.', not '../../..')", async (t) => {
+  for (const bin of [".", "../../../../..", "../other/x.js"]) {
+    const d = tree();
+    mkdirSync(join(d, "node_modules", "evil"), { recursive: true });
+    mkdirSync(join(d, "node_modules", "other"), { recursive: true });
+    writeFileSync(join(d, "node_modules", "other", "x.js"), "");
+    writeFileSync(join(d, "node_modules", "evil", "package.json"), JSON.stringify({ name: "evil", bin }));
+    t.throws(() => resolveCommand(["npx", "evil"], opts(d)), { code: "bad_params", message: /bin ".*" is not a file inside the package/ }, `bin ${bin}`);
+  }
+});

@@ -51,6 +51,8 @@ const attacks = {
   "lone-script-sibling-node": (t) => readFile(t.sibling, t.token),
   "package-other-workspace-node": (t) => readFile(t.otherWorkspaceFile, t.token),
   "package-shared-folder-node": (t) => readFile(t.sharedFile, t.token),
+  // The same read, with the program given as the project's folder (node . runs package.json's main).
+  "package-folder-other-workspace-node": (t) => readFile(t.otherWorkspaceFile, t.token),
 };
 
 function emit(attack, result, code, detail) {

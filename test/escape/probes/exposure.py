@@ -81,6 +81,8 @@ ATTACKS = {
     "lone-script-sibling": sibling,
     "package-other-workspace": other_workspace,
     "package-shared-folder": shared_folder,
+    # The same read, with the program given as the project's folder (python3 . runs __main__.py).
+    "package-folder-other-workspace": other_workspace,
 }
 
 
