@@ -4,6 +4,7 @@ import { homedir, tmpdir } from "node:os";
 import { basename, delimiter, dirname, join, resolve, sep } from "node:path";
 import { McpwError } from "../protocol/mcpw-error.js";
 import { findExecutableOrNull } from "../native/find-executable.js";
+import { WORKSPACES_MARK } from "./workspace-mark.js";
 
 /**
  * Works out what a command needs from the host: the absolute executable, the runtime's install
@@ -177,7 +178,7 @@ export function sharedDirs(): string[] {
 }
 
 /** Folders not walked for shared directories: package managers write them with the user's umask, and they are large. */
-const NOT_WALKED = new Set(["node_modules", ".git", "site-packages", "dist-packages"]);
+export const NOT_WALKED: ReadonlySet<string> = new Set(["node_modules", ".git", "site-packages", "dist-packages"]);
 /** How many directories of a tree are checked before mcpw gives up on exposing it. */
 export const WALK_BUDGET = 10_000;
 
@@ -189,8 +190,9 @@ const isShared = (mode: number): boolean => (mode & 0o1002) !== 0;
  * it to hide. Never exposed — `file` alone is, instead: `/`, a tree that holds the home directory
  * or a protected path (the state dir), a tree that is or holds a shared directory (sharedDirs), and
  * a tree that is itself world-writable or sticky. Inside an exposed tree, mcpw's workspace roots
- * (`<cwd>/mount`, `workspaceRoots`), its run and staging dirs, world-writable or sticky folders and
- * folders mcpw cannot list are hidden. Trees under /usr are bound whole anyway and are not checked.
+ * (`<cwd>/mount`, `workspaceRoots`, and any folder carrying the mark mcpw leaves in every folder it
+ * makes to hold workspaces: workspace-mark.ts), its run and staging dirs, world-writable or sticky
+ * folders and folders mcpw cannot list are hidden. Trees under /usr are bound whole anyway and are not checked.
  */
 export function exposure(tree: string | null, file: string, opts: ResolveOptions): Exposure {
   // The file alone. Never a folder: a folder given as the program (`node .`) was bound whole with
@@ -240,6 +242,12 @@ export function exposure(tree: string | null, file: string, opts: ResolveOptions
     } catch {
       // A folder mcpw cannot list cannot be checked: hidden (the tree itself: the file alone).
       if (dir === tree) return single(`mcpw cannot list its package ${tree}`);
+      hide.push(dir);
+      continue;
+    }
+    // A folder mcpw made to hold workspaces, whichever folder the sandbox using it was started from.
+    if (entries.some((e) => e.name === WORKSPACES_MARK)) {
+      if (dir === tree) return single(`its package ${tree} holds sandbox workspaces`);
       hide.push(dir);
       continue;
     }

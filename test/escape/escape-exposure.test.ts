@@ -1,9 +1,11 @@
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
+import { MCPW } from "../helpers/python.js";
 import { Host, PROBES, record, runSandboxed, runUnsandboxed } from "./harness.js";
 
 /**
@@ -57,7 +59,21 @@ t.teardown(() => echo.close());
 interface Scenario {
   what: string;
   /** Where the probe is copied, which attacks it runs, where mcpw run starts and with what workspace. */
-  setup(ext: "py" | "cjs"): { script: string; attacks: string[]; cwd: string; workspace: string | null; targets: object; program?: string };
+  setup(ext: "py" | "cjs"): Promise<{ script: string; attacks: string[]; cwd: string; workspace: string | null; targets: object; program?: string }>;
+}
+
+/**
+ * A real sandbox's workspace: `mcpw run` from `cwd` (default workspace ./mount/<id>) writes the
+ * secret into /mount/notes.txt; the workspace is kept because it is not empty. Returns that file's
+ * host path.
+ */
+async function victimWorkspace(cwd: string): Promise<string> {
+  const before = new Set(safeList(join(cwd, "mount")));
+  const r = spawnSync(process.execPath, [MCPW, "run", "-q", "--", "node", "-e", "require('fs').writeFileSync('/mount/notes.txt', process.argv[1] + '\\n')", token], { cwd, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`the victim sandbox failed: ${r.stderr}`);
+  const made = safeList(join(cwd, "mount")).filter((m) => !before.has(m) && m.startsWith("sb-"));
+  if (made.length !== 1) throw new Error(`expected one new workspace in ${cwd}/mount, found ${made.join(", ")}`);
+  return join(cwd, "mount", made[0]!, "notes.txt");
 }
 
 /**
@@ -81,7 +97,7 @@ function project(): { project: string; otherWorkspaceFile: string; sharedFile: s
 const SCENARIOS: Scenario[] = [
   {
     what: "a lone script directly in /tmp",
-    setup(ext) {
+    async setup(ext) {
       const base = join(tmpdir(), `mcpw-escape-lone-${randomBytes(4).toString("hex")}`);
       const sibling = secretFile(`${base}.secret`);
       const script = copyProbe(ext, `${base}.${ext}`);
@@ -91,7 +107,7 @@ const SCENARIOS: Scenario[] = [
   },
   {
     what: "a lone script in a folder that is not a package (as ~/Downloads)",
-    setup(ext) {
+    async setup(ext) {
       const d = dir("/var/tmp/mcpw-escape-downloads-");
       const sibling = secretFile(join(d, "id_ed25519"));
       const script = copyProbe(ext, join(d, `srv.${ext}`));
@@ -100,7 +116,7 @@ const SCENARIOS: Scenario[] = [
   },
   {
     what: "a server in a real package, run from it (default workspace ./mount/<id>)",
-    setup(ext) {
+    async setup(ext) {
       const { project: p, otherWorkspaceFile, sharedFile } = project();
       const script = copyProbe(ext, join(p, `server.${ext}`));
       return { script, attacks: ["package-other-workspace", "package-shared-folder"], cwd: p, workspace: null, targets: { token, otherWorkspaceFile, sharedFile } };
@@ -109,10 +125,34 @@ const SCENARIOS: Scenario[] = [
   {
     // The folder was handed to the sandbox whole as the "lone file", with nothing hidden.
     what: "a server in a real package, given as its folder (node . / python3 .)",
-    setup(ext) {
+    async setup(ext) {
       const { project: p, otherWorkspaceFile } = project();
       const script = copyProbe(ext, join(p, ext === "py" ? "__main__.py" : "server.cjs"));
       return { script, program: ".", attacks: ["package-folder-other-workspace"], cwd: p, workspace: null, targets: { token, otherWorkspaceFile } };
+    },
+  },
+  {
+    // Only <cwd>/mount was hidden: run from proj/sub, proj/mount (a sandbox started from proj) was not.
+    what: "a server run from a subfolder of its package, beside a sandbox started from the package",
+    async setup(ext) {
+      const { project: p } = project();
+      mkdirSync(join(p, "sub"));
+      chmodSync(join(p, "sub"), 0o755);
+      const otherWorkspaceFile = await victimWorkspace(p);
+      const script = copyProbe(ext, join(p, `server.${ext}`));
+      return { script, program: `../server.${ext}`, attacks: ["package-parent-other-workspace"], cwd: join(p, "sub"), workspace: null, targets: { token, otherWorkspaceFile } };
+    },
+  },
+  {
+    // ... and the reverse: run from proj, proj/sub/mount (a sandbox started from proj/sub) was seen.
+    what: "a server run from its package, beside a sandbox started from a subfolder of it",
+    async setup(ext) {
+      const { project: p } = project();
+      mkdirSync(join(p, "sub"));
+      chmodSync(join(p, "sub"), 0o755);
+      const otherWorkspaceFile = await victimWorkspace(join(p, "sub"));
+      const script = copyProbe(ext, join(p, `server.${ext}`));
+      return { script, attacks: ["package-subfolder-other-workspace"], cwd: p, workspace: null, targets: { token, otherWorkspaceFile } };
     },
   },
 ];
@@ -120,7 +160,7 @@ const SCENARIOS: Scenario[] = [
 for (const s of SCENARIOS) {
   for (const ext of ["py", "cjs"] as const) {
     t.test(`${s.what} (${ext}): escapes without a sandbox, sees only what it should under mcpw run`, async (t) => {
-      const setup = s.setup(ext);
+      const setup = await s.setup(ext);
       const attacks = setup.attacks.map((a) => (ext === "cjs" ? `${a}-node` : a));
       const command = [ext === "py" ? "python3" : "node", setup.program ?? setup.script, attacks.join(","), JSON.stringify(setup.targets)];
       const outside = await runUnsandboxed(host, command, setup.cwd);

@@ -2,6 +2,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync 
 import { join } from "node:path";
 import t from "tap";
 import { binTree, exposure, packageTreeOf, resolveCommand, type ResolveOptions } from "../../wrapper/command-resolution.js";
+import { WORKSPACES_MARK } from "../../wrapper/workspace-mark.js";
 
 /**
  * What `mcpw run` exposes, read-only, around the program it runs (the escape suite's
@@ -137,4 +138,26 @@ t.test("an npx bin must be a file inside its package (not '.', not '../../..')",
     writeFileSync(join(d, "node_modules", "evil", "package.json"), JSON.stringify({ name: "evil", bin }));
     t.throws(() => resolveCommand(["npx", "evil"], opts(d)), { code: "bad_params", message: /bin ".*" is not a file inside the package/ }, `bin ${bin}`);
   }
+});
+
+t.test("a folder carrying mcpw's workspaces mark is hidden wherever it is in an exposed tree", async (t) => {
+  // proj/mount holds the workspaces of sandboxes started from proj; proj/sub/mount of those started
+  // from proj/sub. A sandbox started from either folder sees the whole project, and neither.
+  const d = tree();
+  writeFileSync(join(d, "package.json"), "{}");
+  writeFileSync(join(d, "index.js"), "");
+  for (const holder of [join(d, "mount"), join(d, "sub", "mount"), join(d, "deep", "er", "any-name")]) {
+    mkdirSync(join(holder, "sb-victim"), { recursive: true });
+    writeFileSync(join(holder, WORKSPACES_MARK), "");
+  }
+  mkdirSync(join(d, "unmarked", "sb-x"), { recursive: true });
+  const fromSub = resolveCommand(["node", "../index.js"], opts(join(d, "sub")));
+  t.ok(fromSub.readonlyPaths.includes(d));
+  t.same(fromSub.hiddenPaths.sort(), [join(d, "deep", "er", "any-name"), join(d, "mount"), join(d, "sub", "mount")], "from proj/sub: proj/mount hidden too");
+  const fromTop = resolveCommand(["node", "index.js"], opts(d));
+  t.same(fromTop.hiddenPaths.sort(), [join(d, "deep", "er", "any-name"), join(d, "mount"), join(d, "sub", "mount")], "from proj: proj/sub/mount hidden too");
+  // A package that is itself a holder of workspaces is not exposed as a tree.
+  writeFileSync(join(d, "mount", "package.json"), "{}");
+  writeFileSync(join(d, "mount", "x.js"), "");
+  t.same(exposure(join(d, "mount"), join(d, "mount", "x.js"), opts("/")), { path: join(d, "mount", "x.js"), hide: [] });
 });
