@@ -1,7 +1,7 @@
 import { promises as dns } from "node:dns";
 import { McpwError } from "../protocol/errors.js";
 import type { NetworkPolicy } from "../protocol/policy.js";
-import { CidrSet, classifyAddress } from "./address-guard.js";
+import { type AddressClassification, CidrSet, classifyAddress } from "./address-guard.js";
 import { parseIp } from "./ip-address.js";
 import { formatHostPort, type HostPattern, matchesHostPattern, parseHostPattern, parseRequestHost, type RequestHost } from "./host-pattern.js";
 
@@ -15,7 +15,12 @@ import { formatHostPort, type HostPattern, matchesHostPattern, parseHostPattern,
  * 2. Name: deniedDomains wins; else it must match allowedDomains (an empty list allows nothing).
  * 3. The name is resolved ONCE. If ANY resolved address is in a blocked range (loopback, private,
  *    link-local, ...) while blockPrivateRanges is on, and it is neither inside allowedCidrs nor an IP
- *    literal listed in allowedDomains, the whole destination is refused. Refusing outright (rather
+ *    literal listed in allowedDomains, the whole destination is refused. A loopback address also
+ *    passes when an allowedDomains entry that names loopback (`localhost`, `localhost:8080`) is one
+ *    the request matched, for that port: `localhost:8080` opens the host's loopback at 8080 and
+ *    nowhere else, whatever other entry (`*`, a domain whose A record is 127.0.0.1) a request
+ *    matches. (`mcpw run --allow-net localhost:P` used to add 127.0.0.0/8 and ::1/128 to
+ *    allowedCidrs, which opened every loopback port to any allowed name.) Refusing outright (rather
  *    than keeping only the public addresses) leaves a rebinding attacker no mixed answer to exploit
  *    and tells the operator plainly what happened. A resolved address that matches an IP literal in
  *    deniedDomains is refused too, so `deniedDomains: ["169.254.169.254"]` holds for names as well.
@@ -105,13 +110,28 @@ export class NetworkRules {
     if (denied) return this.refuse("deniedDomains", `${what} which ${this.label}.deniedDomains refuses (entry "${denied.source}")`);
     if (!this.policy.blockPrivateRanges || !addr.blocked) return null;
     if (this.cidrs.has(addr.address) || this.listsLiteral(addr.address, port)) return null;
+    if (isLoopback(addr) && this.allowsLoopbackFor(target, port)) return null;
     return this.refuse("blockPrivateRanges", `${what} ${addr.description}, refused by ${this.label}.blockPrivateRanges`);
+  }
+
+  /**
+   * Whether the request matched an allowedDomains entry that names loopback (`localhost`, with
+   * this port or none; a lookup, with no port, matches any): that entry, and no other, lets the
+   * name reach the host's loopback. Loopback IP literals are listsLiteral's.
+   */
+  private allowsLoopbackFor(target: RequestHost, port: number | undefined): boolean {
+    return this.allowed.some((p) => p.kind === "name" && p.host === "localhost" && matchesHostPattern(p, target, port));
   }
 
   /** The strictest of several policies' numeric limits. */
   static limit(rules: readonly NetworkRules[], key: "maxBodyBytes" | "maxRedirects"): number {
     return Math.min(...rules.map((r) => r.policy[key]));
   }
+}
+
+/** The host's own loopback: 127/8, ::1, and the IPv4-mapped form of 127/8 (not NAT64 or 6to4 forms, which leave the host). */
+function isLoopback(addr: AddressClassification): boolean {
+  return addr.kind === "loopback" && (addr.embeddedIpv4 === undefined || addr.address.startsWith("::ffff:"));
 }
 
 function literalHost(address: string): RequestHost {

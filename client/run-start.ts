@@ -1,10 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, rmdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
+import { dirname, join, resolve, sep } from "node:path";
 import { McpwError } from "../protocol/mcpw-error.js";
 import { defaultStateDir } from "../server/state-dir.js";
 import { bubblewrapStatus } from "../wrapper/bubblewrap.js";
+import { NOT_WALKED } from "../wrapper/command-resolution.js";
 import { prepareSandbox, type PreparedSandbox } from "../wrapper/sandbox-prepare.js";
+import { markWorkspaceRoot, WORKSPACES_MARK } from "../wrapper/workspace-mark.js";
 import { parseCommandArgs, str, type CommandSpec, type ParsedArgs } from "./command.js";
 
 /**
@@ -70,12 +72,23 @@ export function policyCountsStdout(file: string | undefined): boolean | null {
 
 /** ./mount/<id>/ beside the caller, or under the state dir when the cwd is not writable. */
 export function defaultWorkspace(cwd: string, stateDir: string, id: string): { dir: string; madeParent: string | null } {
-  for (const dir of [join(cwd, "mount", id), join(stateDir, "workspaces", id)]) {
+  // Not inside node_modules, .git, site-packages: exposure() does not walk those, so a mark there
+  // would not be seen.
+  const inUnwalked = cwd.split(sep).some((part) => NOT_WALKED.has(part));
+  for (const dir of [...(inUnwalked ? [] : [join(cwd, "mount", id)]), join(stateDir, "workspaces", id)]) {
     let madeParent: string | null = null;
     try {
       // The parent is searchable (a sandbox may run as another uid); the workspace itself is 0700.
       madeParent = mkdirSync(dirname(dir), { recursive: true, mode: 0o755 }) ?? null;
       mkdirSync(dir, { mode: 0o700 });
+      // The folder holding it is marked, so that no sandbox started from another folder sees it
+      // (workspace-mark.ts). Marked after the workspace is made: see removeEmpty.
+      try {
+        markWorkspaceRoot(dirname(dir));
+      } catch (e) {
+        rmdirSync(dir);
+        throw e;
+      }
       return { dir, madeParent };
     } catch {
       if (madeParent) removeEmpty(dirname(dir), madeParent);
@@ -85,12 +98,29 @@ export function defaultWorkspace(cwd: string, stateDir: string, id: string): { d
   throw new McpwError("io_error", `cannot create a workspace under ${join(cwd, "mount")} or ${join(stateDir, "workspaces")}; pass --mount <dir>`);
 }
 
-/** Removes `dir` and its parents up to `top` (included) while they are empty; true if `dir` went. */
+/**
+ * Removes `dir` and its parents up to `top` (included) while they are empty; true if `dir` went.
+ * A parent holding nothing but the workspaces mark counts as empty. Should another run have made a
+ * workspace in it meanwhile, the mark is put back (that run also marks after making its workspace,
+ * so the folder ends up marked whichever goes first).
+ */
 function removeEmpty(dir: string, top: string): boolean {
   for (let d = dir; ; d = dirname(d)) {
+    let unmarked = false;
     try {
+      if (d !== dir && readdirSync(d).length === 1 && existsSync(join(d, WORKSPACES_MARK))) {
+        unlinkSync(join(d, WORKSPACES_MARK));
+        unmarked = true;
+      }
       rmdirSync(d);
     } catch {
+      if (unmarked) {
+        try {
+          markWorkspaceRoot(d);
+        } catch {
+          // gone meanwhile
+        }
+      }
       return d !== dir; // not empty (or gone already): it and everything above it stay
     }
     if (d === top || d === dirname(d)) return true;

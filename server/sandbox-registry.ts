@@ -11,6 +11,7 @@ import { exitReason, LimitWatch } from "../wrapper/sandbox-limits.js";
 import type { CallOp } from "../wrapper/supervisor.js";
 import type { AuditLog } from "./audit-log.js";
 import { McpStdioSession } from "./mcp-stdio-session.js";
+import { markWorkspaceRoot } from "../wrapper/workspace-mark.js";
 
 const LOG_RING = 1000;
 /** After stdin is closed, how long a sandbox gets to exit on its own before it is killed. */
@@ -80,6 +81,7 @@ export class SandboxRegistry extends EventEmitter<{ state: [SandboxInfo]; log: [
     } else {
       workspace = resolve(this.opts.workspaceRoot, id);
       mkdirSync(this.opts.workspaceRoot, { recursive: true, mode: 0o755 });
+      markWorkspaceRoot(this.opts.workspaceRoot);
       mkdirSync(workspace, { mode: 0o700 });
     }
     const sb: Sandbox = {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import t from "tap";
 import { MCPW_BIN, mcpw, mcpwDaemon } from "./helpers/cli.js";
 import { tempDir } from "./helpers/server.js";
+import { WORKSPACES_MARK } from "../wrapper/workspace-mark.js";
 
 t.test("help: the command list, and --help for every command", async (t) => {
   const top = await mcpw(["--help"]);
@@ -226,12 +227,16 @@ t.test("mcpw run: exit code and stdout pass through; bad input is one clear line
   t.equal(readdirSync(cwd).length, before + 3, "nothing else was created (file, bad-policy.json, broken.json)");
   const wrote = await mcpw(["run", "-q", "--", "node", "-e", "require('fs').writeFileSync('/mount/kept', 'x')"], { cwd });
   t.equal(wrote.code, 0, wrote.stderr);
-  const kept = existsSync(join(cwd, "mount")) ? readdirSync(join(cwd, "mount")) : [];
+  // ./mount carries the mark that hides it from sandboxes started elsewhere (wrapper/workspace-mark.ts).
+  const workspaces = () => readdirSync(join(cwd, "mount")).filter((n) => n !== WORKSPACES_MARK);
+  const kept = existsSync(join(cwd, "mount")) ? workspaces() : [];
   t.equal(kept.length, 1, "a workspace with something in it is kept");
   t.ok(kept.length === 1 && existsSync(join(cwd, "mount", kept[0]!, "kept")));
+  t.ok(existsSync(join(cwd, "mount", WORKSPACES_MARK)), "./mount is marked as a folder of workspaces");
   const empty = await mcpw(["run", "-q", "--", "node", "-e", "1"], { cwd });
   t.equal(empty.code, 0);
-  t.same(readdirSync(join(cwd, "mount")), kept, "an empty one beside it is removed, and ./mount, which holds one, stays");
+  t.same(workspaces(), kept, "an empty one beside it is removed, and ./mount, which holds one, stays");
+  t.ok(existsSync(join(cwd, "mount", WORKSPACES_MARK)), "still marked");
   mkdirSync(join(cwd, "ws"));
   const mounted = await mcpw(["run", "-q", "--mount", join(cwd, "ws"), "--", "node", "-e", "require('fs').writeFileSync('/mount/out', 'x')"], { cwd });
   t.equal(mounted.code, 0);

@@ -1,9 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { basename, delimiter, dirname, join, resolve, sep } from "node:path";
 import { McpwError } from "../protocol/mcpw-error.js";
 import { findExecutableOrNull } from "../native/find-executable.js";
+import { WORKSPACES_MARK } from "./workspace-mark.js";
 
 /**
  * Works out what a command needs from the host: the absolute executable, the runtime's install
@@ -108,6 +109,14 @@ function withScript(args: string[], i: number, markers: string[], opts: ResolveO
   return { args: out, tree: exposure(packageTreeOf(real, markers), real, opts) };
 }
 
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function resolveNode(node: string, args: string[], opts: ResolveOptions): ResolvedCommand {
   const i = scriptArgument(args, NODE_OPTS_WITH_VALUE, new Set(["-e", "--eval", "-p", "--print", "-i"]));
   const s = withScript(args, i, PACKAGE_MARKERS, opts);
@@ -130,12 +139,15 @@ export const PACKAGE_MARKERS = ["package.json", "pyproject.toml", "setup.py", "s
  * The package a program file belongs to: inside a node_modules folder, that whole folder (so its
  * dependencies resolve); otherwise the nearest ancestor holding one of `markers`. Null when there
  * is none: a lone script (in /tmp, in ~/Downloads) is exposed as that one file, never its folder.
+ * For a folder given as the program, the search starts at the folder itself.
  */
 export function packageTreeOf(file: string, markers: string[]): string | null {
   const parts = file.split(sep);
   const nm = parts.lastIndexOf("node_modules");
   if (nm > 0) return parts.slice(0, nm + 1).join(sep);
-  for (let dir = dirname(file); ; dir = dirname(dir)) {
+  // A folder given as the program (`node .`, `python3 dir` running its __main__.py) is searched
+  // from itself: it is the package when it holds a marker.
+  for (let dir = isDirectory(file) ? file : dirname(file); ; dir = dirname(dir)) {
     if (markers.some((m) => existsSync(join(dir, m)))) return dir;
     if (dir === dirname(dir)) return null;
   }
@@ -166,7 +178,7 @@ export function sharedDirs(): string[] {
 }
 
 /** Folders not walked for shared directories: package managers write them with the user's umask, and they are large. */
-const NOT_WALKED = new Set(["node_modules", ".git", "site-packages", "dist-packages"]);
+export const NOT_WALKED: ReadonlySet<string> = new Set(["node_modules", ".git", "site-packages", "dist-packages"]);
 /** How many directories of a tree are checked before mcpw gives up on exposing it. */
 export const WALK_BUDGET = 10_000;
 
@@ -178,23 +190,37 @@ const isShared = (mode: number): boolean => (mode & 0o1002) !== 0;
  * it to hide. Never exposed — `file` alone is, instead: `/`, a tree that holds the home directory
  * or a protected path (the state dir), a tree that is or holds a shared directory (sharedDirs), and
  * a tree that is itself world-writable or sticky. Inside an exposed tree, mcpw's workspace roots
- * (`<cwd>/mount`, `workspaceRoots`), its run and staging dirs, world-writable or sticky folders and
- * folders mcpw cannot list are hidden. Trees under /usr are bound whole anyway and are not checked.
+ * (`<cwd>/mount`, `workspaceRoots`, and any folder carrying the mark mcpw leaves in every folder it
+ * makes to hold workspaces: workspace-mark.ts), its run and staging dirs, world-writable or sticky
+ * folders and folders mcpw cannot list are hidden. Trees under /usr are bound whole anyway and are not checked.
  */
 export function exposure(tree: string | null, file: string, opts: ResolveOptions): Exposure {
-  const lone = { path: file, hide: [] };
-  if (tree === null || tree === file) return lone;
+  // The file alone. Never a folder: a folder given as the program (`node .`) was bound whole with
+  // nothing checked or hidden (another sandbox's ./mount/sb-*, a shared folder, /root for an npx
+  // bin of "../../.."); such a folder is exposed only as a checked package tree, or not at all.
+  const single = (why: string): Exposure => {
+    if (isDirectory(file)) {
+      throw new McpwError(
+        "bad_params",
+        `${file} is a folder, and mcpw exposes a folder to the sandbox only as a package it can check (one holding package.json, pyproject.toml, setup.py, setup.cfg or requirements.txt): ${why}; run its entry file instead (node ${join(file, "index.js")}, python3 ${join(file, "__main__.py")})`,
+        { field: "command" },
+      );
+    }
+    return { path: file, hide: [] };
+  };
+  if (tree === null) return single("it has no package marker, nor has any folder above it");
+  if (tree === file && !isDirectory(file)) return single("");
   if (within(tree, "/usr")) return { path: tree, hide: [] };
   const protect = [homedir(), opts.env.HOME, ...(opts.protect ?? [])].filter((p): p is string => !!p).map(realOrSelf);
-  if (tree === "/" || protect.some((p) => within(p, tree))) return lone;
-  if (sharedDirs().some((d) => within(d, tree))) return lone;
+  if (tree === "/" || protect.some((p) => within(p, tree))) return single(`its package ${tree} is / or holds the home directory or mcpw's state`);
+  if (sharedDirs().some((d) => within(d, tree))) return single(`its package ${tree} is or holds a folder every user shares (${sharedDirs().join(", ")})`);
   let st;
   try {
     st = lstatSync(tree);
   } catch {
-    return lone;
+    return single(`its package ${tree} cannot be checked`);
   }
-  if (!st.isDirectory() || isShared(st.mode)) return lone;
+  if (!st.isDirectory() || isShared(st.mode)) return single(`its package ${tree} is world-writable or sticky`);
   // A node_modules folder (an npx-resolved package's) is package-manager output: not walked either.
   if (NOT_WALKED.has(basename(tree))) return { path: tree, hide: [] };
   const roots = new Set([join(opts.cwd, "mount"), ...(opts.workspaceRoots ?? [])].map(realOrSelf));
@@ -215,7 +241,13 @@ export function exposure(tree: string | null, file: string, opts: ResolveOptions
       entries = readdirSync(dir, { withFileTypes: true });
     } catch {
       // A folder mcpw cannot list cannot be checked: hidden (the tree itself: the file alone).
-      if (dir === tree) return lone;
+      if (dir === tree) return single(`mcpw cannot list its package ${tree}`);
+      hide.push(dir);
+      continue;
+    }
+    // A folder mcpw made to hold workspaces, whichever folder the sandbox using it was started from.
+    if (entries.some((e) => e.name === WORKSPACES_MARK)) {
+      if (dir === tree) return single(`its package ${tree} holds sandbox workspaces`);
       hide.push(dir);
       continue;
     }
@@ -351,5 +383,12 @@ function binScript(pkgDir: string, binName: string): string {
     if (!rel) throw new McpwError("not_found", `package ${pkg.name} has several bins (${names.join(", ")}); name one with npx -p ${pkg.name} <bin>`, { field: "command" });
   }
   if (!rel) throw new McpwError("not_found", `package ${pkg.name} has no bin to run`, { field: "command" });
-  return realpathSync(join(pkgDir, rel));
+  // A bin is a file of the package, as npm links it: "." or "../../.." named a folder (up to /root),
+  // which would have been handed to node as the program.
+  const script = resolve(pkgDir, rel);
+  const real = existsSync(script) ? realpathSync(script) : script;
+  if (!within(script, pkgDir) || !within(real, realOrSelf(pkgDir)) || !existsSync(real) || !statSync(real).isFile()) {
+    throw new McpwError("bad_params", `package ${pkg.name}: its bin "${rel}" is not a file inside the package (${pkgDir})`, { field: "command" });
+  }
+  return real;
 }

@@ -11,7 +11,6 @@ import { exitReason, LimitWatch, Tail } from "../../wrapper/sandbox-limits.js";
 import { removeMadeWorkspace, RUN_OPTIONS, startRunSandbox, type RunStart } from "../run-start.js";
 import { list, str, UsageError, type CommandSpec, type ParsedArgs } from "../command.js";
 
-const LOOPBACK_NAME = /^(localhost)(:\d+)?$/i;
 /** How long a program signalled through mcpw has to exit before the sandbox is killed. */
 const STOP_GRACE_MS = 5000;
 
@@ -30,9 +29,10 @@ export function runPolicy(args: ParsedArgs, cwd: string): Policy {
   fsIn.writable = [...(fsIn.writable ?? []), ...list(args.values.rw).map((p) => hostPath(p, "--rw"))];
   const net = (input.network ??= {});
   const hosts = list(args.values["allow-net"]);
+  // "--allow-net localhost:8080" means the host's loopback at that port: the bridge lets a loopback
+  // address through for a request that matched that entry only (bridge/destination-check.ts), not
+  // for every allowed name (adding 127.0.0.0/8 to allowedCidrs here opened every loopback port).
   net.allowedDomains = [...(net.allowedDomains ?? []), ...hosts];
-  // "--allow-net localhost:8080" means the host's loopback: let its addresses through the range check.
-  if (hosts.some((h) => LOOPBACK_NAME.test(h))) net.allowedCidrs = [...(net.allowedCidrs ?? []), "127.0.0.0/8", "::1/128"];
   const envIn = (input.env ??= {});
   envIn.pass = [...(envIn.pass ?? []), ...list(args.values["pass-env"])];
   envIn.set = { ...(envIn.set ?? {}) };

@@ -16,6 +16,7 @@ const resolver = tableResolver({
   "metadata.test": ["169.254.169.254"],
   "intranet.test": ["10.1.2.3"],
   "local.test": ["127.0.0.1", "::1"],
+  localhost: ["127.0.0.1", "::1"],
 });
 
 t.test("an allowed name resolves once to its vetted addresses", async (t) => {
@@ -108,4 +109,26 @@ t.test("every policy must allow: the requester's restrict narrows the bridge's",
 t.test("malformed policy entries name their field", async (t) => {
   t.throws(() => rules({ allowedDomains: ["ok.test", "127.1"] }, "restrict.network"), { code: "bad_params", field: "restrict.network.allowedDomains.1" });
   t.throws(() => rules({ allowedCidrs: ["10.0.0.0/40"] }), { code: "bad_params", field: "network.allowedCidrs.0" });
+});
+
+t.test("a localhost entry opens the host's loopback at its port only, and only to requests that matched it", async (t) => {
+  // What mcpw run --allow-net '*' --allow-net localhost:8080 gives.
+  const policy = rules({ allowedDomains: ["*", "localhost:8080"] });
+  const ok = await checkDestination("localhost", 8080, [policy], { resolver });
+  t.same(ok.addresses.map((a) => a.address), ["127.0.0.1", "::1"], "localhost:8080 reaches the host's loopback");
+  await rejects(t, checkDestination("localhost", 22, [policy], { resolver }), { code: "policy_denied", rule: "network.blockPrivateRanges", message: /"localhost" resolved to 127\.0\.0\.1, a loopback address/ }, "another port of localhost, allowed by '*' only");
+  await rejects(t, checkDestination("rebind.test", 22, [policy], { resolver }), { code: "policy_denied", rule: "network.blockPrivateRanges" }, "a name resolving to loopback, another port");
+  await rejects(t, checkDestination("rebind.test", 8080, [policy], { resolver }), { code: "policy_denied", rule: "network.blockPrivateRanges" }, "a name resolving to loopback, even at the allowed port: it matched '*', not the localhost entry");
+  await rejects(t, checkDestination("mapped.test", 8080, [policy], { resolver }), { code: "policy_denied", rule: "network.blockPrivateRanges" }, "an IPv4-mapped loopback answer too");
+  await rejects(t, checkDestination("127.0.0.1", 22, [policy], { resolver }), { code: "policy_denied", rule: "network.denyIpLiterals" }, "the loopback literal at another port");
+  await rejects(t, checkDestination("127.0.0.1", 22, [rules({ allowedDomains: ["*", "localhost:8080"], denyIpLiterals: false })], { resolver }), { code: "policy_denied", rule: "network.blockPrivateRanges" }, "... with IP literals allowed too");
+  // A port-less localhost entry is every loopback port, for localhost only.
+  const anyPort = rules({ allowedDomains: ["*", "localhost"] });
+  t.ok(await checkDestination("localhost", 22, [anyPort], { resolver }), "port-less localhost: any port");
+  await rejects(t, checkDestination("rebind.test", 22, [anyPort], { resolver }), { code: "policy_denied", rule: "network.blockPrivateRanges" }, "but not for other names");
+  // The private ranges stay closed to localhost entries, and explicit allowedCidrs still work.
+  await rejects(t, checkDestination("intranet.test", 8080, [policy], { resolver }), { code: "policy_denied", rule: "network.blockPrivateRanges" }, "a private address");
+  t.ok(await checkDestination("rebind.test", 22, [rules({ allowedDomains: ["*"], allowedCidrs: ["127.0.0.0/8"] })], { resolver }), "allowedCidrs as written");
+  // A lookup (no port) of localhost is answered.
+  t.ok(await checkDestination("localhost", undefined, [policy], { resolver }), "net.resolve of localhost");
 });

@@ -1,9 +1,11 @@
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
+import { MCPW } from "../helpers/python.js";
 import { Host, PROBES, record, runSandboxed, runUnsandboxed } from "./harness.js";
 
 /**
@@ -57,13 +59,45 @@ t.teardown(() => echo.close());
 interface Scenario {
   what: string;
   /** Where the probe is copied, which attacks it runs, where mcpw run starts and with what workspace. */
-  setup(ext: "py" | "cjs"): { script: string; attacks: string[]; cwd: string; workspace: string | null; targets: object };
+  setup(ext: "py" | "cjs"): Promise<{ script: string; attacks: string[]; cwd: string; workspace: string | null; targets: object; program?: string }>;
+}
+
+/**
+ * A real sandbox's workspace: `mcpw run` from `cwd` (default workspace ./mount/<id>) writes the
+ * secret into /mount/notes.txt; the workspace is kept because it is not empty. Returns that file's
+ * host path.
+ */
+async function victimWorkspace(cwd: string): Promise<string> {
+  const before = new Set(safeList(join(cwd, "mount")));
+  const r = spawnSync(process.execPath, [MCPW, "run", "-q", "--", "node", "-e", "require('fs').writeFileSync('/mount/notes.txt', process.argv[1] + '\\n')", token], { cwd, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`the victim sandbox failed: ${r.stderr}`);
+  const made = safeList(join(cwd, "mount")).filter((m) => !before.has(m) && m.startsWith("sb-"));
+  if (made.length !== 1) throw new Error(`expected one new workspace in ${cwd}/mount, found ${made.join(", ")}`);
+  return join(cwd, "mount", made[0]!, "notes.txt");
+}
+
+/**
+ * A project with a package.json (and a pyproject.toml), another sandbox's workspace in its
+ * ./mount/sb-victim0 and a world-writable, sticky shared/ folder, each holding a secret.
+ */
+function project(): { project: string; otherWorkspaceFile: string; sharedFile: string } {
+  const project = dir("/var/tmp/mcpw-escape-project-");
+  writeFileSync(join(project, "package.json"), '{"name": "escape-project", "private": true, "main": "server.cjs"}\n');
+  writeFileSync(join(project, "pyproject.toml"), '[project]\nname = "escape-project"\n');
+  const victim = join(project, "mount", "sb-victim0");
+  mkdirSync(victim, { recursive: true, mode: 0o755 });
+  const otherWorkspaceFile = secretFile(join(victim, "notes.txt"));
+  const shared = join(project, "shared");
+  mkdirSync(shared);
+  chmodSync(shared, 0o1777);
+  const sharedFile = secretFile(join(shared, "left-by-another-user"));
+  return { project, otherWorkspaceFile, sharedFile };
 }
 
 const SCENARIOS: Scenario[] = [
   {
     what: "a lone script directly in /tmp",
-    setup(ext) {
+    async setup(ext) {
       const base = join(tmpdir(), `mcpw-escape-lone-${randomBytes(4).toString("hex")}`);
       const sibling = secretFile(`${base}.secret`);
       const script = copyProbe(ext, `${base}.${ext}`);
@@ -73,7 +107,7 @@ const SCENARIOS: Scenario[] = [
   },
   {
     what: "a lone script in a folder that is not a package (as ~/Downloads)",
-    setup(ext) {
+    async setup(ext) {
       const d = dir("/var/tmp/mcpw-escape-downloads-");
       const sibling = secretFile(join(d, "id_ed25519"));
       const script = copyProbe(ext, join(d, `srv.${ext}`));
@@ -82,19 +116,43 @@ const SCENARIOS: Scenario[] = [
   },
   {
     what: "a server in a real package, run from it (default workspace ./mount/<id>)",
-    setup(ext) {
-      const project = dir("/var/tmp/mcpw-escape-project-");
-      writeFileSync(join(project, "package.json"), '{"name": "escape-project", "private": true}\n');
-      writeFileSync(join(project, "pyproject.toml"), '[project]\nname = "escape-project"\n');
-      const victim = join(project, "mount", "sb-victim0");
-      mkdirSync(victim, { recursive: true, mode: 0o755 });
-      const otherWorkspaceFile = secretFile(join(victim, "notes.txt"));
-      const shared = join(project, "shared");
-      mkdirSync(shared);
-      chmodSync(shared, 0o1777);
-      const sharedFile = secretFile(join(shared, "left-by-another-user"));
-      const script = copyProbe(ext, join(project, `server.${ext}`));
-      return { script, attacks: ["package-other-workspace", "package-shared-folder"], cwd: project, workspace: null, targets: { token, otherWorkspaceFile, sharedFile } };
+    async setup(ext) {
+      const { project: p, otherWorkspaceFile, sharedFile } = project();
+      const script = copyProbe(ext, join(p, `server.${ext}`));
+      return { script, attacks: ["package-other-workspace", "package-shared-folder"], cwd: p, workspace: null, targets: { token, otherWorkspaceFile, sharedFile } };
+    },
+  },
+  {
+    // The folder was handed to the sandbox whole as the "lone file", with nothing hidden.
+    what: "a server in a real package, given as its folder (node . / python3 .)",
+    async setup(ext) {
+      const { project: p, otherWorkspaceFile } = project();
+      const script = copyProbe(ext, join(p, ext === "py" ? "__main__.py" : "server.cjs"));
+      return { script, program: ".", attacks: ["package-folder-other-workspace"], cwd: p, workspace: null, targets: { token, otherWorkspaceFile } };
+    },
+  },
+  {
+    // Only <cwd>/mount was hidden: run from proj/sub, proj/mount (a sandbox started from proj) was not.
+    what: "a server run from a subfolder of its package, beside a sandbox started from the package",
+    async setup(ext) {
+      const { project: p } = project();
+      mkdirSync(join(p, "sub"));
+      chmodSync(join(p, "sub"), 0o755);
+      const otherWorkspaceFile = await victimWorkspace(p);
+      const script = copyProbe(ext, join(p, `server.${ext}`));
+      return { script, program: `../server.${ext}`, attacks: ["package-parent-other-workspace"], cwd: join(p, "sub"), workspace: null, targets: { token, otherWorkspaceFile } };
+    },
+  },
+  {
+    // ... and the reverse: run from proj, proj/sub/mount (a sandbox started from proj/sub) was seen.
+    what: "a server run from its package, beside a sandbox started from a subfolder of it",
+    async setup(ext) {
+      const { project: p } = project();
+      mkdirSync(join(p, "sub"));
+      chmodSync(join(p, "sub"), 0o755);
+      const otherWorkspaceFile = await victimWorkspace(join(p, "sub"));
+      const script = copyProbe(ext, join(p, `server.${ext}`));
+      return { script, attacks: ["package-subfolder-other-workspace"], cwd: p, workspace: null, targets: { token, otherWorkspaceFile } };
     },
   },
 ];
@@ -102,9 +160,9 @@ const SCENARIOS: Scenario[] = [
 for (const s of SCENARIOS) {
   for (const ext of ["py", "cjs"] as const) {
     t.test(`${s.what} (${ext}): escapes without a sandbox, sees only what it should under mcpw run`, async (t) => {
-      const setup = s.setup(ext);
+      const setup = await s.setup(ext);
       const attacks = setup.attacks.map((a) => (ext === "cjs" ? `${a}-node` : a));
-      const command = [ext === "py" ? "python3" : "node", setup.script, attacks.join(","), JSON.stringify(setup.targets)];
+      const command = [ext === "py" ? "python3" : "node", setup.program ?? setup.script, attacks.join(","), JSON.stringify(setup.targets)];
       const outside = await runUnsandboxed(host, command, setup.cwd);
       const workspace = setup.workspace === "" ? setup.cwd : setup.workspace;
       const before = new Set(safeList(join(setup.cwd, "mount")));

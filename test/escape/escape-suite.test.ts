@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import t from "tap";
-import { Host, IS_ROOT, probeCommand, record, runSandboxed, runUnsandboxed, type Layer } from "./harness.js";
+import { Host, IS_ROOT, probeCommand, record, runSandboxed, runUnsandboxed, type Layer, type Targets } from "./harness.js";
 
 /**
  * The escape suite (issue 6): every attack first ESCAPES without a sandbox (the probe works), then
@@ -109,8 +109,40 @@ const BATCHES: Record<string, Attack[]> = {
   ],
 };
 
+/**
+ * Attacks on what a policy allows, each batch run under `mcpw run` with its flags (the batches
+ * above run with the default policy, which allows nothing).
+ */
+const WITH_FLAGS: { file: string; what: string; flags: (targets: Targets) => string[]; attacks: Attack[] }[] = [
+  {
+    what: "--allow-net '*' --allow-net localhost:<another port>",
+    // --allow-net localhost:P added 127.0.0.0/8 and ::1/128 to allowedCidrs: every port of the
+    // host's loopback was open to any allowed name resolving there ('*' allows localhost itself).
+    file: "net.cjs",
+    flags: (x) => ["--allow-net", "*", "--allow-net", `localhost:${x.tcpPort === 65535 ? x.tcpPort - 1 : x.tcpPort + 1}`],
+    attacks: [a("loopback-other-port-node", "bridge policy", "HTTP_403")],
+  },
+];
+
 const host = await Host.start();
 t.teardown(() => host.close());
+
+for (const { file, what, flags, attacks } of WITH_FLAGS) {
+  t.test(`${file} with ${what}: ${attacks.length} attack(s) escape without a sandbox and are blocked under mcpw run`, async (t) => {
+    const names = attacks.map((x) => x.name);
+    const outside = await runUnsandboxed(host, probeCommand(file, names, host.targets(false)), host.workspace());
+    const targets = host.targets(true);
+    const inside = await runSandboxed(host, probeCommand(file, names, targets), host.workspace(), null, 60_000, undefined, flags(targets));
+    for (const x of attacks) {
+      const o = outside.lines.get(x.name);
+      const i = inside.lines.get(x.name);
+      t.equal(o?.result, "ESCAPED", `${x.name}: the probe works without a sandbox (${o?.code ?? "no line"}: ${o?.detail ?? outside.stderr})`);
+      t.equal(i?.result, "BLOCKED", `${x.name}: blocked under mcpw run (${i?.detail ?? inside.stderr})`);
+      t.equal(i?.code, x.code, `${x.name}: answered ${x.code} (${x.layer})`);
+      record({ attack: x.name, file, layer: x.layer, unsandboxed: o?.detail ?? "", code: i?.code ?? null, detail: i?.detail ?? "" });
+    }
+  });
+}
 
 for (const [file, attacks] of Object.entries(BATCHES)) {
   t.test(`${file}: ${attacks.length} attacks escape without a sandbox and are blocked under mcpw run`, async (t) => {

@@ -228,12 +228,13 @@ export function runUnsandboxed(host: Host, command: string[], cwd: string, timeo
 }
 
 /**
- * `mcpw run -q --mount <workspace> [--policy <file>] -- <command>`, given the same stdin, fd 3 and
- * canary. With `workspace` null, no --mount: mcpw makes its default ./mount/<id> in `cwd`.
+ * `mcpw run -q --mount <workspace> [--policy <file>] [extraFlags] -- <command>`, given the same
+ * stdin, fd 3 and canary. With `workspace` null, no --mount: mcpw makes its default ./mount/<id> in
+ * `cwd`.
  */
-export function runSandboxed(host: Host, command: string[], workspace: string | null, policy: object | null, timeoutMs = 60_000, cwd = workspace): Promise<ProbeRun> {
+export function runSandboxed(host: Host, command: string[], workspace: string | null, policy: object | null, timeoutMs = 60_000, cwd = workspace, extraFlags: string[] = []): Promise<ProbeRun> {
   if (cwd === null) throw new Error("runSandboxed: a cwd is needed without a workspace");
-  const flags = ["run", "-q", ...(workspace ? ["--mount", workspace] : [])];
+  const flags = ["run", "-q", ...(workspace ? ["--mount", workspace] : []), ...extraFlags];
   if (policy) {
     const file = join(tempDir("mcpw-escape-policy-"), "policy.json");
     writeFileSync(file, JSON.stringify(policy));
@@ -250,7 +251,7 @@ export function runSandboxed(host: Host, command: string[], workspace: string | 
 }
 
 /** The layers an attack can be stopped by, as named in docs/escape-suite.md. */
-export type Layer = "namespaces (bwrap view)" | "landlock" | "seccomp" | "uid" | "rlimit" | "supervisor" | "interceptor" | "net namespace";
+export type Layer = "namespaces (bwrap view)" | "landlock" | "seccomp" | "uid" | "rlimit" | "supervisor" | "interceptor" | "net namespace" | "bridge policy";
 
 /** With MCPW_ESCAPE_REPORT=<file>, each attack's two results are appended there (docs/escape-suite.md is made from it). */
 export function record(entry: { attack: string; file: string; layer: string; unsandboxed: string; code: string | null; detail: string }): void {

@@ -2,6 +2,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync 
 import { join } from "node:path";
 import t from "tap";
 import { binTree, exposure, packageTreeOf, resolveCommand, type ResolveOptions } from "../../wrapper/command-resolution.js";
+import { WORKSPACES_MARK } from "../../wrapper/workspace-mark.js";
 
 /**
  * What `mcpw run` exposes, read-only, around the program it runs (the escape suite's
@@ -97,4 +98,66 @@ t.test("an executable outside a bin folder is exposed alone; one in <prefix>/bin
   chmodSync(join(d, "tool"), 0o755);
   writeFileSync(join(d, "private"), "");
   t.same(resolveCommand([join(d, "tool")], opts(d)).readonlyPaths, [join(d, "tool")]);
+});
+
+t.test("a folder given as the program is a package to check, or refused; never bound whole unchecked", async (t) => {
+  // node . / python3 . in a project: the project is the package (walked, ./mount hidden).
+  const d = tree();
+  writeFileSync(join(d, "package.json"), '{"main": "index.js"}');
+  writeFileSync(join(d, "index.js"), "");
+  writeFileSync(join(d, "__main__.py"), "");
+  mkdirSync(join(d, "mount", "sb-victim"), { recursive: true });
+  mkdirSync(join(d, "shared"));
+  chmodSync(join(d, "shared"), 0o1777);
+  t.equal(packageTreeOf(d, ["package.json"]), d, "searched from the folder itself");
+  for (const runtime of ["node", "python3"]) {
+    const r = resolveCommand([runtime, "."], opts(d));
+    t.ok(r.readonlyPaths.includes(d), `${runtime} .: the project`);
+    t.ok(r.hiddenPaths.includes(join(d, "mount")), `${runtime} .: another sandbox's workspace is hidden`);
+    t.ok(r.hiddenPaths.includes(join(d, "shared")), `${runtime} .: a shared folder is hidden`);
+  }
+  // A folder with no package marker at or above it: refused, with what to do instead.
+  const bare = tree();
+  writeFileSync(join(bare, "__main__.py"), "");
+  writeFileSync(join(bare, "id_ed25519"), "");
+  t.throws(() => resolveCommand(["python3", bare], opts(bare)), { code: "bad_params", message: /is a folder.*run its entry file instead/ });
+  t.throws(() => resolveCommand(["node", "/"], opts(bare)), { code: "bad_params", message: /\/ is a folder/ });
+  // A folder whose package would be a shared dir (a package.json planted in the temp dir).
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = d;
+  t.teardown(() => (saved === undefined ? delete process.env.TMPDIR : (process.env.TMPDIR = saved)));
+  t.throws(() => exposure(d, d, opts(d)), { code: "bad_params", message: /folder every user shares/ });
+});
+
+t.test("an npx bin must be a file inside its package (not '.', not '../../..')", async (t) => {
+  for (const bin of [".", "../../../../..", "../other/x.js"]) {
+    const d = tree();
+    mkdirSync(join(d, "node_modules", "evil"), { recursive: true });
+    mkdirSync(join(d, "node_modules", "other"), { recursive: true });
+    writeFileSync(join(d, "node_modules", "other", "x.js"), "");
+    writeFileSync(join(d, "node_modules", "evil", "package.json"), JSON.stringify({ name: "evil", bin }));
+    t.throws(() => resolveCommand(["npx", "evil"], opts(d)), { code: "bad_params", message: /bin ".*" is not a file inside the package/ }, `bin ${bin}`);
+  }
+});
+
+t.test("a folder carrying mcpw's workspaces mark is hidden wherever it is in an exposed tree", async (t) => {
+  // proj/mount holds the workspaces of sandboxes started from proj; proj/sub/mount of those started
+  // from proj/sub. A sandbox started from either folder sees the whole project, and neither.
+  const d = tree();
+  writeFileSync(join(d, "package.json"), "{}");
+  writeFileSync(join(d, "index.js"), "");
+  for (const holder of [join(d, "mount"), join(d, "sub", "mount"), join(d, "deep", "er", "any-name")]) {
+    mkdirSync(join(holder, "sb-victim"), { recursive: true });
+    writeFileSync(join(holder, WORKSPACES_MARK), "");
+  }
+  mkdirSync(join(d, "unmarked", "sb-x"), { recursive: true });
+  const fromSub = resolveCommand(["node", "../index.js"], opts(join(d, "sub")));
+  t.ok(fromSub.readonlyPaths.includes(d));
+  t.same(fromSub.hiddenPaths.sort(), [join(d, "deep", "er", "any-name"), join(d, "mount"), join(d, "sub", "mount")], "from proj/sub: proj/mount hidden too");
+  const fromTop = resolveCommand(["node", "index.js"], opts(d));
+  t.same(fromTop.hiddenPaths.sort(), [join(d, "deep", "er", "any-name"), join(d, "mount"), join(d, "sub", "mount")], "from proj: proj/sub/mount hidden too");
+  // A package that is itself a holder of workspaces is not exposed as a tree.
+  writeFileSync(join(d, "mount", "package.json"), "{}");
+  writeFileSync(join(d, "mount", "x.js"), "");
+  t.same(exposure(join(d, "mount"), join(d, "mount", "x.js"), opts("/")), { path: join(d, "mount", "x.js"), hide: [] });
 });

@@ -51,6 +51,12 @@ const attacks = {
   "lone-script-sibling-node": (t) => readFile(t.sibling, t.token),
   "package-other-workspace-node": (t) => readFile(t.otherWorkspaceFile, t.token),
   "package-shared-folder-node": (t) => readFile(t.sharedFile, t.token),
+  // The same read, with the program given as the project's folder (node . runs package.json's main).
+  "package-folder-other-workspace-node": (t) => readFile(t.otherWorkspaceFile, t.token),
+  // Another sandbox's workspace in the package's ./mount, run from a subfolder (../server.cjs);
+  // and in a subfolder's ./mount, run from the package.
+  "package-parent-other-workspace-node": (t) => readFile(t.otherWorkspaceFile, t.token),
+  "package-subfolder-other-workspace-node": (t) => readFile(t.otherWorkspaceFile, t.token),
 };
 
 function emit(attack, result, code, detail) {

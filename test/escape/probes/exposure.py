@@ -81,6 +81,12 @@ ATTACKS = {
     "lone-script-sibling": sibling,
     "package-other-workspace": other_workspace,
     "package-shared-folder": shared_folder,
+    # The same read, with the program given as the project's folder (python3 . runs __main__.py).
+    "package-folder-other-workspace": other_workspace,
+    # Another sandbox's workspace in the package's ./mount, run from a subfolder (../server.py);
+    # and in a subfolder's ./mount, run from the package.
+    "package-parent-other-workspace": other_workspace,
+    "package-subfolder-other-workspace": other_workspace,
 }
 
 
