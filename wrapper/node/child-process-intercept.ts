@@ -1,5 +1,6 @@
 import childProcess, { ChildProcess } from "node:child_process";
 import { posix } from "node:path";
+import { type InheritedEnv, withInheritedEnv, withInheritedEnvObject } from "./inherited-env.js";
 import { spawnError } from "./node-errors.js";
 
 export interface ChildProcessContext {
@@ -8,7 +9,7 @@ export interface ChildProcessContext {
   /** Runs a viaBridge program: [node, exec-via-bridge.cjs] then the program and its args. */
   bridgeShim: string[];
   /** Variables every child must keep, so it is intercepted too (NODE_OPTIONS, PYTHONPATH, ...). */
-  inheritedEnv: Record<string, string>;
+  inheritedEnv: InheritedEnv;
 }
 function listed(command: string, list: string[]): boolean {
   const base = posix.basename(command);
@@ -25,32 +26,6 @@ function verdict(file: string, ctx: ChildProcessContext): Verdict {
 
 function deniedError(file: string, args: string[]): NodeJS.ErrnoException & { spawnargs: string[] } {
   return spawnError("EACCES", file, args, `"${posix.basename(file)}" is not in policy exec.allow or exec.viaBridge`);
-}
-
-/** NODE_OPTIONS and friends survive a program that gives its child a custom environment. */
-function withInheritedEnv(envPairs: string[] | undefined, ctx: ChildProcessContext): string[] | undefined {
-  if (!envPairs) return envPairs;
-  const out = envPairs.filter((p) => !Object.hasOwn(ctx.inheritedEnv, p.slice(0, p.indexOf("="))) || p.startsWith("NODE_OPTIONS="));
-  for (const [k, v] of Object.entries(ctx.inheritedEnv)) {
-    const i = out.findIndex((p) => p.startsWith(`${k}=`));
-    if (k === "NODE_OPTIONS" && i >= 0) {
-      if (!out[i]!.includes(v)) out[i] = `${out[i]} ${v}`;
-    } else if (i < 0) out.push(`${k}=${v}`);
-  }
-  return out;
-}
-
-/** withInheritedEnv for an options.env object (the sync forms). */
-function withInheritedEnvObject(env: NodeJS.ProcessEnv, ctx: ChildProcessContext): NodeJS.ProcessEnv {
-  const pairs = Object.entries(env)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${v}`);
-  const out: NodeJS.ProcessEnv = {};
-  for (const p of withInheritedEnv(pairs, ctx)!) {
-    const eq = p.indexOf("=");
-    out[p.slice(0, eq)] = p.slice(eq + 1);
-  }
-  return out;
 }
 
 /**
@@ -73,7 +48,7 @@ export function installChildProcessInterceptors(ctx: ChildProcessContext): void 
       });
       return 0;
     }
-    const envPairs = withInheritedEnv(options.envPairs, ctx);
+    const envPairs = withInheritedEnv(options.envPairs, ctx.inheritedEnv);
     if (v === "sandbox") return origSpawn.call(this, { ...options, envPairs });
     const [shimFile, ...shimArgs] = ctx.bridgeShim;
     return origSpawn.call(this, { ...options, file: shimFile!, args: [shimFile!, ...shimArgs, options.file, ...(options.args?.slice(1) ?? [])], envPairs });
@@ -92,7 +67,7 @@ export function installChildProcessInterceptors(ctx: ChildProcessContext): void 
       const opts = args[at] as { env?: NodeJS.ProcessEnv } | undefined;
       if (opts && typeof opts === "object" && opts.env) {
         args = [...args];
-        args[at] = { ...opts, env: withInheritedEnvObject(opts.env, ctx) };
+        args[at] = { ...opts, env: withInheritedEnvObject(opts.env, ctx.inheritedEnv) };
       }
       return orig.apply(this, v === "bridge" ? rewrite(args, ctx.bridgeShim) : args);
     };

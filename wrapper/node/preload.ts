@@ -1,8 +1,9 @@
 /**
  * The Node preload (`--require`, via NODE_OPTIONS, so it also runs in every Node child and worker
- * thread in the sandbox). It patches fs, net/tls/http/https/fetch, dns and child_process so the
- * program gets clear errors and its allowed privileged work goes to the bridge. It is convenience
- * and semantics; the boundary is the kernel (namespaces, seccomp, landlock).
+ * thread in the sandbox). It patches fs, net/tls/http/https/fetch, dns, child_process and
+ * worker_threads so the program gets clear errors and its allowed privileged work goes to the
+ * bridge. It is convenience and semantics; the boundary is the kernel (namespaces, seccomp,
+ * landlock).
  *
  * Bundled by wrapper/bundle.mjs into one CommonJS file with no dependencies.
  */
@@ -17,6 +18,7 @@ import { installFsInterceptors } from "./fs-intercept.js";
 import { installNetInterceptors } from "./net-intercept.js";
 import { PathRouter } from "./path-router.js";
 import { isSyncWorker, runSyncWorker, SyncCaller } from "./sync-call.js";
+import { installWorkerInterceptors } from "./worker-intercept.js";
 
 declare const __filename: string;
 
@@ -44,6 +46,7 @@ function install(config: InterceptorConfig, dir: string): void {
   }
   const bridgeShim = [process.execPath, join(dirname(__filename), "exec-via-bridge.cjs")];
   installChildProcessInterceptors({ allow: config.exec.allow, viaBridge: config.exec.viaBridge, bridgeShim, inheritedEnv });
+  installWorkerInterceptors(__filename, inheritedEnv);
   // ESM `import { readFileSync } from "node:fs"` sees the patched functions too.
   syncBuiltinESMExports();
 }
