@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
-import t from "tap";
-import { Host, IS_ROOT, probeCommand, record, runSandboxed, runUnsandboxed, type Layer, type Targets } from "./harness.js";
+import t, { type Test } from "tap";
+import { Host, IS_ROOT, probeCommand, record, runSandboxed, runUnsandboxed, type Layer, type ProbeRun, type Targets } from "./harness.js";
 
 /**
  * The escape suite (issue 6): every attack first ESCAPES without a sandbox (the probe works), then
@@ -124,6 +124,18 @@ const WITH_FLAGS: { file: string; what: string; flags: (targets: Targets) => str
   },
 ];
 
+/** Each attack escaped without the sandbox (the probe works) and was blocked, with its code, inside. */
+function checkAttacks(t: Test, file: string, attacks: readonly Attack[], outside: ProbeRun, inside: ProbeRun): void {
+  for (const x of attacks) {
+    const o = outside.lines.get(x.name);
+    const i = inside.lines.get(x.name);
+    t.equal(o?.result, "ESCAPED", `${x.name}: the probe works without a sandbox (${o?.code ?? "no line"}: ${o?.detail ?? outside.stderr})`);
+    t.equal(i?.result, "BLOCKED", `${x.name}: blocked under mcpw run (${i?.detail ?? inside.stderr})`);
+    t.equal(i?.code, x.code, `${x.name}: answered ${x.code} (${x.layer})`);
+    record({ attack: x.name, file, layer: x.layer, unsandboxed: o?.detail ?? "", code: i?.code ?? null, detail: i?.detail ?? "" });
+  }
+}
+
 const host = await Host.start();
 t.teardown(() => host.close());
 
@@ -133,14 +145,7 @@ for (const { file, what, flags, attacks } of WITH_FLAGS) {
     const outside = await runUnsandboxed(host, probeCommand(file, names, host.targets(false)), host.workspace());
     const targets = host.targets(true);
     const inside = await runSandboxed(host, probeCommand(file, names, targets), host.workspace(), null, 60_000, undefined, flags(targets));
-    for (const x of attacks) {
-      const o = outside.lines.get(x.name);
-      const i = inside.lines.get(x.name);
-      t.equal(o?.result, "ESCAPED", `${x.name}: the probe works without a sandbox (${o?.code ?? "no line"}: ${o?.detail ?? outside.stderr})`);
-      t.equal(i?.result, "BLOCKED", `${x.name}: blocked under mcpw run (${i?.detail ?? inside.stderr})`);
-      t.equal(i?.code, x.code, `${x.name}: answered ${x.code} (${x.layer})`);
-      record({ attack: x.name, file, layer: x.layer, unsandboxed: o?.detail ?? "", code: i?.code ?? null, detail: i?.detail ?? "" });
-    }
+    checkAttacks(t, file, attacks, outside, inside);
   });
 }
 
@@ -152,13 +157,6 @@ for (const [file, attacks] of Object.entries(BATCHES)) {
     const outside = await runUnsandboxed(host, probeCommand(file, names, host.targets(false)), host.workspace());
     const inside = await runSandboxed(host, probeCommand(file, names, host.targets(true)), host.workspace(), null);
     t.ok(host.victimAlive(), "the host's victim process is still alive");
-    for (const x of runnable) {
-      const o = outside.lines.get(x.name);
-      const i = inside.lines.get(x.name);
-      t.equal(o?.result, "ESCAPED", `${x.name}: the probe works without a sandbox (${o?.code ?? "no line"}: ${o?.detail ?? outside.stderr})`);
-      t.equal(i?.result, "BLOCKED", `${x.name}: blocked under mcpw run (${i?.detail ?? inside.stderr})`);
-      t.equal(i?.code, x.code, `${x.name}: answered ${x.code} (${x.layer})`);
-      record({ attack: x.name, file, layer: x.layer, unsandboxed: o?.detail ?? "", code: i?.code ?? null, detail: i?.detail ?? "" });
-    }
+    checkAttacks(t, file, runnable, outside, inside);
   });
 }
