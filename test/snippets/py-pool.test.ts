@@ -40,6 +40,18 @@ t.test("a process that breaks the protocol is ended and replaced, and its run sa
   }
 });
 
+t.test("a process that asks and never reads the answers is ended before the pool holds them without bound", async (t) => {
+  const pool = await lyingPool(t, "no-read");
+  let served = 0;
+  // 24 MiB an answer: the pool keeps at most 128 MiB waiting for this process (two of its largest frames).
+  const big = "x".repeat(24 * 1024 * 1024);
+  const bigHost: CallHandler = async () => (served++, big);
+  const r = await pool.run(JOB, bigHost, 60_000);
+  t.match(r, { exitCode: 1, fatal: true });
+  t.match(r.stderr, /^\[mcpw: the Python sandbox sent requests faster than it read the answers \(the peer is not reading: \d+ bytes are waiting to be written, more than the 134217738-byte limit\); it was ended and replaced\]/);
+  t.ok(served <= 6, `it was ended after ${served} answers`);
+});
+
 t.test("a process that dies during a run is reported and replaced", async (t) => {
   const pool = await lyingPool(t, "exit");
   t.match(await pool.run(JOB, noHost, 10_000), { exitCode: 137, reason: "memory", stderr: /exited during the run; it is replaced/ });

@@ -145,6 +145,8 @@ export function parseChannelRequest(text: string): ChannelRequest | { error: str
 
 /** How SocketLink names a frame it could not read (see protocol/link.ts). */
 const FRAME_ERROR = /^(frame length|unknown frame kind)/;
+/** How SocketLink says its peer left too much unread (see protocol/link.ts). */
+const NOT_READING = /^the peer is not reading/;
 
 export interface PyodideSandboxOptions extends PyodideSandboxPolicy {
   /** What runs in the sandbox: pyodide-process.js (tests give a misbehaving stand-in). */
@@ -190,8 +192,13 @@ export class PyodideProcess {
       onMessage(m.data as WorkerMessage);
     });
     link.onBinary(() => this.end("a binary frame"));
-    // The link closes itself on a frame it cannot read; otherwise its stdout ended with the process.
-    link.onClose((reason) => (FRAME_ERROR.test(reason) ? this.end(`a broken frame (${reason})`) : this.kill()));
+    // The link closes itself on a frame it cannot read, and when the process leaves more unread than
+    // it may (asking, never reading the answers); otherwise its stdout ended with the process.
+    link.onClose((reason) => {
+      if (FRAME_ERROR.test(reason)) return this.end(`a broken frame (${reason})`);
+      if (NOT_READING.test(reason)) return this.end(`requests faster than it read the answers (${reason})`);
+      this.kill();
+    });
     this.exited = sandbox.launched.process.exited.then(() => {
       sandbox.dispose();
       return { violation: this.violation, stderr: this.stderrTail.toString() };
