@@ -261,8 +261,9 @@ export class PyodidePool {
         return proc.kill();
       case "call":
         if (w.state === "running") return w.job!.message(m);
-        // No snippet is running on it (a reset flushing a file, or a subverted process): no host to serve it with.
-        return proc.send({ type: "answer", reply: { ok: false, error: { message: "no snippet is running on this worker", code: "EIO" } } });
+        // The worker makes calls only during a job (pyodide-worker.ts hostCall: outside one, code
+        // the reset runs gets EACCES without asking): one now comes from a subverted process.
+        return proc.end("a call with no snippet running on it");
       case "done":
         if (w.state !== "running") return proc.end('"done" out of turn');
         return w.job!.message(m);
