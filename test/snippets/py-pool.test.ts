@@ -63,6 +63,7 @@ t.test("output past the cap is cut by the pool, whatever the process says", asyn
   const r = await pool.run(JOB, noHost, 10_000);
   t.match(r.stdout, /^x{1000}\n\[mcpw: stdout cut at 1000 bytes \(limits\.stdoutBytes\)\]\n$/);
   t.match(r.stderr, /^y{1000}\n\[mcpw: stderr cut at 1000 bytes \(limits\.stdoutBytes\)\]\n$/);
+  t.equal(r.value, JSON.stringify(`"${"v".repeat(999)}… [mcpw: value cut at 1000 bytes (limits.stdoutBytes)]`), "and so is the value");
 });
 
 t.test("a message out of turn ends the process; the run it belonged to keeps its result", async (t) => {

@@ -31,6 +31,7 @@ t.test("run_js: every limit is hit and reported", async (t) => {
   const flood = await service.runJs({ code: "for (;;) console.log('flood')" });
   t.match(flood, { reason: "output", exitCode: 141 }, "output flood");
   t.ok(flood.stdout.length <= 1100 && flood.stdout.endsWith("[mcpw: stdout cut at 1000 bytes (limits.stdoutBytes)]\n"), "the output is cut at the limit with a marker");
+  t.match(await service.runJs({ code: "'é'.repeat(1000)" }), { value: `"${"é".repeat(499)}… [mcpw: value cut at 1000 bytes (limits.stdoutBytes)]`, exitCode: 0 }, "so is the value's JSON, in bytes as run_py's");
   const deep = await service.runJs({ code: "function f(n) { return f(n + 1) + 1 } f(0)" });
   t.match(deep, { reason: "stack", stderr: /stack overflow/ }, "deep recursion");
   t.match(await service.runJs({ code: "1 + 1" }), { value: 2, exitCode: 0 }, "the next call runs normally");

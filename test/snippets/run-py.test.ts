@@ -94,6 +94,12 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     const flood = await service.runPy({ code: "while True: print('flood')" });
     t.match(flood, { reason: "output" }, "output flood");
     t.match(flood.stdout, /\[mcpw: stdout cut at 1000 bytes \(limits\.stdoutBytes\)\]\n$/);
+    // The value counts like the output: its JSON past stdoutBytes becomes a cut string with a marker.
+    const huge = await service.runPy({ code: "print('before')\n['x' * 1000] * 1000" });
+    t.match(huge, { exitCode: 0, stdout: "before\n" }, "a huge value");
+    t.equal(huge.value, `${JSON.stringify(["x".repeat(1000)]).slice(0, 1000)}… [mcpw: value cut at 1000 bytes (limits.stdoutBytes)]`, "its JSON is cut at the limit, with a marker");
+    t.match(await service.runPy({ code: "'é' * 2000" }), { value: /^"(\\u00e9){166}\\u0… \[mcpw: value cut at 1000 bytes/ }, "a cut inside an escape");
+    t.match(await service.runPy({ code: "'x' * 990" }), { value: "x".repeat(990) }, "a value within the limit is whole");
     t.match(await service.runPy({ code: "def f(n): return f(n + 1)\nf(0)" }), { reason: "stack", stderr: /RecursionError/ }, "deep recursion");
     t.match(await service.runPy({ code: "1 + 1" }), { value: 2 }, "a replacement worker serves the next call");
     // Past the default limit the C stack (recursion through C, or freeing a million frames)

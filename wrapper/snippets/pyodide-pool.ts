@@ -3,7 +3,7 @@ import { McpwError } from "../../protocol/errors.js";
 import type { Policy } from "../../protocol/policy.js";
 import type { AuditInput } from "../../server/audit-log.js";
 import type { McpwScript } from "../launcher.js";
-import { capUntrusted } from "./output-cap.js";
+import { capUntrusted, capUntrustedValue } from "./output-cap.js";
 import type { ChannelRequest, PyJob, PyJobResult, WorkerMessage } from "./pyodide-protocol.js";
 import { parseChannelRequest, PyodideProcess, type PyodideProcessExit, type PyodideSandboxOptions } from "./pyodide-sandbox.js";
 import { ensurePyodideSnapshot } from "./pyodide-snapshot.js";
@@ -186,6 +186,7 @@ export class PyodidePool {
               });
           } else if (m.type === "done") {
             const result = { ...m.result, stdout: capUntrusted(m.result.stdout, job.stdoutBytes, "stdout"), stderr: capUntrusted(m.result.stderr, job.stdoutBytes, "stderr") };
+            if (typeof result.value === "string") result.value = capUntrustedValue(result.value, job.stdoutBytes);
             if (timedOut && result.reason !== "timeout") {
               result.reason = "timeout";
               result.exitCode = 124;

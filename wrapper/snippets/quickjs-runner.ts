@@ -1,5 +1,5 @@
 import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle } from "quickjs-emscripten";
-import { CappedOutput } from "./output-cap.js";
+import { CappedOutput, cutValue } from "./output-cap.js";
 import { disposeRuntime, type QuickJsPool } from "./quickjs-pool.js";
 import { EXIT_CODES, type LimitReason, type SnippetResult } from "./schemas.js";
 import { checkLoad, describeHostError, type LoadLimit, type SnippetHost } from "./snippet-host.js";
@@ -289,8 +289,7 @@ function dumpValue(context: QuickJSContext, handle: QuickJSHandle, maxBytes: num
   if (type === "object" && typeof v === "string") v = objectValue(context, handle) ?? v;
   if (typeof v === "number" && !Number.isFinite(v)) return String(v);
   const text = JSON.stringify(v);
-  if (text !== undefined && text.length > maxBytes) return `${text.slice(0, maxBytes)}… [mcpw: value cut at ${maxBytes} bytes]`;
-  return v;
+  return (text === undefined ? null : cutValue(text, maxBytes)) ?? v;
 }
 
 /** An object as JSON made inside QuickJS with BigInts as decimal strings; undefined if that fails too (a cycle). */
