@@ -38,6 +38,11 @@ function headBytes(text: string, bytes: number): string {
   return Buffer.from(text).subarray(0, bytes).toString("utf8").replace(/\uFFFD$/, "");
 }
 
+/** `text` held to `bytes` bytes: past them it is cut and says so. For a process's words (a failure). */
+export function cutText(text: string, bytes: number): string {
+  return Buffer.byteLength(text) <= bytes ? text : `${headBytes(text, bytes)}… [mcpw: cut at ${bytes} bytes]`;
+}
+
 /**
  * A snippet's value, as JSON text, held to `limit` bytes (limits.stdoutBytes) as its output is:
  * a longer one becomes a string, the text's first `limit` bytes and a marker. Null when it fits.

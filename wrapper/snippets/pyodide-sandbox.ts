@@ -172,6 +172,7 @@ export class PyodideProcess {
     private readonly sandbox: LaunchedPyodideSandbox,
     private readonly link: SocketLink,
     onMessage: (m: WorkerMessage) => void,
+    private readonly audit: PyodideSandboxPolicy["audit"],
   ) {
     const { child } = sandbox.launched;
     child.stderr!.on("data", (chunk: Buffer) => {
@@ -211,7 +212,7 @@ export class PyodideProcess {
     const sandbox = await launchPyodideSandbox(options.program ?? PYODIDE_PROCESS, options);
     const { child } = sandbox.launched;
     const link = new SocketLink({ input: child.stdout!, output: child.stdin! }, `Python sandbox ${sandbox.id}`, { maxFrameBytes: FROM_PROCESS_MAX_BYTES });
-    const proc = new PyodideProcess(sandbox, link, onMessage);
+    const proc = new PyodideProcess(sandbox, link, onMessage, options.audit);
     proc.send({ type: "init", mounts: options.mounts });
     link.sendBinary(options.snapshot);
     return proc;
@@ -226,12 +227,18 @@ export class PyodideProcess {
     this.link.sendText(JSON.stringify(m));
   }
 
-  /** Ends the process for breaking the protocol: said on stderr, and in its exit. */
+  /** Ends the process for breaking the protocol: said on stderr, in its exit, and audited. */
   end(violation: string): void {
     if (this.violation !== null || !this.sandbox.launched.process.running) return;
     this.violation = violation;
     process.stderr.write(`mcpw: a Python sandbox sent ${violation}; it is ended and replaced\n`);
+    this.refused(`sent ${violation}; ended and replaced`);
     this.kill();
+  }
+
+  /** Audits a refusal on the process's channel (a request the host will not serve, a breach). */
+  refused(error: string): void {
+    this.audit?.({ event: "snippet.channel", verdict: "deny", sandbox: this.sandbox.id, error });
   }
 
   /** SIGKILL of the whole sandbox (every process in it). */

@@ -54,8 +54,10 @@ export interface SnippetServiceOptions {
   eagerPython?: boolean;
   /**
    * One audit line per snippet run (event "snippet.run"); its network and file operations are
-   * audited by the bridge, and anything a Python sandbox asks of its own channel (only an escaped
-   * snippet would) is refused and audited by that sandbox's supervisor.
+   * audited by the bridge, what the snippet file system refuses itself by it ("op", by "snippet
+   * policy"), what the Pyodide pool refuses on a process's channel by the pool ("snippet.channel"),
+   * and anything a Python sandbox asks of its own channel socket (only an escaped snippet would)
+   * by that sandbox's supervisor.
    */
   audit?: (entry: AuditInput) => void;
 }
@@ -217,7 +219,7 @@ export class SnippetService {
         ? fixedWorkspace(this.options.workspace)
         : { existing: () => fresh, create: () => (fresh ??= realpathSync(mkdtempSync(join(tmpdir(), "mcpw-snippet-")))) };
     try {
-      const vfs = new VirtualFs(workspace, policy.filesystem, this.options.callOp, origin);
+      const vfs = new VirtualFs(workspace, policy.filesystem, this.options.callOp, origin, this.options.audit);
       const cwd = await checkCwd(params.cwd, vfs);
       const host = new SnippetHost(
         { args: params.args, env: params.env, cwd, stdin: params.stdin },
