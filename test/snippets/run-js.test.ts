@@ -37,6 +37,23 @@ t.test("run_js: every limit is hit and reported", async (t) => {
   t.match(await service.runJs({ code: "1 + 1" }), { value: 2, exitCode: 0 }, "the next call runs normally");
 });
 
+t.test("run_js: a snippet that spins does not stop mcpw: other calls and mcpw's own timers go on meanwhile", async (t) => {
+  const { service } = await snippetService(t, { limits: { timeoutMs: 30_000 } });
+  const order: string[] = [];
+  const spinning = service.runJs({ code: "while (true) {}", policy: { limits: { timeoutMs: 3000 } } }).then((r) => (order.push("spin"), r));
+  // Started while the first spins; each must be answered before the spin's timeout is.
+  await new Promise((r) => setTimeout(r, 100));
+  const timer = new Promise((r) => setTimeout(r, 50)).then(() => order.push("timer"));
+  const other = service.runJs({ code: "(async () => { await null; return 6 * 7 })()" }).then((r) => (order.push("run_js"), r));
+  const files = service.runJs({ code: "fs.writeFile('/mount/a.txt', 'x').then(() => fs.readFile('/mount/a.txt', 'utf8'))" }).then((r) => (order.push("files"), r));
+  const [spun, answered, read] = await Promise.all([spinning, other, files, timer]);
+  t.match(answered, { exitCode: 0, value: 42 });
+  t.match(read, { exitCode: 0, value: "x" }, "host calls of a run are served while another spins");
+  t.match(spun, { reason: "timeout", exitCode: 124, stderr: /stopped after 3000 ms/ });
+  t.equal(order.at(-1), "spin", `the spinning snippet's timeout came last (${order.join(", ")})`);
+  t.same([...order].sort(), ["files", "run_js", "spin", "timer"]);
+});
+
 t.test("run_js: values JSON cannot carry", async (t) => {
   const { service } = await snippetService(t, { limits: { timeoutMs: 5000 } });
   t.match(await service.runJs({ code: "console.log('kept'); 2n ** 70n" }), { stdout: "kept\n", exitCode: 0, value: "1180591620717411303424" }, "a BigInt: its decimal string");
