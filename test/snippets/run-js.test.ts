@@ -54,6 +54,14 @@ t.test("run_js: a snippet that spins does not stop mcpw: other calls and mcpw's 
   t.same([...order].sort(), ["files", "run_js", "spin", "timer"]);
 });
 
+t.test("run_js: one native call that ignores the interrupt is stopped: its worker is terminated and replaced", async (t) => {
+  const { service } = await snippetService(t, { limits: { timeoutMs: 30_000, memMb: 1024 } });
+  // QuickJS polls its interrupt handler between bytecodes, not inside fill's own loop (2^53 steps).
+  const fill = await service.runJs({ code: "Array.prototype.fill.call({ length: 2 ** 53 - 1 }, 0)", policy: { limits: { timeoutMs: 500 } } });
+  t.match(fill, { reason: "timeout", exitCode: 124, stderr: /stopped after 500 ms \(limits\.timeoutMs\); QuickJS did not stop, so its worker was terminated and replaced/ });
+  t.match(await service.runJs({ code: "1 + 1" }), { value: 2, exitCode: 0 }, "the next call runs on a worker of its own");
+});
+
 t.test("run_js: values JSON cannot carry", async (t) => {
   const { service } = await snippetService(t, { limits: { timeoutMs: 5000 } });
   t.match(await service.runJs({ code: "console.log('kept'); 2n ** 70n" }), { stdout: "kept\n", exitCode: 0, value: "1180591620717411303424" }, "a BigInt: its decimal string");
