@@ -73,6 +73,30 @@ async function quickJsEvalOnly(workload: string, code: string): Promise<void> {
   console.log(JSON.stringify({ bench: "quickjs_eval_only", workload, calls: CALLS, p50_ms: round(percentile(times, 50)), p99_ms: round(percentile(times, 99)) }));
 }
 
+/**
+ * A snippet that spins holds its own worker thread only: run_js 1+1 while another run_js runs
+ * `while (true) {}` (timeoutMs 10 s). first_answer_ms counts from the spinner's start (50 ms of
+ * it a timer's wait) to the first 1+1's answer: when QuickJS ran on mcpw's own thread, the timer
+ * itself waited for the spinner's whole timeout.
+ */
+async function whileSpinning(service: SnippetService): Promise<void> {
+  const start = performance.now();
+  const spinning = service.runJs({ code: "while (true) {}", policy: { limits: { timeoutMs: 10_000 } } });
+  await new Promise((r) => setTimeout(r, 50));
+  const times: number[] = [];
+  let first = 0;
+  for (let i = 0; i < 100; i++) {
+    const t0 = performance.now();
+    await service.runJs({ code: "1+1" });
+    times.push(performance.now() - t0);
+    if (i === 0) first = performance.now() - start;
+  }
+  times.sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 100) / 100;
+  console.log(JSON.stringify({ bench: "run_js", workload: "1+1 while another run_js spins", calls: times.length, first_answer_ms: round(first), p50_ms: round(percentile(times, 50)), p99_ms: round(percentile(times, 99)) }));
+  await spinning;
+}
+
 async function warmCalls(): Promise<void> {
   const policy = Policy.parse({});
   const embedded = await startEmbedded({ env: "dev", policy, auditPath: null });
@@ -89,6 +113,9 @@ async function warmCalls(): Promise<void> {
     await (await service.python()).warm(); // so that Python's start-up does not compete with the JS figures
     await new Promise((r) => setTimeout(r, 3000)); // the rest of the pool fills
     await measure("run_js", "1+1", () => service.runJs({ code: "1+1" }));
+    // run_js runs in worker threads (quickjs-workers.ts): a host call crosses to the main thread and back.
+    await measure("run_js", "one host call (fs.stat)", () => service.runJs({ code: "fs.stat('/mount').then((s) => s.type)" }));
+    await whileSpinning(service);
     await measure("run_js", "fibonacci/prime script (200 lines)", () => service.runJs({ code: FIB_PRIMES_JS }));
     await quickJsEvalOnly("fibonacci/prime script (200 lines)", FIB_PRIMES_JS);
     await measure("run_py", "print(1)", () => service.runPy({ code: "print(1)" }));

@@ -140,9 +140,20 @@ export class WebSocketLink extends BaseLink {
 export type ByteStreams = Duplex | { input: Readable; output: Writable };
 
 /**
+ * Bytes a SocketLink keeps waiting for a peer that reads slowly, at the least: many answers to a
+ * peer that is busy for a moment (each up to a frame) must not close its link.
+ */
+const MIN_BUFFERED_BYTES = 64 * 1024 * 1024;
+
+/**
  * A byte stream (unix socket into a sandbox, or a child's stdio pipes) as a link. Frames are
  * `[u32 length][u8 kind: 0 text, 1 binary][payload]`, length counting kind + payload; a frame
  * longer than `maxFrameBytes` closes the link.
+ *
+ * What is written waits in the output stream until the peer reads it. A peer that asks and never
+ * reads the answers (an untrusted sandbox) would have this side hold them all: once more than
+ * `maxBufferedBytes` wait (default: two frames of `maxFrameBytes`, and at least 64 MiB), the link
+ * is closed with that reason and what waits is let go.
  */
 export class SocketLink extends BaseLink {
   readonly remoteAddress: string;
@@ -150,16 +161,19 @@ export class SocketLink extends BaseLink {
   private readonly output: Writable;
   /** A frame longer than this closes the link (the peer's own `maxFrameBytes` answers too_large below it). */
   private readonly closeAboveBytes: number;
+  /** More than this waiting in the output stream closes the link. */
+  private readonly maxBufferedBytes: number;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
 
-  constructor(streams: ByteStreams, remoteAddress = "unix", options: { maxFrameBytes?: number } = {}) {
+  constructor(streams: ByteStreams, remoteAddress = "unix", options: { maxFrameBytes?: number; maxBufferedBytes?: number } = {}) {
     super();
     const pair = "input" in streams ? streams : { input: streams, output: streams };
     this.input = pair.input;
     this.output = pair.output;
     this.remoteAddress = remoteAddress;
     this.closeAboveBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? Math.max(2 * (this.closeAboveBytes + 5), MIN_BUFFERED_BYTES);
     this.input.on("data", (chunk: Buffer) => this.onData(chunk));
     this.input.on("close", () => this.emitClose("socket closed"));
     this.input.on("error", (err) => this.emitClose(err.message));
@@ -195,6 +209,12 @@ export class SocketLink extends BaseLink {
 
   private write(kind: number, payload: Buffer): void {
     if (!this.open) return;
+    const waiting = this.output.writableLength + 5 + payload.length;
+    if (waiting > this.maxBufferedBytes) {
+      this.output.destroy();
+      this.emitClose(`the peer is not reading: ${waiting} bytes are waiting to be written, more than the ${this.maxBufferedBytes}-byte limit`);
+      return;
+    }
     const head = Buffer.allocUnsafe(5);
     head.writeUInt32BE(payload.length + 1, 0);
     head.writeUInt8(kind, 4);

@@ -48,3 +48,41 @@ t.test("SocketLink over a pipe pair: frames in any chunking, large frames, the s
   t.match(await closed, /frame length \d+ is outside 1\.\.67108865/, "a frame over the limit closes the link");
   t.equal(link.isOpen, false);
 });
+
+t.test("SocketLink: a peer that does not read is not buffered for without bound; the link closes and says why", async (t) => {
+  const input = new PassThrough();
+  // Nobody reads this output: what the link writes stays in the stream's buffer.
+  const output = new PassThrough();
+  const link = new SocketLink({ input, output }, "pipes", { maxFrameBytes: 1024 * 1024 });
+  const closed = new Promise<string>((r) => link.onClose(r));
+  const frame = Buffer.alloc(1024 * 1024 - 1, 1);
+  let sent = 0;
+  // A mere 80 MiB: past any limit the link may keep (64 MiB for 1 MiB frames), far from a crash.
+  while (link.isOpen && sent < 80) {
+    link.sendBinary(frame);
+    sent++;
+  }
+  t.equal(link.isOpen, false, `the link closed (after ${sent} frames of 1 MiB)`);
+  t.match(await closed, /^the peer is not reading: \d+ bytes are waiting to be written, more than the 67108864-byte limit/);
+  t.ok(output.destroyed, "the stream is destroyed, not ended: nothing waits to be flushed to a peer that does not read");
+  const held = output.writableLength;
+  t.ok(held <= 64 * 1024 * 1024, `at most the limit was held (${held} bytes)`);
+  link.sendBinary(frame);
+  link.sendText("more");
+  t.equal(output.writableLength, held, "nothing more is buffered once closed");
+});
+
+t.test("SocketLink: a peer that reads can be sent far more than the limit", async (t) => {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const link = new SocketLink({ input, output }, "pipes", { maxFrameBytes: 1024 * 1024 });
+  let received = 0;
+  output.on("data", (b: Buffer) => (received += b.length));
+  const frame = Buffer.alloc(1024 * 1024 - 1, 1);
+  for (let i = 0; i < 200; i++) {
+    link.sendBinary(frame);
+    if (output.writableNeedDrain) await new Promise((r) => output.once("drain", r));
+  }
+  t.equal(link.isOpen, true);
+  t.equal(received, 200 * (1024 * 1024 + 4));
+});

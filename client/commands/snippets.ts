@@ -19,7 +19,7 @@ function count(args: ParsedArgs, name: string, fallback: number): number {
 
 /** Options shared by `mcpw snippets` and the snippet tools of `mcpw serve`. */
 export const SNIPPET_OPTIONS = {
-  "js-pool": { type: "string", help: "<n> ready QuickJS runtimes (default 4)" },
+  "js-pool": { type: "string", help: "<n> QuickJS worker threads at most, each running one snippet at a time (default 4)" },
   "py-pool": { type: "string", help: "<n> ready Pyodide workers (default 2)" },
   "py-recycle-after": { type: "string", help: "<n> replace a Pyodide worker after n snippets (1: a new interpreter per call; default 200)" },
   "pip-index": { type: "string", help: "<url> PEP 503 simple index for pip.requirements (reached through the bridge)" },

@@ -1,5 +1,6 @@
 import type { Test } from "tap";
 import t from "tap";
+import type { AuditInput } from "../../server/audit-log.js";
 import { PyodidePool, type CallHandler } from "../../wrapper/snippets/pyodide-pool.js";
 import type { ChannelRequest, PyJob } from "../../wrapper/snippets/pyodide-protocol.js";
 import { PYODIDE_PROCESS } from "../../wrapper/snippets/pyodide-sandbox.js";
@@ -13,12 +14,15 @@ import { SNAPSHOT_DIR, snippetService } from "./fixtures.js";
 
 const JOB: PyJob = { code: "1", args: [], env: {}, cwd: "/mount", stdin: "", memBytes: 256 * 1024 * 1024, stdoutBytes: 1000, pip: { requirements: [], wheelUrls: [] } };
 
-async function lyingPool(t: Test, mode: string, recycleAfter = 200): Promise<PyodidePool> {
+async function lyingPool(t: Test, mode: string, recycleAfter = 200, audit: AuditInput[] = []): Promise<PyodidePool> {
   const program = { ...PYODIDE_PROCESS, script: "test/snippets/fixtures/lying-pyodide-process.js", args: [mode] };
-  const pool = await PyodidePool.create({ size: 1, cacheDir: SNAPSHOT_DIR, mounts: ["/mount"], isolation: "strict", memMb: 256, program, recycleAfter });
+  const pool = await PyodidePool.create({ size: 1, cacheDir: SNAPSHOT_DIR, mounts: ["/mount"], isolation: "strict", memMb: 256, program, recycleAfter, audit: (e) => audit.push(e) });
   t.teardown(() => pool.close());
   return pool;
 }
+
+/** How the pool audits a refusal on a process's channel. */
+const refusal = (error: RegExp) => ({ event: "snippet.channel", verdict: "deny", sandbox: /^py-[0-9a-f]{8}$/, error });
 
 const noHost: CallHandler = async () => {
   throw new Error("no host in this test");
@@ -32,12 +36,44 @@ t.test("a process that breaks the protocol is ended and replaced, and its run sa
     ["oversize", "a broken frame (frame length"],
   ];
   for (const [mode, said] of cases) {
-    const pool = await lyingPool(t, mode);
+    const audit: AuditInput[] = [];
+    const pool = await lyingPool(t, mode, 200, audit);
     const r = await pool.run(JOB, noHost, 10_000);
     t.match(r, { exitCode: 1, fatal: true }, mode);
     t.ok(r.stderr.startsWith(`[mcpw: the Python sandbox sent ${said}`) && r.stderr.includes("it was ended and replaced"), `${mode}: ${r.stderr.trim()}`);
     t.match(await pool.run(JOB, noHost, 10_000), { exitCode: 1, stderr: /ended and replaced/ }, `${mode}: the next run gets a new process`);
+    const escaped = said.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    t.match(audit, [refusal(new RegExp(`^sent ${escaped}.*; ended and replaced$`)), refusal(/./)], `${mode}: each process ended is audited`);
   }
+});
+
+t.test("a process that asks and never reads the answers is ended before the pool holds them without bound", async (t) => {
+  const pool = await lyingPool(t, "no-read");
+  let served = 0;
+  // 24 MiB an answer: the pool keeps at most 128 MiB waiting for this process (two of its largest frames).
+  const big = "x".repeat(24 * 1024 * 1024);
+  const bigHost: CallHandler = async () => (served++, big);
+  const r = await pool.run(JOB, bigHost, 60_000);
+  t.match(r, { exitCode: 1, fatal: true });
+  t.match(r.stderr, /^\[mcpw: the Python sandbox sent requests faster than it read the answers \(the peer is not reading: \d+ bytes are waiting to be written, more than the 134217738-byte limit\); it was ended and replaced\]/);
+  t.ok(served <= 6, `it was ended after ${served} answers`);
+});
+
+t.test("a worker's failure is told in a few KiB, however much the process sends", async (t) => {
+  const said = captureStderr(t);
+  const pool = await lyingPool(t, "failed-huge");
+  const r = await pool.run(JOB, noHost, 10_000);
+  t.match(r, { exitCode: 1, fatal: true, stderr: /^\[mcpw: the Python worker failed: worker failed: z+… \[mcpw: cut at 4096 bytes\]\]\n$/ });
+  t.ok(r.stderr.length < 4200, `${r.stderr.length} characters`);
+  const starting = await lyingPool(t, "fail-start-huge").catch((e: Error) => e);
+  if (starting instanceof Error) t.fail(`the pool did not start: ${starting.message.slice(0, 200)}`);
+  else {
+    const e = await starting.run(JOB, noHost, 10_000).then(() => null, (err: Error) => err);
+    t.match(e, { message: /^the Python sandbox failed to start: start failed: s+… \[mcpw: cut at 4096 bytes\]$/ }, "a process that fails to start: the run's error");
+    t.ok(e !== null && e.message.length < 4200);
+  }
+  const logged = said.filter((s) => s.includes("failed to start"));
+  t.ok(logged.length > 0 && logged.every((s) => s.length < 4200), "and mcpw's log");
 });
 
 t.test("a process that dies during a run is reported and replaced", async (t) => {
@@ -51,6 +87,7 @@ t.test("output past the cap is cut by the pool, whatever the process says", asyn
   const r = await pool.run(JOB, noHost, 10_000);
   t.match(r.stdout, /^x{1000}\n\[mcpw: stdout cut at 1000 bytes \(limits\.stdoutBytes\)\]\n$/);
   t.match(r.stderr, /^y{1000}\n\[mcpw: stderr cut at 1000 bytes \(limits\.stdoutBytes\)\]\n$/);
+  t.equal(r.value, JSON.stringify(`"${"v".repeat(999)}… [mcpw: value cut at 1000 bytes (limits.stdoutBytes)]`), "and so is the value");
 });
 
 t.test("a message out of turn ends the process; the run it belonged to keeps its result", async (t) => {
@@ -62,11 +99,17 @@ t.test("a message out of turn ends the process; the run it belonged to keeps its
   t.not(first.stdout.slice(0, 8), second.stdout.slice(0, 8));
 });
 
-t.test("the last words of a process the pool retired are not taken for lies", async (t) => {
+/** What mcpw writes on its stderr during the test. */
+function captureStderr(t: Test): string[] {
   const said: string[] = [];
   const write = process.stderr.write.bind(process.stderr);
   process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (said.push(String(chunk)), write(chunk, ...rest))) as typeof process.stderr.write;
   t.teardown(() => void (process.stderr.write = write));
+  return said;
+}
+
+t.test("the last words of a process the pool retired are not taken for lies", async (t) => {
+  const said = captureStderr(t);
   // recycleAfter 1: retired as soon as its run is done, while its "idle" is on its way.
   const pool = await lyingPool(t, "honest", 1);
   for (let i = 0; i < 3; i++) t.match(await pool.run(JOB, noHost, 10_000), { exitCode: 0, stdout: /job 1\n/ });
@@ -76,7 +119,8 @@ t.test("the last words of a process the pool retired are not taken for lies", as
 });
 
 t.test("calls: served only for the job running; late answers dropped; bad requests refused", async (t) => {
-  const pool = await lyingPool(t, "late-answer");
+  const audit: AuditInput[] = [];
+  const pool = await lyingPool(t, "late-answer", 200, audit);
   const served: ChannelRequest[] = [];
   const slowHost: CallHandler = async (request) => {
     served.push(request);
@@ -89,11 +133,25 @@ t.test("calls: served only for the job running; late answers dropped; bad reques
   const [, answersJson] = second.stdout.split("\n");
   const answers = JSON.parse(answersJson!) as { ok: boolean; error?: { message: string; code: string } }[];
   t.same(served, [{ method: "fs", params: { op: "fs.stat", path: "/mount" } }], "only the call made during its job reached the host");
-  t.match(answers, [
-    { ok: false, error: { message: /no snippet is running/, code: "EIO" } },
-    { ok: false, error: { message: /"exec" is not a host call/, code: "EINVAL" } },
-  ], "a call between jobs and a request the host cannot serve get errors; the late answer never arrived");
-  t.equal(answers.length, 2);
+  t.match(audit, [refusal(/^"exec" is not a host call/)], "the refused request is audited");
+  t.match(answers, [{ ok: false, error: { message: /"exec" is not a host call/, code: "EINVAL" } }], "a request the host cannot serve gets an error; the late answer never arrived");
+  t.equal(answers.length, 1);
+});
+
+t.test("a call when no snippet runs on the process is a lie: it is ended, replaced, and the pool says so", async (t) => {
+  const said = captureStderr(t);
+  const audit: AuditInput[] = [];
+  const pool = await lyingPool(t, "call-between-jobs", 200, audit);
+  const served: ChannelRequest[] = [];
+  const host: CallHandler = async (request) => (served.push(request), { type: "dir" });
+  const first = await pool.run(JOB, host, 10_000);
+  const second = await pool.run(JOB, host, 10_000);
+  t.match(first.stdout, /^[0-9a-f]{8} job 1\n\[\]$/);
+  t.match(second.stdout, /^[0-9a-f]{8} job 1\n\[\]$/, "the next run is a new process's first job, and no answer reached either");
+  t.not(first.stdout.slice(0, 8), second.stdout.slice(0, 8));
+  t.same(served, [], "the call reached no host");
+  t.ok(said.some((s) => s.includes("a Python sandbox sent a call with no snippet running on it; it is ended and replaced")), "said on mcpw's stderr");
+  t.match(audit, [refusal(/^sent a call with no snippet running on it; ended and replaced$/)], "and audited");
 });
 
 t.test("without bubblewrap: strict refuses run_py, best-effort runs it and says so", async (t) => {

@@ -31,9 +31,35 @@ t.test("run_js: every limit is hit and reported", async (t) => {
   const flood = await service.runJs({ code: "for (;;) console.log('flood')" });
   t.match(flood, { reason: "output", exitCode: 141 }, "output flood");
   t.ok(flood.stdout.length <= 1100 && flood.stdout.endsWith("[mcpw: stdout cut at 1000 bytes (limits.stdoutBytes)]\n"), "the output is cut at the limit with a marker");
+  t.match(await service.runJs({ code: "'é'.repeat(1000)" }), { value: `"${"é".repeat(499)}… [mcpw: value cut at 1000 bytes (limits.stdoutBytes)]`, exitCode: 0 }, "so is the value's JSON, in bytes as run_py's");
   const deep = await service.runJs({ code: "function f(n) { return f(n + 1) + 1 } f(0)" });
   t.match(deep, { reason: "stack", stderr: /stack overflow/ }, "deep recursion");
   t.match(await service.runJs({ code: "1 + 1" }), { value: 2, exitCode: 0 }, "the next call runs normally");
+});
+
+t.test("run_js: a snippet that spins does not stop mcpw: other calls and mcpw's own timers go on meanwhile", async (t) => {
+  const { service } = await snippetService(t, { limits: { timeoutMs: 30_000 } });
+  const order: string[] = [];
+  const spinning = service.runJs({ code: "while (true) {}", policy: { limits: { timeoutMs: 3000 } } }).then((r) => (order.push("spin"), r));
+  // Started while the first spins; each must be answered before the spin's timeout is.
+  await new Promise((r) => setTimeout(r, 100));
+  const timer = new Promise((r) => setTimeout(r, 50)).then(() => order.push("timer"));
+  const other = service.runJs({ code: "(async () => { await null; return 6 * 7 })()" }).then((r) => (order.push("run_js"), r));
+  const files = service.runJs({ code: "fs.writeFile('/mount/a.txt', 'x').then(() => fs.readFile('/mount/a.txt', 'utf8'))" }).then((r) => (order.push("files"), r));
+  const [spun, answered, read] = await Promise.all([spinning, other, files, timer]);
+  t.match(answered, { exitCode: 0, value: 42 });
+  t.match(read, { exitCode: 0, value: "x" }, "host calls of a run are served while another spins");
+  t.match(spun, { reason: "timeout", exitCode: 124, stderr: /stopped after 3000 ms/ });
+  t.equal(order.at(-1), "spin", `the spinning snippet's timeout came last (${order.join(", ")})`);
+  t.same([...order].sort(), ["files", "run_js", "spin", "timer"]);
+});
+
+t.test("run_js: one native call that ignores the interrupt is stopped: its worker is terminated and replaced", async (t) => {
+  const { service } = await snippetService(t, { limits: { timeoutMs: 30_000, memMb: 1024 } });
+  // QuickJS polls its interrupt handler between bytecodes, not inside fill's own loop (2^53 steps).
+  const fill = await service.runJs({ code: "Array.prototype.fill.call({ length: 2 ** 53 - 1 }, 0)", policy: { limits: { timeoutMs: 500 } } });
+  t.match(fill, { reason: "timeout", exitCode: 124, stderr: /stopped after 500 ms \(limits\.timeoutMs\); QuickJS did not stop, so its worker was terminated and replaced/ });
+  t.match(await service.runJs({ code: "1 + 1" }), { value: 2, exitCode: 0 }, "the next call runs on a worker of its own");
 });
 
 t.test("run_js: values JSON cannot carry", async (t) => {

@@ -56,7 +56,7 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
   writeFileSync(join(workspace, "in.txt"), "workspace data");
   const ro = tempDir("mcpw-snippets-pyro-");
   writeFileSync(join(ro, "data.txt"), "read only data");
-  const { service } = await snippetService(
+  const { service, embedded } = await snippetService(
     t,
     { network: { allowedDomains: ["*"], allowedCidrs: ["127.0.0.0/8"], maxRedirects: 3, maxBodyBytes: 1000 }, filesystem: { readonly: [ro] }, limits: { timeoutMs: 8000, memMb: 256, stdoutBytes: 1000 } },
     // A generous grace, so "interrupted, not terminated" holds on a loaded machine too.
@@ -94,6 +94,12 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     const flood = await service.runPy({ code: "while True: print('flood')" });
     t.match(flood, { reason: "output" }, "output flood");
     t.match(flood.stdout, /\[mcpw: stdout cut at 1000 bytes \(limits\.stdoutBytes\)\]\n$/);
+    // The value counts like the output: its JSON past stdoutBytes becomes a cut string with a marker.
+    const huge = await service.runPy({ code: "print('before')\n['x' * 1000] * 1000" });
+    t.match(huge, { exitCode: 0, stdout: "before\n" }, "a huge value");
+    t.equal(huge.value, `${JSON.stringify(["x".repeat(1000)]).slice(0, 1000)}… [mcpw: value cut at 1000 bytes (limits.stdoutBytes)]`, "its JSON is cut at the limit, with a marker");
+    t.match(await service.runPy({ code: "'é' * 2000" }), { value: /^"(\\u00e9){166}\\u0… \[mcpw: value cut at 1000 bytes/ }, "a cut inside an escape");
+    t.match(await service.runPy({ code: "'x' * 990" }), { value: "x".repeat(990) }, "a value within the limit is whole");
     t.match(await service.runPy({ code: "def f(n): return f(n + 1)\nf(0)" }), { reason: "stack", stderr: /RecursionError/ }, "deep recursion");
     t.match(await service.runPy({ code: "1 + 1" }), { value: 2 }, "a replacement worker serves the next call");
     // Past the default limit the C stack (recursion through C, or freeing a million frames)
@@ -137,6 +143,15 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
     t.match(await host({ method: "exec", params: { command: "id" } }), { ok: false, error: { code: "EINVAL", message: /is not a host call/ } }, "the channel refuses unknown methods");
     t.match(await host({ method: "http" }), { ok: false, error: { code: "EINVAL", message: /params/ } }, "an http call without params is refused as such, not a crash");
     t.match(await host({ method: "http", params: {} }), { ok: false, error: { code: "EINVAL", message: /url/ } }, "and one without a url");
+    // Each refusal is audited: the file system's by the snippet policy, the channel's by the pool.
+    const denied = embedded.server.audit.tail(100, (e) => e.verdict === "deny" && (e.by === "snippet policy" || e.event === "snippet.channel"));
+    t.match(denied, [
+      { event: "op", op: "fs.write", target: join(ro, "data.txt"), error: /read-only file system/, by: "snippet policy", origin: { kind: "sandbox", id: /^py-/ } },
+      { event: "op", op: "exec", error: /is not a file operation/, by: "snippet policy" },
+      { event: "snippet.channel", sandbox: /^py-/, error: /"exec" is not a host call/ },
+      { event: "snippet.channel", error: /bad request: params/ },
+      { event: "snippet.channel", error: /bad request: params\.url/ },
+    ], "every refusal is in the audit log");
     await t.rejects(service.runPy({ code: "1", cwd: ro, policy: { filesystem: { readonly: [] } } }), { code: "bad_params", field: "cwd" }, "a policy path the call narrowed away");
     const narrowed = await service.runPy({ code: `import os\nos.path.exists(${JSON.stringify(join(ro, "data.txt"))})`, policy: { filesystem: { readonly: [] } } });
     t.equal(narrowed.value, false, "a call that narrows filesystem.readonly no longer sees it");

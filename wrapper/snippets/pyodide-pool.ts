@@ -3,8 +3,8 @@ import { McpwError } from "../../protocol/errors.js";
 import type { Policy } from "../../protocol/policy.js";
 import type { AuditInput } from "../../server/audit-log.js";
 import type { McpwScript } from "../launcher.js";
-import { capUntrusted } from "./output-cap.js";
-import type { ChannelRequest, PyJob, PyJobResult, WorkerMessage } from "./pyodide-protocol.js";
+import { capUntrusted, capUntrustedValue, cutText } from "./output-cap.js";
+import { FAILED_MESSAGE_BYTES, type ChannelRequest, type PyJob, type PyJobResult, type WorkerMessage } from "./pyodide-protocol.js";
 import { parseChannelRequest, PyodideProcess, type PyodideProcessExit, type PyodideSandboxOptions } from "./pyodide-sandbox.js";
 import { ensurePyodideSnapshot } from "./pyodide-snapshot.js";
 import type { ChannelAnswer } from "./sync-channel.js";
@@ -168,7 +168,10 @@ export class PyodidePool {
             // traceback, say) cannot block on the channel.
             if (timedOut) return proc.send({ type: "answer", reply: TIME_UP });
             const request = parseChannelRequest(m.request);
-            if ("error" in request) return proc.send({ type: "answer", reply: { ok: false, error: { message: request.error, code: "EINVAL" } } });
+            if ("error" in request) {
+              proc.refused(request.error);
+              return proc.send({ type: "answer", reply: { ok: false, error: { message: request.error, code: "EINVAL" } } });
+            }
             callPending = true;
             void onCall(request)
               .then(
@@ -186,6 +189,7 @@ export class PyodidePool {
               });
           } else if (m.type === "done") {
             const result = { ...m.result, stdout: capUntrusted(m.result.stdout, job.stdoutBytes, "stdout"), stderr: capUntrusted(m.result.stderr, job.stdoutBytes, "stderr") };
+            if (typeof result.value === "string") result.value = capUntrustedValue(result.value, job.stdoutBytes);
             if (timedOut && result.reason !== "timeout") {
               result.reason = "timeout";
               result.exitCode = 124;
@@ -255,14 +259,18 @@ export class PyodidePool {
         if (m.ok) this.release(w);
         else this.retire(w);
         return;
-      case "failed":
-        if (w.state === "running") return w.job!.message(m);
-        if (w.state === "starting") w.startError = m.message;
+      case "failed": {
+        // Untrusted words, shown in a run's stderr and mcpw's log: a few KiB of them.
+        const failed = { type: "failed", message: cutText(m.message, FAILED_MESSAGE_BYTES) } as const;
+        if (w.state === "running") return w.job!.message(failed);
+        if (w.state === "starting") w.startError = failed.message;
         return proc.kill();
+      }
       case "call":
         if (w.state === "running") return w.job!.message(m);
-        // No snippet is running on it (a reset flushing a file, or a subverted process): no host to serve it with.
-        return proc.send({ type: "answer", reply: { ok: false, error: { message: "no snippet is running on this worker", code: "EIO" } } });
+        // The worker makes calls only during a job (pyodide-worker.ts hostCall: outside one, code
+        // the reset runs gets EACCES without asking): one now comes from a subverted process.
+        return proc.end("a call with no snippet running on it");
       case "done":
         if (w.state !== "running") return proc.end('"done" out of turn');
         return w.job!.message(m);

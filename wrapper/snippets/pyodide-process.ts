@@ -18,7 +18,8 @@
 import { Console } from "node:console";
 import { Worker } from "node:worker_threads";
 import { SocketLink } from "../../protocol/link.js";
-import { FROM_PROCESS_MAX_BYTES, TO_PROCESS_MAX_BYTES, type PoolMessage, type PyJobResult, type WorkerInit, type WorkerMessage, type WorkerSnapshot } from "./pyodide-protocol.js";
+import { cutText } from "./output-cap.js";
+import { FAILED_MESSAGE_BYTES, FROM_PROCESS_MAX_BYTES, TO_PROCESS_MAX_BYTES, type PoolMessage, type PyJobResult, type WorkerInit, type WorkerMessage, type WorkerSnapshot } from "./pyodide-protocol.js";
 import { answer, newChannelBuffer } from "./sync-channel.js";
 
 globalThis.console = new Console({ stdout: process.stderr, stderr: process.stderr });
@@ -32,6 +33,7 @@ let callPending = false;
 
 /** Passes a worker message on; one too large for the pool is answered or replaced here. */
 function send(m: WorkerMessage): void {
+  if (m.type === "failed") m = { type: "failed", message: cutText(m.message, FAILED_MESSAGE_BYTES) };
   const text = JSON.stringify(m);
   const bytes = Buffer.byteLength(text);
   if (bytes <= FROM_PROCESS_MAX_BYTES) return link.sendText(text);
@@ -42,8 +44,6 @@ function send(m: WorkerMessage): void {
   } else if (m.type === "done") {
     const result: PyJobResult = { stdout: "", stderr: `[mcpw: the snippet's result ${tooLarge}]\n`, exitCode: 1, fatal: true };
     link.sendText(JSON.stringify({ type: "done", result } satisfies WorkerMessage));
-  } else if (m.type === "failed") {
-    link.sendText(JSON.stringify({ type: "failed", message: m.message.slice(0, 65536) } satisfies WorkerMessage));
   }
 }
 

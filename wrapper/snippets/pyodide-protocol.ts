@@ -75,3 +75,5 @@ export type PoolMessage =
 export const FROM_PROCESS_MAX_BYTES = 64 * 1024 * 1024;
 /** Largest frame a process accepts from the pool (the snapshot is ~31 MB; answers up to 32 MiB). */
 export const TO_PROCESS_MAX_BYTES = 256 * 1024 * 1024;
+/** How much of a worker's "failed" text is passed on, logged or shown (a stack trace fits). */
+export const FAILED_MESSAGE_BYTES = 4096;

@@ -145,6 +145,8 @@ export function parseChannelRequest(text: string): ChannelRequest | { error: str
 
 /** How SocketLink names a frame it could not read (see protocol/link.ts). */
 const FRAME_ERROR = /^(frame length|unknown frame kind)/;
+/** How SocketLink says its peer left too much unread (see protocol/link.ts). */
+const NOT_READING = /^the peer is not reading/;
 
 export interface PyodideSandboxOptions extends PyodideSandboxPolicy {
   /** What runs in the sandbox: pyodide-process.js (tests give a misbehaving stand-in). */
@@ -170,6 +172,7 @@ export class PyodideProcess {
     private readonly sandbox: LaunchedPyodideSandbox,
     private readonly link: SocketLink,
     onMessage: (m: WorkerMessage) => void,
+    private readonly audit: PyodideSandboxPolicy["audit"],
   ) {
     const { child } = sandbox.launched;
     child.stderr!.on("data", (chunk: Buffer) => {
@@ -190,8 +193,13 @@ export class PyodideProcess {
       onMessage(m.data as WorkerMessage);
     });
     link.onBinary(() => this.end("a binary frame"));
-    // The link closes itself on a frame it cannot read; otherwise its stdout ended with the process.
-    link.onClose((reason) => (FRAME_ERROR.test(reason) ? this.end(`a broken frame (${reason})`) : this.kill()));
+    // The link closes itself on a frame it cannot read, and when the process leaves more unread than
+    // it may (asking, never reading the answers); otherwise its stdout ended with the process.
+    link.onClose((reason) => {
+      if (FRAME_ERROR.test(reason)) return this.end(`a broken frame (${reason})`);
+      if (NOT_READING.test(reason)) return this.end(`requests faster than it read the answers (${reason})`);
+      this.kill();
+    });
     this.exited = sandbox.launched.process.exited.then(() => {
       sandbox.dispose();
       return { violation: this.violation, stderr: this.stderrTail.toString() };
@@ -204,7 +212,7 @@ export class PyodideProcess {
     const sandbox = await launchPyodideSandbox(options.program ?? PYODIDE_PROCESS, options);
     const { child } = sandbox.launched;
     const link = new SocketLink({ input: child.stdout!, output: child.stdin! }, `Python sandbox ${sandbox.id}`, { maxFrameBytes: FROM_PROCESS_MAX_BYTES });
-    const proc = new PyodideProcess(sandbox, link, onMessage);
+    const proc = new PyodideProcess(sandbox, link, onMessage, options.audit);
     proc.send({ type: "init", mounts: options.mounts });
     link.sendBinary(options.snapshot);
     return proc;
@@ -219,12 +227,18 @@ export class PyodideProcess {
     this.link.sendText(JSON.stringify(m));
   }
 
-  /** Ends the process for breaking the protocol: said on stderr, and in its exit. */
+  /** Ends the process for breaking the protocol: said on stderr, in its exit, and audited. */
   end(violation: string): void {
     if (this.violation !== null || !this.sandbox.launched.process.running) return;
     this.violation = violation;
     process.stderr.write(`mcpw: a Python sandbox sent ${violation}; it is ended and replaced\n`);
+    this.refused(`sent ${violation}; ended and replaced`);
     this.kill();
+  }
+
+  /** Audits a refusal on the process's channel (a request the host will not serve, a breach). */
+  refused(error: string): void {
+    this.audit?.({ event: "snippet.channel", verdict: "deny", sandbox: this.sandbox.id, error });
   }
 
   /** SIGKILL of the whole sandbox (every process in it). */

@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { loadPyodide, type PyodideAPI } from "pyodide";
-import { CappedOutput } from "./output-cap.js";
+import { CappedOutput, cutValue } from "./output-cap.js";
 import { EXIT_CODES } from "./schemas.js";
 import { MCPW_PYTHON, MCPW_PYTHON_RUN } from "./pyodide-python.js";
 import type { PyJob, PyJobResult, WorkerInit, WorkerMessage, WorkerSnapshot } from "./pyodide-protocol.js";
@@ -275,7 +275,10 @@ del types, _api, name, _refused, _pf
     if (outcome.error && !result.reason) err.write(outcome.error);
     else if (outcome.error && result.reason === "stack") err.write(outcome.error);
     result.exitCode = result.reason ? EXIT_CODES[result.reason] : outcome.exit;
-    if (typeof outcome.value === "string") result.value = outcome.value;
+    if (typeof outcome.value === "string") {
+      const cut = cutValue(outcome.value, job.stdoutBytes);
+      result.value = cut === null ? outcome.value : JSON.stringify(cut);
+    }
     Atomics.store(interrupt, 0, 0);
     result.stdout = out.text();
     result.stderr = err.text();

@@ -1,12 +1,13 @@
 import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle } from "quickjs-emscripten";
-import { CappedOutput } from "./output-cap.js";
+import { CappedOutput, cutValue } from "./output-cap.js";
 import { disposeRuntime, type QuickJsPool } from "./quickjs-pool.js";
 import { EXIT_CODES, type LimitReason, type SnippetResult } from "./schemas.js";
-import { checkLoad, describeHostError, type LoadLimit, type SnippetHost } from "./snippet-host.js";
+import { checkLoad, describeHostError, type LoadLimit, type RunHost } from "./snippet-host.js";
 import type { FsOpInput } from "./virtual-fs.js";
 
 /**
- * Runs one JavaScript snippet in a fresh QuickJS runtime from the pool, under its limits:
+ * Runs one JavaScript snippet in a fresh QuickJS runtime from the pool, under its limits (in a
+ * worker thread of quickjs-workers.ts, so that the run blocks that thread only):
  *
  * - timeoutMs: the runtime's interrupt handler ends the run once the deadline passes (QuickJS makes
  *   the interrupt uncatchable); a run waiting on the host is ended by a timer;
@@ -36,7 +37,7 @@ export const QUICKJS_MAX_MEM_MB = 2048;
 
 type Stop = LimitReason | "exit";
 
-export async function runQuickJs(pool: QuickJsPool, code: string, host: SnippetHost, limits: RunLimits, filename = "snippet.js"): Promise<SnippetResult> {
+export async function runQuickJs(pool: QuickJsPool, code: string, host: RunHost, limits: RunLimits, filename = "snippet.js"): Promise<SnippetResult> {
   const started = performance.now();
   const deadline = started + limits.timeoutMs;
   const ready = await pool.take();
@@ -289,8 +290,7 @@ function dumpValue(context: QuickJSContext, handle: QuickJSHandle, maxBytes: num
   if (type === "object" && typeof v === "string") v = objectValue(context, handle) ?? v;
   if (typeof v === "number" && !Number.isFinite(v)) return String(v);
   const text = JSON.stringify(v);
-  if (text !== undefined && text.length > maxBytes) return `${text.slice(0, maxBytes)}… [mcpw: value cut at ${maxBytes} bytes]`;
-  return v;
+  return (text === undefined ? null : cutValue(text, maxBytes)) ?? v;
 }
 
 /** An object as JSON made inside QuickJS with BigInts as decimal strings; undefined if that fails too (a cycle). */

@@ -116,8 +116,22 @@ export function checkLoad(what: string, size: number, limit: LoadLimit): void {
 /** Bytes of UTF-8 that always fit in one string (each byte is at most one UTF-16 unit). */
 export const STRING_MAX_BYTES = constants.MAX_STRING_LENGTH;
 
+/** What a run uses of its host: a SnippetHost, or a QuickJS worker's stand-in that asks the main thread. */
+export type RunHost = Pick<SnippetHost, "info" | "fetch" | "readFile" | "writeFile" | "fs">;
+
+/** A host call's failure as it crossed to a worker: describeHostError's line and code. */
+export class HostCallError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
 /** One line for a snippet's error: what failed and, for policy refusals, which rule. */
 export function describeHostError(err: unknown): { message: string; code: string } {
+  if (err instanceof HostCallError) return { message: err.message, code: err.code };
   if (err instanceof McpwError) {
     const code = err.errno ?? err.code;
     return { message: err.rule && !err.message.includes(err.rule) ? `${err.message} (${err.rule})` : err.message, code };

@@ -12,8 +12,7 @@ import { narrowPolicy, snippetPolicy } from "./narrow-policy.js";
 import { PyodidePool } from "./pyodide-pool.js";
 import type { ChannelRequest } from "./pyodide-protocol.js";
 import { pyodideVersion } from "./pyodide-snapshot.js";
-import { QuickJsPool } from "./quickjs-pool.js";
-import { runQuickJs } from "./quickjs-runner.js";
+import { QuickJsWorkers } from "./quickjs-workers.js";
 import { RunJsParams, RunPyParams, type SnippetResult } from "./schemas.js";
 import { SnippetHost, type FetchRequest } from "./snippet-host.js";
 import { type CallOp, fixedWorkspace, type FsOpInput, MOUNT, VirtualFs, type Workspace } from "./virtual-fs.js";
@@ -54,8 +53,10 @@ export interface SnippetServiceOptions {
   eagerPython?: boolean;
   /**
    * One audit line per snippet run (event "snippet.run"); its network and file operations are
-   * audited by the bridge, and anything a Python sandbox asks of its own channel (only an escaped
-   * snippet would) is refused and audited by that sandbox's supervisor.
+   * audited by the bridge, what the snippet file system refuses itself by it ("op", by "snippet
+   * policy"), what the Pyodide pool refuses on a process's channel by the pool ("snippet.channel"),
+   * and anything a Python sandbox asks of its own channel socket (only an escaped snippet would)
+   * by that sandbox's supervisor.
    */
   audit?: (entry: AuditInput) => void;
 }
@@ -67,7 +68,7 @@ export class SnippetService {
 
   private constructor(
     private readonly options: SnippetServiceOptions,
-    private readonly js: QuickJsPool,
+    private readonly js: QuickJsWorkers,
   ) {
     this.base = snippetPolicy(options.policy);
     this.capsules = new CapsuleStore(options.cacheDir, options.keyDir);
@@ -75,7 +76,7 @@ export class SnippetService {
   }
 
   static async create(options: SnippetServiceOptions): Promise<SnippetService> {
-    return new SnippetService(options, await QuickJsPool.create(options.jsPoolSize ?? 4));
+    return new SnippetService(options, await QuickJsWorkers.create(options.jsPoolSize ?? 4));
   }
 
   /** The configured policy as snippets get it (a wall-clock limit and an output cap always apply). */
@@ -151,7 +152,7 @@ export class SnippetService {
       }
       const capsule = this.capsules.seal({ runtime: "quickjs-emscripten@0.32", code, policy, dependencies });
       const content = this.capsules.open(capsule);
-      return { ...(await runQuickJs(this.js, content.code, host, content.policy.limits)), capsule };
+      return { ...(await this.js.run(content.code, host, content.policy.limits)), capsule };
     });
   }
 
@@ -217,7 +218,7 @@ export class SnippetService {
         ? fixedWorkspace(this.options.workspace)
         : { existing: () => fresh, create: () => (fresh ??= realpathSync(mkdtempSync(join(tmpdir(), "mcpw-snippet-")))) };
     try {
-      const vfs = new VirtualFs(workspace, policy.filesystem, this.options.callOp, origin);
+      const vfs = new VirtualFs(workspace, policy.filesystem, this.options.callOp, origin, this.options.audit);
       const cwd = await checkCwd(params.cwd, vfs);
       const host = new SnippetHost(
         { args: params.args, env: params.env, cwd, stdin: params.stdin },
@@ -234,7 +235,7 @@ export class SnippetService {
   }
 
   async close(): Promise<void> {
-    this.js.close();
+    await this.js.close();
     if (this.py) await (await this.py.catch(() => null))?.close();
   }
 }

@@ -1,9 +1,11 @@
 import { posix } from "node:path";
 import { FileOperations } from "../../bridge/fs-ops.js";
+import { describeOpTarget } from "../../bridge/operations.js";
 import { PathGuard } from "../../bridge/path-guard.js";
 import { McpwError, parseOrThrow } from "../../protocol/errors.js";
 import { Op, type OpInput, type OpName, type OpResult, type Origin } from "../../protocol/ops.js";
 import type { Policy } from "../../protocol/policy.js";
+import type { AuditInput } from "../../server/audit-log.js";
 import { governingRule } from "../path-rules.js";
 
 /**
@@ -66,6 +68,8 @@ export class VirtualFs {
     filesystem: Policy["filesystem"],
     private readonly callOp: CallOp,
     private readonly origin: Origin,
+    /** Where the refusals made here are audited (the bridge audits what reaches it). */
+    private readonly audit: (entry: AuditInput) => void = () => undefined,
   ) {
     this.readonly = filesystem.readonly.map((p) => posix.normalize(p));
     this.writable = filesystem.writable.map((p) => posix.normalize(p));
@@ -74,13 +78,23 @@ export class VirtualFs {
   /** Runs one fs operation on virtual paths; rejects with a McpwError (errno set for io errors). */
   async call(input: FsOpInput, cwd = MOUNT): Promise<OpResult<FsOpName>> {
     const name = (input as { op?: unknown } | null)?.op;
+    const refuse = (err: McpwError, op?: Op) => {
+      const target = op ? { target: describeOpTarget(op) } : {};
+      this.audit({ event: "op", verdict: "deny", op: String(name).slice(0, 64), origin: this.origin, ...target, error: err.message, by: "snippet policy" });
+      return err;
+    };
     if (typeof name !== "string" || !Object.hasOwn(FS_OPS, name)) {
-      throw new McpwError("bad_params", `${JSON.stringify(name ?? null).slice(0, 60)} is not a file operation (the snippet file system takes ${Object.keys(FS_OPS).join(", ")})`, { errno: "EINVAL" });
+      throw refuse(new McpwError("bad_params", `${JSON.stringify(name ?? null).slice(0, 60)} is not a file operation (the snippet file system takes ${Object.keys(FS_OPS).join(", ")})`, { errno: "EINVAL" }));
     }
     const absolute = (p: unknown) => (typeof p === "string" && p.length > 0 ? posix.resolve(cwd, p) : p);
     const raw = { ...input } as Record<string, unknown>;
     for (const key of ["path", "from", "to"]) if (key in raw) raw[key] = absolute(raw[key]);
-    const op = parseOrThrow(Op, raw, "bad_params", "fs") as Extract<Op, { op: FsOpName }>;
+    let op: Extract<Op, { op: FsOpName }>;
+    try {
+      op = parseOrThrow(Op, raw, "bad_params", "fs") as Extract<Op, { op: FsOpName }>;
+    } catch (err) {
+      throw refuse(err as McpwError);
+    }
     const paths = op.op === "fs.rename" ? [op.from, op.to] : [op.path];
     const places = paths.map((p) => this.place(p));
     if (places.every((p) => p.kind === "mount")) return this.onWorkspace(op);
@@ -90,10 +104,11 @@ export class VirtualFs {
       if (missing.kind !== "none" && op.op === "fs.rename") throw new McpwError("io_error", `rename across file systems: ${op.from} -> ${op.to}`, { errno: "EXDEV" });
       if (op.op === "fs.stat" && missing.path === "/") return rootStat();
       if (op.op === "fs.list" && missing.path === "/") return { entries: this.rootEntries() };
-      throw new McpwError("io_error", `${missing.path}: no such file or directory`, { errno: "ENOENT" });
+      // Nothing of the host but /mount and the policy's paths exists: asking for more is refused.
+      throw refuse(new McpwError("io_error", `${missing.path}: no such file or directory`, { errno: "ENOENT" }), op);
     }
     if (WRITES.has(op.op) && places.some((p) => p.kind === "readonly")) {
-      throw new McpwError("io_error", `${paths.join(" -> ")}: read-only file system (filesystem.readonly)`, { errno: "EROFS" });
+      throw refuse(new McpwError("io_error", `${paths.join(" -> ")}: read-only file system (filesystem.readonly)`, { errno: "EROFS" }), op);
     }
     try {
       return (await this.callOp(this.origin, op)) as OpResult<FsOpName>;
