@@ -43,7 +43,7 @@ t.test("fs: bridge-served paths in sync, callback, promise, stream and worker fo
       await attempt("stream", () => new Promise((res, rej) => { let s = ""; fs.createReadStream(${JSON.stringify(ro)}, "utf8").on("data", (c) => (s += c)).on("end", () => res(s)).on("error", rej); }));
       await attempt("stat", () => fs.statSync(${JSON.stringify(ro)}).size);
       await attempt("worker", () => new Promise((res, rej) => { const { Worker } = require("worker_threads"); const w = new Worker("require('worker_threads').parentPort.postMessage(require('fs').readFileSync(${JSON.stringify(ro).replace(/"/g, "'")}, 'utf8'))", { eval: true }); w.on("message", res); w.on("error", rej); }));
-      for (const [name, opts] of [["workerEnvEmpty", "{ env: {} }"], ["workerExecArgvEmpty", "{ execArgv: [] }"], ["workerBoth", "{ env: {}, execArgv: [] }"]]) {
+      for (const [name, opts] of [["workerEnvEmpty", "{ env: {} }"], ["workerExecArgvEmpty", "{ execArgv: [] }"], ["workerBoth", "{ env: {}, execArgv: [] }"], ["workerNoNodeOptions", "(delete process.env.NODE_OPTIONS, {})"]]) {
         await attempt(name, () => new Promise((res, rej) => { const { Worker } = require("worker_threads"); const w = new Worker("const fs = require('fs'); let s; try { fs.readFileSync(${JSON.stringify(join(secret, "s.txt")).replace(/"/g, "'")}) } catch (e) { s = e.message } require('worker_threads').parentPort.postMessage([fs.readFileSync(${JSON.stringify(ro).replace(/"/g, "'")}, 'utf8'), s])", { eval: true, ...eval("(" + opts + ")") }); w.on("message", res); w.on("error", rej); }));
       }
       await attempt("writeReadOnly", () => fs.writeFileSync(${JSON.stringify(ro)}, "x"));
@@ -65,7 +65,7 @@ t.test("fs: bridge-served paths in sync, callback, promise, stream and worker fo
   t.equal(r.stream, "read-only data");
   t.equal(r.stat, 14);
   t.equal(r.worker, "read-only data", "a worker thread is intercepted too");
-  for (const name of ["workerEnvEmpty", "workerExecArgvEmpty", "workerBoth"]) {
+  for (const name of ["workerEnvEmpty", "workerExecArgvEmpty", "workerBoth", "workerNoNodeOptions"]) {
     t.match(r[name], ["read-only data", /outside \/mount and not in policy filesystem\.readonly/], `${name}: a worker given an env or execArgv of its own is intercepted too`);
   }
   t.equal(r.writeReadOnly.error, "EROFS");

@@ -46,7 +46,7 @@ function install(config: InterceptorConfig, dir: string): void {
   }
   const bridgeShim = [process.execPath, join(dirname(__filename), "exec-via-bridge.cjs")];
   installChildProcessInterceptors({ allow: config.exec.allow, viaBridge: config.exec.viaBridge, bridgeShim, inheritedEnv });
-  installWorkerInterceptors(__filename, inheritedEnv);
+  installWorkerInterceptors(inheritedEnv);
   // ESM `import { readFileSync } from "node:fs"` sees the patched functions too.
   syncBuiltinESMExports();
 }
