@@ -48,8 +48,9 @@ function copyProbe(ext: "py" | "cjs", to: string): string {
   return to;
 }
 
-// An echo socket directly in /tmp, connectable by anyone: what another sandbox's channel.sock (0666)
-// or the user's own agent socket looks like to a sandbox that sees the host's /tmp.
+// An echo socket directly in /tmp, connectable by anyone: what another sandbox's channel.sock (0666
+// until run dirs were closed to other users, run-dir.ts) or the user's own agent socket looks like
+// to a sandbox that sees the host's /tmp.
 const tmpSocket = join(tmpdir(), `mcpw-escape-${randomBytes(4).toString("hex")}.sock`);
 const echo: Server = createServer((c) => c.on("data", (d) => c.end(Buffer.concat([Buffer.from("ECHO:"), d]))).on("error", () => undefined));
 await new Promise<void>((res) => echo.listen(tmpSocket, res));
