@@ -177,7 +177,7 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
     writeFileSync(join(runDir, "group"), `sandbox:x:${gid}:\nnogroup:x:65534:\n`, { mode: 0o600 });
     for (const f of ["passwd", "group"]) grant(join(runDir, f), access.fileMode, access);
     const files = { "/etc/passwd": join(runDir, "passwd"), "/etc/group": join(runDir, "group") };
-    const nodeTree = exposure(binTree(node), node, resolveOpts);
+    const nodeTree = exposure(binTree(node, resolveOpts.env), node, resolveOpts);
     const runtime = [...resolved.readonlyPaths, nodeTree.path];
     const layout: Omit<SandboxLayout, "env"> = {
       workspace: req.workspace,
