@@ -3,7 +3,7 @@ import { existsSync, realpathSync, rmSync, statSync, writeFileSync } from "node:
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { findExecutableOrNull } from "../native/find-executable.js";
-import { MCPW_DIST, MCPW_NODE_MODULES, SANDBOX_LIB_DIR } from "../native/install-paths.js";
+import { MCPW_DIST, MCPW_NODE_MODULES, REAPER_SCRIPT, SANDBOX_LIB_DIR } from "../native/install-paths.js";
 import { McpwError } from "../protocol/mcpw-error.js";
 import { bubblewrapStatus } from "./bubblewrap.js";
 import { bwrapArgs, SANDBOX_PATHS, type SandboxLayout } from "./bwrap-args.js";
@@ -215,12 +215,16 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
       isolation.filesystem = `new root: /usr and runtime read-only, workspace at ${SANDBOX_PATHS.mount}`;
     } else {
       // best-effort, and said loudly by the caller: no namespaces; the kernel layers and the interceptors remain.
+      // With no pid namespace to end, the sandbox runs under the reaper (native/reaper.ts), a
+      // subreaper that keeps what the program leaves orphaned (setsid, double fork) in its tree
+      // and kills it when the program ends. The reaper stays mcpw's uid; the sandbox drops it.
       const drop = identity ? ["setpriv", "--reuid", String(identity.uid), "--regid", String(identity.gid), "--clear-groups"] : [];
-      const [exe, ...rest] = [...drop, ...dieWithUs(), ...initArgv];
+      const [exe, ...rest] = [...dieWithUs(), node, REAPER_SCRIPT, "--", ...drop, ...dieWithUs(), ...initArgv];
       child = spawn(exe!, rest, { env: { [SPEC_FD_ENV]: String(SPEC_FD) }, cwd: req.workspace, stdio: withExtraFds(req.stdio, false), detached: true });
       proc = new SandboxProcess(child, null);
       isolation.bubblewrap = `MISSING: ${bwrap.problem}`;
       isolation.namespaces = "none (best-effort: the process runs with the host's view of files and network)";
+      isolation.processes = "under a subreaper outside the sandbox, which kills what the program leaves behind when it ends";
     }
     const specPipe = (child.stdio[SPEC_FD] as Writable).on("error", () => undefined);
     return {
