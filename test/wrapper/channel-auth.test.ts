@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { basename, dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
@@ -256,4 +256,59 @@ t.test("a run dir reaches only the sandbox's uid, and refused connections cannot
   t.equal(refused.at(-1)!.suppressed, flood - 20, "counting the rest");
   t.match(refused.at(-1)!.reason, /280 more connection\(s\) refused within 60 s/);
   t.notOk(existsSync(parent), "the parent goes with its last run dir");
+});
+
+t.test("fds a sandbox passes over its channel (SCM_RIGHTS) never reach mcpw", { skip: !BWRAP && "needs bubblewrap" }, async (t) => {
+  // The supervisor reads the channel with read(2) (libuv, a non-IPC pipe), not recvmsg: the kernel
+  // then installs no passed fd in mcpw and drops the references. The request after them is served.
+  const passFds = String.raw`
+import json, os, socket, struct
+fd = os.open("/mount/passed-marker", os.O_RDWR | os.O_CREAT, 0o600)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(os.environ["MCPW_CHANNEL_DIR"] + "/channel.sock")
+socket.send_fds(s, [b"R"], [fd, fd, 0, 1, 2])
+body = json.dumps({"v": 1, "kind": "req", "id": "f1", "method": "sandbox.op", "params": {"op": {"op": "fs.stat", "path": os.environ["SHARED_DIR"]}}}).encode()
+socket.send_fds(s, [struct.pack(">I", len(body) + 1) + b"\0" + body], [fd])
+head = b""
+while len(head) < 5:
+    head += s.recv(5 - len(head))
+n = struct.unpack(">I", head[:4])[0] - 1
+reply = b""
+while len(reply) < n:
+    reply += s.recv(n - len(reply))
+print(json.dumps(json.loads(reply)), flush=True)
+`;
+  const ws = sandboxWorkspace();
+  const shared = mkdtempSync("/var/tmp/mcpw-channel-fds-");
+  t.teardown(() => rmSync(shared, { recursive: true, force: true }));
+  const fdsOfMcpw = () =>
+    readdirSync("/proc/self/fd").map((n) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${n}`);
+      } catch {
+        return "";
+      }
+    });
+  const before = fdsOfMcpw().length;
+  const prepared = prepareSandbox({ id: "sb-fds", command: [SYSTEM_PYTHON, "-c", passFds], workspace: ws, cwd: process.cwd(), hostEnv: process.env, stdio: ["pipe", "pipe", "pipe"], isolation: "strict" });
+  const launched = await configureSandbox(prepared, {
+    policy: Policy.parse({ filesystem: { readonly: [shared] }, env: { set: { SHARED_DIR: shared } } }),
+    hostEnv: process.env,
+    channel: { callOp: (async (_o: unknown, op: Op) => ({ served: op.op })) as never, audit: () => undefined },
+  });
+  t.teardown(async () => {
+    await launched.process.stop(0);
+    launched.dispose();
+  });
+  let out = "";
+  let err = "";
+  launched.child.stdout!.on("data", (d) => (out += d));
+  launched.child.stderr!.on("data", (d) => (err += d));
+  await launched.process.exited;
+  const reply = JSON.parse(out.trim() || "null");
+  t.match(reply, { id: "f1", ok: true, result: { served: "fs.stat" } }, `the request sent with the fds is served: ${JSON.stringify(reply)} (stderr: ${err})`);
+  const marker = join(ws, "passed-marker");
+  t.ok(existsSync(marker), "the sandbox opened the file it passed");
+  t.notOk(fdsOfMcpw().some((l) => l === marker), "mcpw holds no fd of it");
+  t.ok(fdsOfMcpw().length <= before + 8, `and gained no pile of fds (${before} before, ${fdsOfMcpw().length} after)`);
 });
