@@ -426,11 +426,28 @@ function packageNameOf(spec: string): string {
   return at > 0 ? spec.slice(0, at) : spec;
 }
 
+/**
+ * The folders whose node_modules `npx <name>` may take a package from: the cwd and those above it
+ * up to its project root (the first holding a package.json), never past it; with no package.json
+ * up to the home directory or /, the cwd alone. Never a home directory or / itself. The search
+ * used to climb to /, so `npx srv` from a project (or from /tmp/x) ran whatever package a parent
+ * folder's node_modules held: ~/node_modules, /tmp/node_modules (anyone can make one), another
+ * project's.
+ */
+export function npxSearchDirs(cwd: string, env: NodeJS.ProcessEnv): string[] {
+  const homes = homeDirs(env);
+  const dirs: string[] = [];
+  for (let dir = realOrSelf(cwd); dir !== dirname(dir) && !homes.has(dir); dir = dirname(dir)) {
+    dirs.push(dir);
+    if (existsSync(join(dir, "package.json"))) return dirs;
+  }
+  return dirs.slice(0, 1);
+}
+
 function findInstalledPackage(name: string, opts: ResolveOptions): string | null {
-  for (let dir = resolve(opts.cwd); ; dir = dirname(dir)) {
+  for (const dir of npxSearchDirs(opts.cwd, opts.env)) {
     const p = join(dir, "node_modules", name);
     if (existsSync(join(p, "package.json"))) return realpathSync(p);
-    if (dir === dirname(dir)) break;
   }
   const cache = join(opts.env.npm_config_cache ?? join(opts.env.HOME ?? homedir(), ".npm"), "_npx");
   if (!existsSync(cache)) return null;

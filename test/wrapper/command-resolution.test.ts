@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import t from "tap";
-import { binTree, exposure, packageTreeOf, perUserTree, resolveCommand, type ResolveOptions } from "../../wrapper/command-resolution.js";
+import { binTree, exposure, npxSearchDirs, packageTreeOf, perUserTree, resolveCommand, type ResolveOptions } from "../../wrapper/command-resolution.js";
 import { WORKSPACES_MARK } from "../../wrapper/workspace-mark.js";
 
 /**
@@ -221,4 +221,36 @@ t.test("a Python in a per-user prefix brings its own library, not the prefix; so
   writeFileSync(script, `#!${python}\nimport json\n`, { mode: 0o755 });
   const s = resolveCommand([script], opts(d, { env }));
   t.same(s.readonlyPaths.sort(), [join(local, "lib", ver), python, script].sort(), "the script, its interpreter and that interpreter's library");
+});
+
+t.test("npx takes a package from node_modules up to the project root only, never from a parent, ~ or /", async (t) => {
+  const d = tree();
+  const pkg = (dir: string, name: string) => {
+    mkdirSync(join(dir, "node_modules", name), { recursive: true });
+    writeFileSync(join(dir, "node_modules", name, "package.json"), JSON.stringify({ name, bin: "cli.js" }));
+    writeFileSync(join(dir, "node_modules", name, "cli.js"), "");
+  };
+  const home = join(d, "home");
+  // Offline, with an empty cache: what is not found locally fails at once, nothing is fetched.
+  const env = { ...process.env, HOME: home, npm_config_cache: join(d, "npm-cache"), npm_config_offline: "true" };
+  const npx = (cwd: string, name: string) => resolveCommand(["npx", name], opts(cwd, { env }));
+  // Planted where anyone (or another project) could have put it: a parent folder, the home directory.
+  pkg(d, "planted");
+  pkg(home, "planted");
+  mkdirSync(join(d, "a", "b"), { recursive: true });
+  mkdirSync(join(home, "work"), { recursive: true });
+  mkdirSync(join(d, "proj", "sub"), { recursive: true });
+  writeFileSync(join(d, "proj", "package.json"), "{}");
+  pkg(join(d, "proj"), "own");
+  t.same(npxSearchDirs(join(d, "a", "b"), env), [join(d, "a", "b")], "no project: the cwd alone");
+  t.same(npxSearchDirs(join(d, "proj", "sub"), env), [join(d, "proj", "sub"), join(d, "proj")], "up to the project root");
+  t.same(npxSearchDirs(home, env), [], "never the home directory");
+  t.same(npxSearchDirs(join(home, "work"), env), [join(home, "work")]);
+  // (The host's npx, asked to install it, may itself take the planted folder for the project's;
+  // mcpw still does not find the package in any folder it searches.)
+  for (const cwd of [join(d, "a", "b"), join(d, "proj", "sub"), join(home, "work")]) {
+    t.throws(() => npx(cwd, "planted"), { code: "not_found", message: /planted/ }, `from ${cwd}: not ${join(d, "node_modules", "planted")} nor ~/node_modules`);
+  }
+  const own = npx(join(d, "proj", "sub"), "own");
+  t.equal(own.argv[1], join(d, "proj", "node_modules", "own", "cli.js"), "the project's own package is found from a subfolder");
 });
