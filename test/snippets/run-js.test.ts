@@ -49,7 +49,7 @@ t.test("run_js: network rules at the bridge, against loopback servers", async (t
   const { port } = await webServer(t);
   const { port: deniedPort, served: deniedServed } = await webServer(t);
   const { service, embedded } = await snippetService(t, {
-    network: { allowedDomains: ["localhost"], deniedDomains: [`localhost:${deniedPort}`], allowedCidrs: ["127.0.0.0/8"], maxRedirects: 3, maxBodyBytes: 1000 },
+    network: { allowedDomains: ["localhost", "*"], deniedDomains: [`localhost:${deniedPort}`], allowedCidrs: ["127.0.0.0/8"], maxRedirects: 3, maxBodyBytes: 1000 },
   });
   const get = async (url: string, policy: object = {}) =>
     (await service.runJs({ code: `fetch(${JSON.stringify(url)}).then(async (r) => [r.status, await r.text()], (e) => 'refused: ' + e.message)`, policy })).value as unknown;
@@ -57,7 +57,10 @@ t.test("run_js: network rules at the bridge, against loopback servers", async (t
   t.match(await get(`http://localhost:${deniedPort}/hello`), /refused: .*network\.deniedDomains/, "a denied host");
   t.same(deniedServed, [], "the denied server saw nothing");
   t.match(await get(`http://127.0.0.1:${port}/hello`), /refused: .*network\.denyIpLiterals/, "an IP literal");
-  t.match(await get(`http://localhost:${port}/hello`, { network: { allowedCidrs: [] } }), /refused: .*resolved to 127\.0\.0\.1.*restrict\.network\.blockPrivateRanges/, "a name that resolves to 127.0.0.1, under blockPrivateRanges");
+  // A name that only '*' allows and that resolves to 127.0.0.1 is refused without a CIDR for it;
+  // an entry naming localhost is what opens the host's loopback (bridge/destination-check.ts).
+  t.match(await get(`http://localhost:${port}/hello`, { network: { allowedDomains: ["*"], allowedCidrs: [] } }), /refused: .*resolved to 127\.0\.0\.1.*restrict\.network\.blockPrivateRanges/, "a name that resolves to 127.0.0.1, under blockPrivateRanges");
+  t.same(await get(`http://localhost:${port}/hello`, { network: { allowedDomains: ["localhost"], allowedCidrs: [] } }), [200, "hello from loopback"], "an entry naming localhost reaches the host's loopback without a CIDR");
   t.same(await get(`http://localhost:${port}/redirect/3`), [200, "arrived"], "redirects up to the limit");
   t.match(await get(`http://localhost:${port}/redirect/4`), /refused: .*at most 3 redirects/, "a redirect chain past maxRedirects");
   t.match(await get(`http://localhost:${port}/redirect/2`, { network: { maxRedirects: 1 } }), /refused: .*at most 1 redirect/, "the call's narrower maxRedirects");

@@ -58,7 +58,7 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
   writeFileSync(join(ro, "data.txt"), "read only data");
   const { service } = await snippetService(
     t,
-    { network: { allowedDomains: ["localhost"], allowedCidrs: ["127.0.0.0/8"], maxRedirects: 3, maxBodyBytes: 1000 }, filesystem: { readonly: [ro] }, limits: { timeoutMs: 8000, memMb: 256, stdoutBytes: 1000 } },
+    { network: { allowedDomains: ["localhost", "*"], allowedCidrs: ["127.0.0.0/8"], maxRedirects: 3, maxBodyBytes: 1000 }, filesystem: { readonly: [ro] }, limits: { timeoutMs: 8000, memMb: 256, stdoutBytes: 1000 } },
     // A generous grace, so "interrupted, not terminated" holds on a loaded machine too.
     { workspace, pyGraceMs: 5000 },
   );
@@ -109,7 +109,8 @@ t.test("run_py: values, output, limits, network, files, isolation", async (t) =>
       (await service.runPy({ code: `import urllib.request\ntry:\n    r = urllib.request.urlopen(${JSON.stringify(url)}).read().decode()\nexcept Exception as e:\n    r = 'refused: ' + str(e)\nr`, policy })).value;
     t.equal(await get(`http://localhost:${port}/hello`), "hello from loopback", "allowed host (urllib)");
     t.match(await get(`http://127.0.0.1:${port}/hello`), /refused: .*denyIpLiterals/, "IP literal");
-    t.match(await get(`http://localhost:${port}/hello`, { network: { allowedCidrs: [] } }), /refused: .*blockPrivateRanges/, "a name resolving to 127.0.0.1 under blockPrivateRanges");
+    // Allowed only by '*': refused without a CIDR for it. (An entry naming localhost would open the host's loopback.)
+    t.match(await get(`http://localhost:${port}/hello`, { network: { allowedDomains: ["*"], allowedCidrs: [] } }), /refused: .*blockPrivateRanges/, "a name resolving to 127.0.0.1 under blockPrivateRanges");
     t.match(await get(`http://localhost:${port}/hello`, { network: { deniedDomains: ["localhost"] } }), /refused: .*deniedDomains/, "denied host");
     t.match(await get(`http://localhost:${port}/redirect/4`), /refused: .*at most 3 redirects/, "redirect chain past the limit");
     t.match(await get(`http://localhost:${port}/big`), /refused: .*maxBodyBytes/, "body past maxBodyBytes");
