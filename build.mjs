@@ -5,6 +5,7 @@
 //  - dist/cli/mcpw.cjs: the mcpw command, with a V8 code cache (bin/load-bundle.js). Loading the
 //    unbundled modules (zod alone is hundreds of files) cost ~300 ms of every `mcpw run` start.
 //  - dist/cli/run-start.cjs: mcpw run's first half (no zod), loaded first to spawn the sandbox.
+//  - dist/cli/reaper.cjs: what a best-effort sandbox runs under (native/reaper.ts).
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, rmSync } from "node:fs";
@@ -46,6 +47,8 @@ await Promise.all([
   ].map(([entry, file]) => build({ ...common, entryPoints: [join(root, "wrapper", "node", entry)], outfile: join(sandbox, file), format: "cjs" })),
   // CommonJS, not ESM: Node reaches a CommonJS entry ~15 ms sooner, on every sandbox start.
   build({ ...common, entryPoints: [join(root, "native", "sandbox-init.ts")], outfile: join(sandbox, "sandbox-init.cjs"), format: "cjs", external, ...bundleUrl }),
+  // What a best-effort sandbox runs under, outside it (native/reaper.ts).
+  build({ ...common, entryPoints: [join(root, "native", "reaper.ts")], outfile: join(root, "dist", "cli", "reaper.cjs"), format: "cjs", external, ...bundleUrl }),
   ...[
     ["cli.ts", "mcpw.cjs"],
     ["run-start.ts", "run-start.cjs"],

@@ -25,3 +25,5 @@ export const MCPW_DIST = join(MCPW_ROOT, "dist");
 export const MCPW_NODE_MODULES = join(MCPW_ROOT, "node_modules");
 /** What runs inside sandboxes (sandbox-init, Node preload, Python sitecustomize, proxy), bundled by build.mjs. */
 export const SANDBOX_LIB_DIR = join(MCPW_DIST, "sandbox");
+/** What a best-effort sandbox runs under (native/reaper.ts), bundled by build.mjs. */
+export const REAPER_SCRIPT = join(MCPW_DIST, "cli", "reaper.cjs");

@@ -52,6 +52,8 @@ export interface Libc {
   getsockopt(fd: number, level: number, optname: number, buf: Buffer): { ret: number; len: number };
   /** The address of a buffer's bytes, for C structs that hold a pointer. Keep `buf` alive while used. */
   address(buf: Buffer): bigint;
+  /** `waitpid(pid, &status, options)`: the pid reaped (0: none yet with WNOHANG, -1: error) and its raw status. */
+  waitpid(pid: number, options: number): { ret: number; status: number };
   getuid(): number;
   geteuid(): number;
   getpid(): number;
@@ -110,6 +112,7 @@ function bind(koffi: typeof Koffi): Libc {
   const signal = lib.func("void *signal(int sig, void *handler)");
   const sigprocmask = lib.func("int sigprocmask(int how, const void *set, void *oldset)");
   const getsockopt = lib.func("int getsockopt(int fd, int level, int optname, _Inout_ uint8_t *optval, _Inout_ uint32_t *optlen)");
+  const waitpid = lib.func("int waitpid(int pid, _Out_ int *status, int options)");
   const getuid = lib.func("unsigned int getuid(void)");
   const geteuid = lib.func("unsigned int geteuid(void)");
   const getpid = lib.func("int getpid(void)");
@@ -145,6 +148,11 @@ function bind(koffi: typeof Koffi): Libc {
       return { ret, len: len[0]! };
     },
     address: (buf) => koffi.address(buf),
+    waitpid(pid, options) {
+      const status = [0];
+      const ret = waitpid(pid, status, options) as number;
+      return { ret, status: status[0]! };
+    },
     getuid: () => getuid() as number,
     geteuid: () => geteuid() as number,
     getpid: () => getpid() as number,

@@ -114,11 +114,8 @@ export function idInsideNamespace(pid: number, which: "uid" | "gid", hostId: num
   return null;
 }
 
-/** The children of a process (needs a kernel with /proc/<pid>/task/<tid>/children, 3.5+). */
-export function childrenOf(pid: number): number[] {
-  const text = readOrNull(`/proc/${pid}/task/${pid}/children`);
-  return text ? text.trim().split(/\s+/).filter(Boolean).map(Number) : [];
-}
+/** The children of a process. */
+export { childrenOf } from "../native/process-tree.js";
 
 function readOrNull(path: string): string | null {
   try {

@@ -1,12 +1,14 @@
-import { readFileSync, readlinkSync } from "node:fs";
+import { readlinkSync } from "node:fs";
 import type { Socket } from "node:net";
 import { errnoName, libc } from "../native/libc.js";
+import { stateOf } from "../native/process-tree.js";
 
 /**
  * Who may talk on a sandbox's channel: only processes of that sandbox. The channel's sockets are
- * 0666 (the sandbox's uid must reach them) and landlock (ABI <= 7) does not mediate connect() to a
- * path socket, so reaching the socket must not be enough: a process that reached another
- * sandbox's channel.sock acted as that sandbox (its bridge files, its allowed hosts).
+ * reachable by the sandbox's uid (and gid, when mcpw is root: run-dir.ts), and landlock (ABI <= 7)
+ * does not mediate connect() to a path socket, so reaching the socket must not be enough: a
+ * process that reached another sandbox's channel.sock acted as that sandbox (its bridge files,
+ * its allowed hosts).
  *
  * The kernel says who connected (SO_PEERCRED: the pid of the process that called connect(),
  * translated into mcpw's pid namespace), and that process must be the sandbox's:
@@ -14,17 +16,20 @@ import { errnoName, libc } from "../native/libc.js";
  *    reported (/proc/<pid>/ns/pid). A sandbox cannot leave or join a pid namespace (seccomp refuses
  *    unshare, setns and clone with CLONE_NEWPID), and no process outside it can enter it without
  *    CAP_SYS_ADMIN over the sandbox's user namespace (mcpw's own `sandbox exec` does, on purpose);
- *  - without bubblewrap (best-effort): it is the sandbox's first process or a descendant of it
- *    (a process that daemonizes away from that tree loses the channel).
+ *  - without bubblewrap (best-effort): it is a descendant of the sandbox's first process, the
+ *    reaper (native/reaper.ts), which adopts what the program orphans, so a process that
+ *    daemonizes stays in that tree.
  * No secret is involved, so there is none inside the sandbox that a program could leak. The check
  * runs as the connection is accepted: the peer's pid could only be someone else's if the peer
- * exited and the pid was reused within that moment.
+ * exited and the pid was reused within that moment (SO_PEERPIDFD would close that: see
+ * docs/decisions.md). Nothing but bytes is read from the channel: fds passed with SCM_RIGHTS are
+ * dropped by the kernel (the supervisor reads with read(2), not recvmsg).
  */
 
 export interface SandboxProcesses {
   /** Under bubblewrap: the host pid of the pid namespace's init (null: unknown). */
   namespaceInit: Promise<number | null>;
-  /** The sandbox's first process (best-effort mode: the program itself). */
+  /** The sandbox's first process (best-effort mode: the reaper the program runs under). */
   rootPid: number | undefined;
   isolated: boolean;
 }
@@ -63,14 +68,8 @@ function pidNamespace(pid: number): string | null {
 }
 
 function parentOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // pid (comm) state ppid ...; comm may hold spaces and parentheses: read after the last ')'.
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    return Number.isInteger(ppid) ? ppid : null;
-  } catch {
-    return null;
-  }
+  const ppid = stateOf(pid)?.ppid;
+  return ppid !== undefined && Number.isInteger(ppid) ? ppid : null;
 }
 
 /** Decides, per accepted connection, whether its peer is one of the sandbox's processes. */

@@ -4,6 +4,7 @@ import { homedir, tmpdir } from "node:os";
 import { basename, delimiter, dirname, join, resolve, sep } from "node:path";
 import { McpwError } from "../protocol/mcpw-error.js";
 import { findExecutableOrNull } from "../native/find-executable.js";
+import { readShebang } from "./executables.js";
 import { WORKSPACES_MARK } from "./workspace-mark.js";
 
 /**
@@ -60,8 +61,8 @@ export function resolveCommand(command: string[], opts: ResolveOptions): Resolve
   if (PYTHON_NAME.test(base)) return resolvePython(found, args, opts);
   const real = realpathSync(found);
   if (NODE_NAME.test(basename(real))) return resolveNode(real, args, opts);
-  const tree = exposure(binTree(real), real, opts);
-  return { argv: [real, ...args], runtime: "other", readonlyPaths: [tree.path], hiddenPaths: tree.hide };
+  const trees = [exposure(binTree(real, opts.env), real, opts), ...perUserInterpreter(real, opts)];
+  return { argv: [real, ...args], runtime: "other", readonlyPaths: [...new Set(trees.map((x) => x.path))], hiddenPaths: [...new Set(trees.flatMap((x) => x.hide))] };
 }
 
 /** /usr/bin/node → /usr; /opt/node-20/bin/node → /opt/node-20. */
@@ -72,10 +73,86 @@ export function installTree(executable: string): string {
 
 /**
  * The install tree of an executable in a `bin` folder (/opt/node-20/bin/node → /opt/node-20), or
- * null for one that is not (a binary in ~/Downloads or /tmp): that one is exposed as its single file.
+ * null, and the executable is exposed as its single file: for one that is not in a `bin` folder (a
+ * binary in ~/Downloads or /tmp), and for one whose tree is a per-user prefix (~/.local/bin/tool:
+ * ~/.local holds every application's data, ~/.local/share/keyrings among them).
  */
-export function binTree(executable: string): string | null {
-  return basename(dirname(executable)) === "bin" ? installTree(executable) : null;
+export function binTree(executable: string, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (basename(dirname(executable)) !== "bin") return null;
+  const tree = installTree(executable);
+  return perUserTree(tree, env) ? null : tree;
+}
+
+/** Files that make a folder one program's own environment, not a per-user prefix. */
+const DEDICATED_MARKERS = ["pyvenv.cfg"];
+
+/**
+ * Home directories: the user's (HOME, os.homedir()) and every account's in /etc/passwd; any
+ * folder directly in /home counts too (accounts from LDAP and the like are not in /etc/passwd).
+ */
+function homeDirs(env: NodeJS.ProcessEnv): Set<string> {
+  const homes = [homedir(), env.HOME];
+  try {
+    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) homes.push(line.split(":")[5]);
+  } catch {
+    // no /etc/passwd: the user's own home still counts
+  }
+  return new Set(homes.filter((h): h is string => !!h && h.startsWith("/") && h !== "/").map(realOrSelf));
+}
+
+/**
+ * Whether `tree` is a per-user prefix: a folder directly in a home directory (~/.local, ~/.cargo,
+ * ~/go, ~/.deno, ~/.bun, ~/.npm-global, …) that is not a project (no package marker) or a
+ * virtualenv. Such a tree holds many programs and their data, not the one program being run, so it
+ * is never exposed whole: `~/.local/bin/tool` used to bring all of ~/.local (keyrings, other
+ * applications' data), `~/.cargo/bin/tool` all of ~/.cargo (credentials.toml).
+ */
+export function perUserTree(tree: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const parent = dirname(realOrSelf(tree));
+  if (dirname(parent) !== "/home" && !homeDirs(env).has(parent)) return false;
+  return ![...PACKAGE_MARKERS, ...DEDICATED_MARKERS].some((m) => existsSync(join(tree, m)));
+}
+
+/**
+ * What a Python installed in a per-user prefix needs of it: its standard library and site-packages
+ * (`<prefix>/lib/python3*`, `lib64/python3*`) and its shared library (`libpython3*.so*`), each
+ * checked like any exposed tree, not the rest of the prefix. Found by name, without running
+ * anything.
+ */
+function perUserPython(prefix: string, exe: string, opts: ResolveOptions): Exposure[] {
+  const out: Exposure[] = [];
+  for (const lib of ["lib", "lib64"].map((l) => join(prefix, l))) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(lib);
+    } catch {
+      // no such folder
+    }
+    for (const n of names) {
+      const p = join(lib, n);
+      if (/^python3/.test(n) && isDirectory(p)) out.push(exposure(realOrSelf(p), exe, opts));
+      else if (/^libpython3.*\.so/.test(n)) out.push(exposure(null, realOrSelf(p), opts));
+    }
+  }
+  return out;
+}
+
+/**
+ * A script exposed alone because its tree is a per-user prefix, run by an interpreter in that same
+ * prefix (`~/.local/bin/tool` starting `#!/home/u/.local/bin/python3.11`): the interpreter, and for
+ * a Python what perUserPython finds. The `#!` line is read, never run on the host. Nothing for any
+ * other program: an interpreter elsewhere is the runtime's (/usr) or not exposed automatically.
+ */
+function perUserInterpreter(program: string, opts: ResolveOptions): Exposure[] {
+  if (basename(dirname(program)) !== "bin") return [];
+  const prefix = installTree(program);
+  if (!perUserTree(prefix, opts.env)) return [];
+  const interp = readShebang(program)[0];
+  if (!interp?.startsWith("/") || !within(resolve(interp), prefix) || !existsSync(interp)) return [];
+  const real = realpathSync(interp);
+  if (!within(real, prefix)) return [];
+  const own = exposure(null, real, opts);
+  return PYTHON_NAME.test(basename(real)) ? [own, ...perUserPython(prefix, real, opts)] : [own];
 }
 
 const NODE_OPTS_WITH_VALUE = new Set(["-r", "--require", "--import", "--loader", "--experimental-loader", "-C", "--conditions", "--env-file", "--input-type", "--stack-size", "--max-old-space-size", "--title"]);
@@ -120,7 +197,7 @@ function isDirectory(p: string): boolean {
 function resolveNode(node: string, args: string[], opts: ResolveOptions): ResolvedCommand {
   const i = scriptArgument(args, NODE_OPTS_WITH_VALUE, new Set(["-e", "--eval", "-p", "--print", "-i"]));
   const s = withScript(args, i, PACKAGE_MARKERS, opts);
-  const runtime = exposure(binTree(node), node, opts);
+  const runtime = exposure(binTree(node, opts.env), node, opts);
   return {
     argv: [node, ...s.args],
     runtime: "node",
@@ -300,10 +377,13 @@ function resolvePython(python: string, args: string[], opts: ResolveOptions): Re
   const i = scriptArgument(args, new Set(["-W", "-X", "--check-hash-based-pycs"]), new Set(["-c", "-m", "-"]));
   const s = withScript(args, i, PACKAGE_MARKERS, opts);
   // prefix, base_prefix and the executable's install tree are often one folder: check each once.
+  // A per-user prefix (a Python built into ~/.local) gives only its Python's own folders.
   const installs = new Set([info.prefix, info.base_prefix].map(realOrSelf));
-  const bin = binTree(exe);
+  const bin = binTree(exe, opts.env);
   if (bin !== null) installs.add(bin);
-  const trees = [...[...installs].map((p) => exposure(p, exe, opts)), ...(s.tree ? [s.tree] : [])];
+  const own = [...installs].flatMap((p) => (perUserTree(p, opts.env) ? perUserPython(p, exe, opts) : [exposure(p, exe, opts)]));
+  if (!own.some((x) => within(exe, x.path))) own.push(exposure(null, exe, opts));
+  const trees = [...own, ...(s.tree ? [s.tree] : [])];
   return { argv: [exe, ...s.args], runtime: "python", readonlyPaths: [...new Set(trees.map((x) => x.path))], hiddenPaths: [...new Set(trees.flatMap((x) => x.hide))] };
 }
 
@@ -346,11 +426,28 @@ function packageNameOf(spec: string): string {
   return at > 0 ? spec.slice(0, at) : spec;
 }
 
+/**
+ * The folders whose node_modules `npx <name>` may take a package from: the cwd and those above it
+ * up to its project root (the first holding a package.json), never past it; with no package.json
+ * up to the home directory or /, the cwd alone. Never a home directory or / itself. The search
+ * used to climb to /, so `npx srv` from a project (or from /tmp/x) ran whatever package a parent
+ * folder's node_modules held: ~/node_modules, /tmp/node_modules (anyone can make one), another
+ * project's.
+ */
+export function npxSearchDirs(cwd: string, env: NodeJS.ProcessEnv): string[] {
+  const homes = homeDirs(env);
+  const dirs: string[] = [];
+  for (let dir = realOrSelf(cwd); dir !== dirname(dir) && !homes.has(dir); dir = dirname(dir)) {
+    dirs.push(dir);
+    if (existsSync(join(dir, "package.json"))) return dirs;
+  }
+  return dirs.slice(0, 1);
+}
+
 function findInstalledPackage(name: string, opts: ResolveOptions): string | null {
-  for (let dir = resolve(opts.cwd); ; dir = dirname(dir)) {
+  for (const dir of npxSearchDirs(opts.cwd, opts.env)) {
     const p = join(dir, "node_modules", name);
     if (existsSync(join(p, "package.json"))) return realpathSync(p);
-    if (dir === dirname(dir)) break;
   }
   const cache = join(opts.env.npm_config_cache ?? join(opts.env.HOME ?? homedir(), ".npm"), "_npx");
   if (!existsSync(cache)) return null;

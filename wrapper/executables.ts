@@ -38,8 +38,8 @@ function onPath(name: string): string | null {
   return findExecutableOrNull(name, SANDBOX_PATH);
 }
 
-/** The interpreter and, for `#!/usr/bin/env prog`, the program a script's first line names. */
-function shebang(file: string): string[] {
+/** A script's `#!` line, split into the interpreter and its arguments; empty when there is none. */
+export function readShebang(file: string): string[] {
   const buf = Buffer.alloc(256);
   let n = 0;
   try {
@@ -54,7 +54,12 @@ function shebang(file: string): string[] {
   }
   const text = buf.subarray(0, n).toString("latin1");
   if (!text.startsWith("#!")) return [];
-  const [interp, ...args] = text.slice(2).split("\n")[0]!.trim().split(/\s+/);
+  return text.slice(2).split("\n")[0]!.trim().split(/\s+/).filter(Boolean);
+}
+
+/** The interpreter and, for `#!/usr/bin/env prog`, the program a script's first line names. */
+function shebang(file: string): string[] {
+  const [interp, ...args] = readShebang(file);
   if (!interp) return [];
   const envProg = interp.endsWith("/env") ? args.find((a) => !a.startsWith("-")) : undefined;
   return [interp, ...(envProg ? [onPath(envProg) ?? ""] : [])].filter(Boolean);

@@ -106,6 +106,7 @@ export async function configureSandbox(p: PreparedSandbox, req: ConfigureRequest
     policy,
     interceptorConfig: config,
     processes: { namespaceInit: p.process.namespaceInit, rootPid: p.child.pid, isolated: p.isolated },
+    access: p.runDirAccess,
     ...req.channel,
   });
   const spec = buildInitSpec({

@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { findExecutableOrNull } from "../native/find-executable.js";
-import { MCPW_DIST, MCPW_NODE_MODULES, SANDBOX_LIB_DIR } from "../native/install-paths.js";
+import { MCPW_DIST, MCPW_NODE_MODULES, REAPER_SCRIPT, SANDBOX_LIB_DIR } from "../native/install-paths.js";
 import { McpwError } from "../protocol/mcpw-error.js";
 import { bubblewrapStatus } from "./bubblewrap.js";
 import { bwrapArgs, SANDBOX_PATHS, type SandboxLayout } from "./bwrap-args.js";
 import { binTree, exposure, resolveCommand, type ResolveOptions, type ResolvedCommand } from "./command-resolution.js";
 import { prepareWorkspace, reachableBy, sandboxIdentity, stagingFor, type SandboxIdentity } from "./sandbox-identity.js";
+import { grant, makeRunDir, removeRunDir, runDirAccess, type RunDirAccess } from "./run-dir.js";
 import { SandboxProcess } from "./sandbox-process.js";
 
 /**
@@ -66,6 +66,8 @@ export interface PreparedSandbox {
   isolated: boolean;
   identity: SandboxIdentity | null;
   runDir: string;
+  /** Who besides mcpw may open the run dir's files and sockets. */
+  runDirAccess: RunDirAccess;
   layout: Omit<SandboxLayout, "env">;
   /** Generated files bound read-only: destination → host file. */
   files: Record<string, string>;
@@ -85,8 +87,6 @@ export interface PreparedSandbox {
   dispose(): void;
 }
 
-/** The run dir's mode: searchable by the sandbox's uid (its sockets and files are reached by name), nothing more. */
-export const RUN_DIR_MODE = 0o711;
 
 /** bubblewrap reports the sandbox's pid (and later its exit) as JSON on this fd. */
 const STATUS_FD = 3;
@@ -159,23 +159,25 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
       throw new McpwError("bad_params", `workspace ${req.workspace} is inside a directory uid ${identity.uid} cannot enter, and without bubblewrap mcpw cannot bind it elsewhere: use a workspace outside it`, { field: "workspace" });
     }
   }
-  const runDir = mkdtempSync(join(tmpdir(), "mcpw-run-"));
+  // The run dir stays mcpw's (root's, when root runs it) and is bound read-only: the sandbox
+  // reaches the sockets and files in it by name, and cannot change it or their modes (landlock
+  // does not cover chmod; a sandbox that owned it made it 0777 for every local user). Only the
+  // sandbox's uid can reach it at all (run-dir.ts).
+  const access = runDirAccess(identity);
+  const runDir = makeRunDir(access);
   let stageDir: string | null = null;
   const removeDirs = () => {
-    rmSync(runDir, { recursive: true, force: true });
+    removeRunDir(runDir);
     if (stageDir) rmSync(stageDir, { recursive: true, force: true });
   };
   try {
-    // The run dir stays mcpw's (root's, when root runs it), 0711, and is bound read-only: the
-    // sandbox can reach the sockets and files in it by name, and cannot list it or change its mode
-    // (landlock does not cover chmod; a sandbox that owned it made it 0777 for every local user).
-    chmodSync(runDir, RUN_DIR_MODE);
     const uid = identity?.uid ?? process.getuid?.() ?? 0;
     const gid = identity?.gid ?? process.getgid?.() ?? 0;
-    writeFileSync(join(runDir, "passwd"), `sandbox:x:${uid}:${gid}:mcpw sandbox:${SANDBOX_PATHS.mount}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`, { mode: 0o644 });
-    writeFileSync(join(runDir, "group"), `sandbox:x:${gid}:\nnogroup:x:65534:\n`, { mode: 0o644 });
+    writeFileSync(join(runDir, "passwd"), `sandbox:x:${uid}:${gid}:mcpw sandbox:${SANDBOX_PATHS.mount}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`, { mode: 0o600 });
+    writeFileSync(join(runDir, "group"), `sandbox:x:${gid}:\nnogroup:x:65534:\n`, { mode: 0o600 });
+    for (const f of ["passwd", "group"]) grant(join(runDir, f), access.fileMode, access);
     const files = { "/etc/passwd": join(runDir, "passwd"), "/etc/group": join(runDir, "group") };
-    const nodeTree = exposure(binTree(node), node, resolveOpts);
+    const nodeTree = exposure(binTree(node, resolveOpts.env), node, resolveOpts);
     const runtime = [...resolved.readonlyPaths, nodeTree.path];
     const layout: Omit<SandboxLayout, "env"> = {
       workspace: req.workspace,
@@ -213,12 +215,16 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
       isolation.filesystem = `new root: /usr and runtime read-only, workspace at ${SANDBOX_PATHS.mount}`;
     } else {
       // best-effort, and said loudly by the caller: no namespaces; the kernel layers and the interceptors remain.
+      // With no pid namespace to end, the sandbox runs under the reaper (native/reaper.ts), a
+      // subreaper that keeps what the program leaves orphaned (setsid, double fork) in its tree
+      // and kills it when the program ends. The reaper stays mcpw's uid; the sandbox drops it.
       const drop = identity ? ["setpriv", "--reuid", String(identity.uid), "--regid", String(identity.gid), "--clear-groups"] : [];
-      const [exe, ...rest] = [...drop, ...dieWithUs(), ...initArgv];
+      const [exe, ...rest] = [...dieWithUs(), node, REAPER_SCRIPT, "--", ...drop, ...dieWithUs(), ...initArgv];
       child = spawn(exe!, rest, { env: { [SPEC_FD_ENV]: String(SPEC_FD) }, cwd: req.workspace, stdio: withExtraFds(req.stdio, false), detached: true });
       proc = new SandboxProcess(child, null);
       isolation.bubblewrap = `MISSING: ${bwrap.problem}`;
       isolation.namespaces = "none (best-effort: the process runs with the host's view of files and network)";
+      isolation.processes = "under a subreaper outside the sandbox, which kills what the program leaves behind when it ends";
     }
     const specPipe = (child.stdio[SPEC_FD] as Writable).on("error", () => undefined);
     return {
@@ -228,6 +234,7 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
       isolated,
       identity,
       runDir,
+      runDirAccess: access,
       layout,
       files,
       node,

@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
+import { childrenOf, killTree } from "../native/process-tree.js";
 
 export interface ProcessExit {
   code: number | null;
@@ -61,7 +61,7 @@ export class SandboxProcess {
    * Passes a signal on to the sandboxed program (SIGTERM, SIGINT, SIGHUP sent to mcpw), gives it
    * `graceMs` to exit, then SIGKILLs the whole sandbox. Under bubblewrap the namespace's init is
    * bwrap's own pid 1, which has no handlers and so ignores every catchable signal: the program is
-   * its child. Without bubblewrap the child is the program.
+   * its child. Without bubblewrap the child is the reaper (native/reaper.ts), which passes it on.
    */
   async terminate(sig: NodeJS.Signals, graceMs: number): Promise<ProcessExit> {
     if (!this.running) return this.exit!;
@@ -81,40 +81,15 @@ export class SandboxProcess {
       if (pid !== null && this.running) signal(pid, "SIGKILL");
       if (this.running) this.child.kill("SIGKILL");
     });
-    // Without a namespace (best-effort mode) the child's process group is the sandbox. (Under
-    // bubblewrap the group is only the outer bwrap, which must outlive the init's SIGKILL above:
-    // killed first, during its set-up, it could leave the sandbox orphaned.)
-    if (!this.isolated && this.child.pid !== undefined) signal(-this.child.pid, "SIGKILL");
-  }
-}
-
-/** Host pids of the children of `pid` (the kernel's list, else a scan of /proc). */
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    // CONFIG_PROC_CHILDREN is not everywhere
-  }
-  const out: number[] = [];
-  for (const entry of readdirSafe("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after the last ')'.
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
+    // Without a namespace (best-effort mode) the sandbox is the reaper's tree (native/reaper.ts:
+    // what the program orphaned is re-parented to it): all of it, stopped before it is killed so
+    // nothing forks away, then the process group. (Under bubblewrap the group is only the outer
+    // bwrap, which must outlive the init's SIGKILL above: killed first, during its set-up, it
+    // could leave the sandbox orphaned.)
+    if (!this.isolated && this.child.pid !== undefined) {
+      killTree(this.child.pid, { includeRoot: true });
+      signal(-this.child.pid, "SIGKILL");
     }
-  }
-  return out;
-}
-
-function readdirSafe(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { Duplex, PassThrough } from "node:stream";
@@ -13,6 +13,8 @@ import type { NetworkPolicy, Policy } from "../protocol/policy.js";
 import type { AuditInput } from "../server/audit-log.js";
 import { describeOpTarget } from "../bridge/operations.js";
 import { PeerCheck, type SandboxProcesses } from "./channel-peer.js";
+import { RefusalAudit } from "./refusal-audit.js";
+import { grant, type RunDirAccess } from "./run-dir.js";
 import { checkSandboxOp } from "./sandbox-rules.js";
 import type { InterceptorConfig } from "./interceptor-config.js";
 
@@ -30,6 +32,8 @@ export interface SupervisorOptions {
   audit: (entry: AuditInput) => void;
   /** The sandbox's processes: only they may use the channel (see channel-peer.ts). */
   processes: SandboxProcesses;
+  /** Who besides mcpw may open the run dir's files and sockets (sandbox-prepare.ts runDirAccess). */
+  access: RunDirAccess;
 }
 
 /** An unused ticket expires after this long, closing the bridge connection it holds. */
@@ -46,29 +50,35 @@ export class Supervisor {
   private readonly peers = new Set<Peer>();
   private readonly origin: Origin;
   private readonly peerCheck: PeerCheck;
+  private readonly refusals: RefusalAudit;
   readonly socketPath: string;
 
   private constructor(private readonly opts: SupervisorOptions) {
     this.origin = { kind: "sandbox", id: opts.sandboxId };
     this.peerCheck = new PeerCheck(opts.processes);
+    this.refusals = new RefusalAudit(opts.audit, { event: "channel.refused", verdict: "deny", sandbox: opts.sandboxId, origin: this.origin });
     this.socketPath = join(opts.runDir, "channel.sock");
     this.server = createServer((socket) => this.onConnection(socket));
   }
 
   static async start(opts: SupervisorOptions): Promise<Supervisor> {
     const sup = new Supervisor(opts);
-    writeFileSync(join(opts.runDir, CHANNEL_CONFIG.split("/").pop()!), JSON.stringify(opts.interceptorConfig), { mode: 0o644 });
+    // Readable by the sandbox's uid only (see runDirAccess), not by every local user.
+    const config = join(opts.runDir, CHANNEL_CONFIG.split("/").pop()!);
+    writeFileSync(config, JSON.stringify(opts.interceptorConfig), { mode: 0o600 });
+    grant(config, opts.access.fileMode, opts.access);
     await new Promise<void>((resolve, reject) => {
       sup.server.once("error", reject);
       sup.server.listen(sup.socketPath, () => resolve());
     });
-    // The socket must be reachable by whatever uid the sandbox runs as; the run dir (0711, mcpw's,
-    // bound read-only into this one sandbox) is searchable but not listable.
-    chmodSync(sup.socketPath, 0o666);
+    // The socket must be reachable by the uid the sandbox runs as, and by no one else: the run dir
+    // (mcpw's, bound read-only into this one sandbox) and its parent are closed to other users.
+    grant(sup.socketPath, opts.access.socketMode, opts.access);
     return sup;
   }
 
   close(): void {
+    this.refusals.flush();
     for (const t of this.tunnels) t.emit("expire");
     this.tunnels.clear();
     for (const p of this.peers) p.close("sandbox ended");
@@ -95,7 +105,7 @@ export class Supervisor {
     const verdict = await this.peerCheck.verify(socket);
     if (verdict.ok) return true;
     socket.destroy();
-    this.opts.audit({ event: "channel.refused", verdict: "deny", sandbox: this.opts.sandboxId, origin: this.origin, socket: what, pid: verdict.pid, reason: verdict.reason });
+    this.refusals.refused({ socket: what, pid: verdict.pid, reason: verdict.reason });
     return false;
   }
 
@@ -184,7 +194,7 @@ export class Supervisor {
       listener.once("error", reject);
       listener.listen(path, () => resolve());
     });
-    chmodSync(path, 0o666);
+    grant(path, this.opts.access.socketMode, this.opts.access);
     this.tunnels.add(listener);
     return { ticket, remoteAddress: result.remoteAddress, remotePort: result.remotePort };
   }

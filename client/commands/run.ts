@@ -132,8 +132,12 @@ passed on to the program, which has 5 s to exit before it is killed. In an MCP c
       if (pass.length > 0) process.stdout.write(pass);
     });
     const exit = await launched.process.exited;
-    // What the sandbox wrote just before it ended may still be in the pipes.
-    await drained(child, 1000);
+    // What the sandbox wrote just before it ended may still be in the pipes. A process left
+    // holding them (one that escaped the sandbox's tree in best-effort mode) is not waited for.
+    if (!(await drained(child, 1000))) {
+      process.stderr.write("mcpw: WARNING: the program has ended, but a process it left behind still holds its output; not waiting for it\n");
+    }
+    for (const s of [child.stdout, child.stderr]) s?.destroy();
     watch.dispose();
     launched.dispose();
     await embedded.close();
@@ -147,15 +151,15 @@ passed on to the program, which has 5 s to exit before it is killed. In an MCP c
   },
 };
 
-/** Resolves once the child's stdio pipes have closed, or after `ms` (a process left in best-effort mode may hold them). */
-function drained(child: ChildProcess, ms: number): Promise<void> {
+/** Whether the child's stdio pipes closed within `ms` (a process left in best-effort mode may hold them). */
+function drained(child: ChildProcess, ms: number): Promise<boolean> {
   const open = [child.stdout, child.stderr].filter((s) => s !== null && !s.closed);
-  if (open.length === 0) return Promise.resolve();
+  if (open.length === 0) return Promise.resolve(true);
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
+    const timer = setTimeout(() => resolve(false), ms);
     child.once("close", () => {
       clearTimeout(timer);
-      resolve();
+      resolve(true);
     });
   });
 }

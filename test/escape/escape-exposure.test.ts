@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import t from "tap";
 import { MCPW } from "../helpers/python.js";
 import { Host, PROBES, record, runSandboxed, runUnsandboxed } from "./harness.js";
@@ -48,8 +48,9 @@ function copyProbe(ext: "py" | "cjs", to: string): string {
   return to;
 }
 
-// An echo socket directly in /tmp, connectable by anyone: what another sandbox's channel.sock (0666)
-// or the user's own agent socket looks like to a sandbox that sees the host's /tmp.
+// An echo socket directly in /tmp, connectable by anyone: what another sandbox's channel.sock (0666
+// until run dirs were closed to other users, run-dir.ts) or the user's own agent socket looks like
+// to a sandbox that sees the host's /tmp.
 const tmpSocket = join(tmpdir(), `mcpw-escape-${randomBytes(4).toString("hex")}.sock`);
 const echo: Server = createServer((c) => c.on("data", (d) => c.end(Buffer.concat([Buffer.from("ECHO:"), d]))).on("error", () => undefined));
 await new Promise<void>((res) => echo.listen(tmpSocket, res));
@@ -58,8 +59,12 @@ t.teardown(() => echo.close());
 
 interface Scenario {
   what: string;
-  /** Where the probe is copied, which attacks it runs, where mcpw run starts and with what workspace. */
-  setup(ext: "py" | "cjs"): Promise<{ script: string; attacks: string[]; cwd: string; workspace: string | null; targets: object; program?: string }>;
+  /**
+   * Where the probe is copied, which attacks it runs, where mcpw run starts and with what workspace.
+   * With `direct`, the probe is the command itself (its `#!` line names the interpreter); `env` is
+   * given to mcpw and to the unsandboxed run.
+   */
+  setup(ext: "py" | "cjs"): Promise<{ script: string; attacks: string[]; cwd: string; workspace: string | null; targets: object; program?: string; direct?: boolean; env?: Record<string, string> }>;
 }
 
 /**
@@ -92,6 +97,43 @@ function project(): { project: string; otherWorkspaceFile: string; sharedFile: s
   chmodSync(shared, 0o1777);
   const sharedFile = secretFile(join(shared, "left-by-another-user"));
   return { project, otherWorkspaceFile, sharedFile };
+}
+
+/**
+ * A home directory with a per-user prefix, as pip, cargo and friends make them: the probe becomes
+ * an executable in `~/.local/bin` (Python, run by a Python installed into ~/.local itself when this
+ * machine's can be copied there, so what the program needs of ~/.local is exposed too) or
+ * `~/.cargo/bin` (Node), with another application's secret in the same prefix.
+ */
+function perUserHome(ext: "py" | "cjs"): { home: string; script: string; userData: string } {
+  const home = dir("/var/tmp/mcpw-escape-home-");
+  const prefix = join(home, ext === "py" ? ".local" : ".cargo");
+  mkdirSync(join(prefix, "bin"), { recursive: true, mode: 0o755 });
+  let userData: string;
+  if (ext === "py") {
+    mkdirSync(join(prefix, "share", "keyrings"), { recursive: true, mode: 0o755 });
+    userData = secretFile(join(prefix, "share", "keyrings", "login.keyring"));
+  } else {
+    userData = secretFile(join(prefix, "credentials.toml"));
+  }
+  const interpreter = ext === "py" ? perUserPython(prefix) : process.execPath;
+  const script = join(prefix, "bin", "mcp-probe");
+  writeFileSync(script, `#!${interpreter}\n${readFileSync(join(PROBES, `exposure.${ext}`), "utf8")}`, { mode: 0o755 });
+  chmodSync(script, 0o755);
+  return { home, script, userData };
+}
+
+/** This machine's Python copied into `<prefix>` (bin/python3.X, lib/python3.X), if it runs from there; else /usr/bin/python3. */
+function perUserPython(prefix: string): string {
+  const ask = spawnSync("/usr/bin/python3", ["-c", "import sys, sysconfig; print(sys.executable); print(sysconfig.get_paths()['stdlib'])"], { encoding: "utf8" });
+  const [exe, stdlib] = ask.stdout.trim().split("\n");
+  if (ask.status !== 0 || !exe || !stdlib || !stdlib.startsWith("/usr/")) return "/usr/bin/python3";
+  const copy = join(prefix, "bin", basename(stdlib));
+  copyFileSync(realpathSync(exe), copy);
+  chmodSync(copy, 0o755);
+  cpSync(stdlib, join(prefix, "lib", basename(stdlib)), { recursive: true, filter: (src) => !/\/(test|idlelib|tkinter|__pycache__)$/.test(src) });
+  const works = spawnSync(copy, ["-c", "import sys, ctypes, json; print(sys.prefix)"], { encoding: "utf8" });
+  return works.status === 0 && works.stdout.trim() === prefix ? copy : "/usr/bin/python3";
 }
 
 const SCENARIOS: Scenario[] = [
@@ -155,6 +197,14 @@ const SCENARIOS: Scenario[] = [
       return { script, attacks: ["package-subfolder-other-workspace"], cwd: p, workspace: null, targets: { token, otherWorkspaceFile } };
     },
   },
+  {
+    // The program's install tree was all of ~/.local (or ~/.cargo): every application's data.
+    what: "a program in a per-user prefix (~/.local/bin, ~/.cargo/bin)",
+    async setup(ext) {
+      const { home, script, userData } = perUserHome(ext);
+      return { script, direct: true, attacks: ["per-user-tree-data"], cwd: host.workspace(), workspace: "", targets: { token, userData }, env: { HOME: home } };
+    },
+  },
 ];
 
 for (const s of SCENARIOS) {
@@ -162,11 +212,11 @@ for (const s of SCENARIOS) {
     t.test(`${s.what} (${ext}): escapes without a sandbox, sees only what it should under mcpw run`, async (t) => {
       const setup = await s.setup(ext);
       const attacks = setup.attacks.map((a) => (ext === "cjs" ? `${a}-node` : a));
-      const command = [ext === "py" ? "python3" : "node", setup.program ?? setup.script, attacks.join(","), JSON.stringify(setup.targets)];
-      const outside = await runUnsandboxed(host, command, setup.cwd);
+      const command = [...(setup.direct ? [] : [ext === "py" ? "python3" : "node"]), setup.program ?? setup.script, attacks.join(","), JSON.stringify(setup.targets)];
+      const outside = await runUnsandboxed(host, command, setup.cwd, 60_000, setup.env);
       const workspace = setup.workspace === "" ? setup.cwd : setup.workspace;
       const before = new Set(safeList(join(setup.cwd, "mount")));
-      const inside = await runSandboxed(host, command, workspace, null, 60_000, setup.cwd);
+      const inside = await runSandboxed(host, command, workspace, null, 60_000, setup.cwd, [], setup.env);
       // The default workspace mcpw made for the run.
       for (const m of safeList(join(setup.cwd, "mount"))) if (!before.has(m)) made.push(join(setup.cwd, "mount", m));
       for (const name of attacks) {

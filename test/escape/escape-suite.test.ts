@@ -37,7 +37,7 @@ const BATCHES: Record<string, Attack[]> = {
     a("leaked-fd", "supervisor", "NO_LEAKED_FD"),
     a("reopen-stdin-write", "landlock", "EACCES"),
     a("write-host-abs", NS, "ENOENT"),
-    // The run dir is bound read-only (and is root's, 0711, when mcpw runs as root): the mount
+    // The run dir is bound read-only (and is root's, 0710, when mcpw runs as root): the mount
     // answers before landlock (which would refuse too: the run dir is read-only to it as well).
     a("write-run-dir", NS, "EROFS"),
     a("chmod-run-dir", NS, "EROFS"),

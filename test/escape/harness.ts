@@ -214,13 +214,13 @@ function collect(child: ChildProcess, timeoutMs: number): Promise<ProbeRun> {
 /**
  * Runs `command` with no sandbox, under a shell the test owns (so "the parent" an attack aims at is
  * ours), in a fresh directory, with the same stdin file, inherited fd 3 and environment canary the
- * sandboxed run gets.
+ * sandboxed run gets, and `env` over the test's own environment.
  */
-export function runUnsandboxed(host: Host, command: string[], cwd: string, timeoutMs = 60_000): Promise<ProbeRun> {
+export function runUnsandboxed(host: Host, command: string[], cwd: string, timeoutMs = 60_000, env: Record<string, string> = {}): Promise<ProbeRun> {
   const stdin = openSync(host.stdinFile, "r");
   const child = spawn("/bin/sh", ["-c", '"$@"; exit $?', "sh", ...command], {
     cwd,
-    env: { ...process.env, MCPW_ESCAPE_CANARY: host.canary },
+    env: { ...process.env, ...env, MCPW_ESCAPE_CANARY: host.canary },
     stdio: [stdin, "pipe", "pipe", host.dirFd],
   });
   closeSync(stdin);
@@ -229,10 +229,10 @@ export function runUnsandboxed(host: Host, command: string[], cwd: string, timeo
 
 /**
  * `mcpw run -q --mount <workspace> [--policy <file>] [extraFlags] -- <command>`, given the same
- * stdin, fd 3 and canary. With `workspace` null, no --mount: mcpw makes its default ./mount/<id> in
- * `cwd`.
+ * stdin, fd 3 and canary, and `env` over the test's own environment (mcpw's: HOME, for one). With
+ * `workspace` null, no --mount: mcpw makes its default ./mount/<id> in `cwd`.
  */
-export function runSandboxed(host: Host, command: string[], workspace: string | null, policy: object | null, timeoutMs = 60_000, cwd = workspace, extraFlags: string[] = []): Promise<ProbeRun> {
+export function runSandboxed(host: Host, command: string[], workspace: string | null, policy: object | null, timeoutMs = 60_000, cwd = workspace, extraFlags: string[] = [], env: Record<string, string> = {}): Promise<ProbeRun> {
   if (cwd === null) throw new Error("runSandboxed: a cwd is needed without a workspace");
   const flags = ["run", "-q", ...(workspace ? ["--mount", workspace] : []), ...extraFlags];
   if (policy) {
@@ -243,7 +243,7 @@ export function runSandboxed(host: Host, command: string[], workspace: string | 
   const stdin = openSync(host.stdinFile, "r");
   const child = spawn(process.execPath, [MCPW, ...flags, "--", ...command], {
     cwd,
-    env: { ...process.env, MCPW_ESCAPE_CANARY: host.canary },
+    env: { ...process.env, ...env, MCPW_ESCAPE_CANARY: host.canary },
     stdio: [stdin, "pipe", "pipe", host.dirFd],
   });
   closeSync(stdin);

@@ -1,6 +1,7 @@
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { basename, dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import t from "tap";
 import type { Op } from "../../protocol/ops.js";
@@ -12,9 +13,10 @@ import { sandboxWorkspace } from "../helpers/server.js";
 
 /**
  * The channel tells sandboxes apart: only the sandbox's own processes may use its channel.sock and
- * its tunnel sockets. Reaching the socket is not enough (it is 0666, and landlock does not mediate
- * unix connect): a process of the host, or of another sandbox (another pid namespace), that
- * connects is refused before anything it sends is read, and mcpw audits it.
+ * its tunnel sockets. Reaching the socket is not enough (mcpw and the sandbox's uid reach it, as
+ * any process of that uid or gid on the host does, and landlock does not mediate unix connect): a
+ * process of the host, or of another sandbox (another pid namespace), that connects is refused
+ * before anything it sends is read, and mcpw audits it. No other local user reaches it at all.
  */
 
 /** Speaks the channel (mode byte 'R', then [u32 length][u8 kind 0][JSON]) as an attacker would. */
@@ -191,3 +193,122 @@ t.test(`only the sandbox's own processes may use its channel and tunnel sockets 
   t.ok(refused.every((e) => e.verdict === "deny" && e.sandbox === "sb-chanauth" && typeof e.pid === "number"), JSON.stringify(refused));
 });
 }
+
+t.test("a run dir reaches only the sandbox's uid, and refused connections cannot flood the audit log", { skip: !BWRAP && "needs bubblewrap" }, async (t) => {
+  const audit: AuditInput[] = [];
+  const prepared = prepareSandbox({
+    id: "sb-rundir",
+    command: [process.execPath, "-e", "process.stdin.resume()"],
+    workspace: sandboxWorkspace(),
+    cwd: process.cwd(),
+    hostEnv: process.env,
+    stdio: ["pipe", "pipe", "pipe"],
+    isolation: "strict",
+  });
+  const launched = await configureSandbox(prepared, {
+    policy: Policy.parse({}),
+    hostEnv: process.env,
+    channel: { callOp: (async () => ({})) as never, audit: (e) => audit.push(e) },
+  });
+  t.teardown(async () => {
+    await launched.process.stop(0);
+    launched.dispose();
+  });
+  const runDir = prepared.runDir;
+  const parent = dirname(runDir);
+  t.match(basename(parent), /^mcpw-run-/, "one parent per mcpw process, in the temp dir");
+  t.match(basename(runDir), /^[0-9a-f]{32}$/, "the run dir's own name is 128 random bits");
+  const asRoot = process.getuid?.() === 0;
+  const mode = (p: string) => statSync(p).mode & 0o7777;
+  const want = asRoot ? { dir: 0o710, file: 0o640, sock: 0o660, gid: 65534 } : { dir: 0o700, file: 0o600, sock: 0o600, gid: process.getgid!() };
+  for (const d of [parent, runDir]) {
+    t.equal(mode(d), want.dir, `${d}: ${want.dir.toString(8)}`);
+    t.equal(statSync(d).gid, want.gid, `${d}: group ${want.gid}`);
+  }
+  for (const f of ["config.json", "passwd", "group"]) t.equal(mode(join(runDir, f)), want.file, `${f}: ${want.file.toString(8)}, not readable by every user`);
+  t.equal(mode(join(runDir, "channel.sock")), want.sock, `channel.sock: ${want.sock.toString(8)}, not 0666`);
+
+  if (asRoot) {
+    // Another local user (not in group 65534) cannot list or pass through the parent, so cannot
+    // read the config or reach channel.sock, even knowing the run dir's name.
+    const other = ["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups", "--"];
+    const tryAs = (code: string) => spawnSync(other[0]!, [...other.slice(1), process.execPath, "-e", code, runDir], { encoding: "utf8" });
+    const listed = tryAs("try { require('fs').readdirSync(require('path').dirname(process.argv[1])); console.log('LISTED') } catch (e) { console.log(e.code) }");
+    t.equal(listed.stdout.trim(), "EACCES", `uid 1000 cannot list ${parent}`);
+    const read = tryAs("try { require('fs').readFileSync(process.argv[1] + '/config.json'); console.log('READ') } catch (e) { console.log(e.code) }");
+    t.equal(read.stdout.trim(), "EACCES", "uid 1000 cannot read config.json");
+    const conn = tryAs("require('net').connect(process.argv[1] + '/channel.sock').on('connect', () => { console.log('CONNECTED'); process.exit() }).on('error', (e) => console.log(e.code))");
+    t.equal(conn.stdout.trim(), "EACCES", "uid 1000 cannot connect to channel.sock");
+  }
+
+  // mcpw itself (root, or the same uid) can connect: a flood of refused connections is audited
+  // as the first 20, then one summary line when the supervisor closes (or the minute ends).
+  const flood = 300;
+  await Promise.all(
+    Array.from({ length: flood }, () => new Promise<void>((res) => connect(join(runDir, "channel.sock")).on("close", () => res()).on("error", () => undefined))),
+  );
+  for (let i = 0; i < 100 && audit.filter((e) => e.event === "channel.refused").length < 20; i++) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(audit.filter((e) => e.event === "channel.refused").length, 20, "20 refusals audited one by one");
+  launched.dispose();
+  const refused = audit.filter((e) => e.event === "channel.refused");
+  t.equal(refused.length, 21, "then one summary line");
+  t.equal(refused.at(-1)!.suppressed, flood - 20, "counting the rest");
+  t.match(refused.at(-1)!.reason, /280 more connection\(s\) refused within 60 s/);
+  t.notOk(existsSync(parent), "the parent goes with its last run dir");
+});
+
+t.test("fds a sandbox passes over its channel (SCM_RIGHTS) never reach mcpw", { skip: !BWRAP && "needs bubblewrap" }, async (t) => {
+  // The supervisor reads the channel with read(2) (libuv, a non-IPC pipe), not recvmsg: the kernel
+  // then installs no passed fd in mcpw and drops the references. The request after them is served.
+  const passFds = String.raw`
+import json, os, socket, struct
+fd = os.open("/mount/passed-marker", os.O_RDWR | os.O_CREAT, 0o600)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(os.environ["MCPW_CHANNEL_DIR"] + "/channel.sock")
+socket.send_fds(s, [b"R"], [fd, fd, 0, 1, 2])
+body = json.dumps({"v": 1, "kind": "req", "id": "f1", "method": "sandbox.op", "params": {"op": {"op": "fs.stat", "path": os.environ["SHARED_DIR"]}}}).encode()
+socket.send_fds(s, [struct.pack(">I", len(body) + 1) + b"\0" + body], [fd])
+head = b""
+while len(head) < 5:
+    head += s.recv(5 - len(head))
+n = struct.unpack(">I", head[:4])[0] - 1
+reply = b""
+while len(reply) < n:
+    reply += s.recv(n - len(reply))
+print(json.dumps(json.loads(reply)), flush=True)
+`;
+  const ws = sandboxWorkspace();
+  const shared = mkdtempSync("/var/tmp/mcpw-channel-fds-");
+  t.teardown(() => rmSync(shared, { recursive: true, force: true }));
+  const fdsOfMcpw = () =>
+    readdirSync("/proc/self/fd").map((n) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${n}`);
+      } catch {
+        return "";
+      }
+    });
+  const before = fdsOfMcpw().length;
+  const prepared = prepareSandbox({ id: "sb-fds", command: [SYSTEM_PYTHON, "-c", passFds], workspace: ws, cwd: process.cwd(), hostEnv: process.env, stdio: ["pipe", "pipe", "pipe"], isolation: "strict" });
+  const launched = await configureSandbox(prepared, {
+    policy: Policy.parse({ filesystem: { readonly: [shared] }, env: { set: { SHARED_DIR: shared } } }),
+    hostEnv: process.env,
+    channel: { callOp: (async (_o: unknown, op: Op) => ({ served: op.op })) as never, audit: () => undefined },
+  });
+  t.teardown(async () => {
+    await launched.process.stop(0);
+    launched.dispose();
+  });
+  let out = "";
+  let err = "";
+  launched.child.stdout!.on("data", (d) => (out += d));
+  launched.child.stderr!.on("data", (d) => (err += d));
+  await launched.process.exited;
+  const reply = JSON.parse(out.trim() || "null");
+  t.match(reply, { id: "f1", ok: true, result: { served: "fs.stat" } }, `the request sent with the fds is served: ${JSON.stringify(reply)} (stderr: ${err})`);
+  const marker = join(ws, "passed-marker");
+  t.ok(existsSync(marker), "the sandbox opened the file it passed");
+  t.notOk(fdsOfMcpw().some((l) => l === marker), "mcpw holds no fd of it");
+  t.ok(fdsOfMcpw().length <= before + 8, `and gained no pile of fds (${before} before, ${fdsOfMcpw().length} after)`);
+});

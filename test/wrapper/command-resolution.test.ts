@@ -1,7 +1,8 @@
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import t from "tap";
-import { binTree, exposure, packageTreeOf, resolveCommand, type ResolveOptions } from "../../wrapper/command-resolution.js";
+import { binTree, exposure, npxSearchDirs, packageTreeOf, perUserTree, resolveCommand, type ResolveOptions } from "../../wrapper/command-resolution.js";
 import { WORKSPACES_MARK } from "../../wrapper/workspace-mark.js";
 
 /**
@@ -160,4 +161,96 @@ t.test("a folder carrying mcpw's workspaces mark is hidden wherever it is in an 
   writeFileSync(join(d, "mount", "package.json"), "{}");
   writeFileSync(join(d, "mount", "x.js"), "");
   t.same(exposure(join(d, "mount"), join(d, "mount", "x.js"), opts("/")), { path: join(d, "mount", "x.js"), hide: [] });
+});
+
+t.test("a per-user prefix (~/.local, ~/.cargo, ~/go) is never exposed whole: the program alone, or what it needs of it", async (t) => {
+  const d = tree();
+  const home = join(d, "home");
+  const env = { ...process.env, HOME: home };
+  const tool = (dir: string): string => {
+    mkdirSync(dir, { recursive: true });
+    copyFileSync("/bin/true", join(dir, "tool"));
+    chmodSync(join(dir, "tool"), 0o755);
+    return join(dir, "tool");
+  };
+  for (const prefix of [".local", ".cargo", "go", ".deno", ".npm-global"]) {
+    const exe = tool(join(home, prefix, "bin"));
+    t.equal(binTree(exe, env), null, `${prefix}: no install tree`);
+    t.same(resolveCommand([exe], opts(d, { env })).readonlyPaths, [exe], `${prefix}/bin/tool: the file alone, not ~/${prefix}`);
+  }
+  t.equal(binTree("/home/someone/.local/bin/tool"), null, "any account's home under /home");
+  t.equal(perUserTree(join(home, ".local"), env), true);
+  // Not per-user prefixes: a project in the home directory, a virtualenv, a prefix deeper down
+  // (pipx's venvs, pyenv's versions), a prefix outside any home.
+  mkdirSync(join(home, "proj"), { recursive: true });
+  writeFileSync(join(home, "proj", "package.json"), "{}");
+  t.equal(binTree(tool(join(home, "proj", "bin")), env), join(home, "proj"), "a project: its tree");
+  mkdirSync(join(home, ".venv"), { recursive: true });
+  writeFileSync(join(home, ".venv", "pyvenv.cfg"), "home = /usr/bin\n");
+  t.equal(binTree(tool(join(home, ".venv", "bin")), env), join(home, ".venv"), "a virtualenv: its tree");
+  const pipx = join(home, ".local", "share", "pipx", "venvs", "srv");
+  t.equal(binTree(tool(join(pipx, "bin")), env), pipx, "one program's prefix inside ~/.local: that prefix");
+  t.equal(binTree("/opt/node-20/bin/node", env), "/opt/node-20");
+});
+
+t.test("a Python in a per-user prefix brings its own library, not the prefix; so does a script it runs", { skip: !existsSync("/usr/bin/python3") && "needs /usr/bin/python3" }, async (t) => {
+  const d = tree();
+  const home = join(d, "home");
+  const local = join(home, ".local");
+  const env = { ...process.env, HOME: home };
+  const ask = spawnSync("/usr/bin/python3", ["-c", "import sys, sysconfig; print(sys.executable); print(sysconfig.get_paths()['stdlib'])"], { encoding: "utf8" });
+  const [exe, stdlib] = ask.stdout.trim().split("\n");
+  const ver = basename(stdlib!);
+  mkdirSync(join(local, "bin"), { recursive: true });
+  mkdirSync(join(local, "share", "keyrings"), { recursive: true });
+  writeFileSync(join(local, "share", "keyrings", "login.keyring"), "secret");
+  const python = join(local, "bin", ver);
+  copyFileSync(realpathSync(exe!), python);
+  chmodSync(python, 0o755);
+  cpSync(stdlib!, join(local, "lib", ver), { recursive: true, filter: (src) => !/\/(test|idlelib|tkinter|__pycache__)$/.test(src) });
+  const prefix = spawnSync(python, ["-c", "import sys; print(sys.prefix)"], { encoding: "utf8" }).stdout.trim();
+  if (prefix !== local) {
+    t.plan(0, `this machine's Python does not run from a copy (prefix ${prefix})`);
+    return;
+  }
+  const r = resolveCommand([python, "-c", "1"], opts(d, { env }));
+  t.notOk(r.readonlyPaths.includes(local), "not ~/.local");
+  t.same(r.readonlyPaths.sort(), [join(local, "lib", ver), python].sort(), "its library and itself");
+  // A tool pip installed there: `#!~/.local/bin/python3.X`, read (never run) to find the interpreter.
+  const script = join(local, "bin", "mcp-tool");
+  writeFileSync(script, `#!${python}\nimport json\n`, { mode: 0o755 });
+  const s = resolveCommand([script], opts(d, { env }));
+  t.same(s.readonlyPaths.sort(), [join(local, "lib", ver), python, script].sort(), "the script, its interpreter and that interpreter's library");
+});
+
+t.test("npx takes a package from node_modules up to the project root only, never from a parent, ~ or /", async (t) => {
+  const d = tree();
+  const pkg = (dir: string, name: string) => {
+    mkdirSync(join(dir, "node_modules", name), { recursive: true });
+    writeFileSync(join(dir, "node_modules", name, "package.json"), JSON.stringify({ name, bin: "cli.js" }));
+    writeFileSync(join(dir, "node_modules", name, "cli.js"), "");
+  };
+  const home = join(d, "home");
+  // Offline, with an empty cache: what is not found locally fails at once, nothing is fetched.
+  const env = { ...process.env, HOME: home, npm_config_cache: join(d, "npm-cache"), npm_config_offline: "true" };
+  const npx = (cwd: string, name: string) => resolveCommand(["npx", name], opts(cwd, { env }));
+  // Planted where anyone (or another project) could have put it: a parent folder, the home directory.
+  pkg(d, "planted");
+  pkg(home, "planted");
+  mkdirSync(join(d, "a", "b"), { recursive: true });
+  mkdirSync(join(home, "work"), { recursive: true });
+  mkdirSync(join(d, "proj", "sub"), { recursive: true });
+  writeFileSync(join(d, "proj", "package.json"), "{}");
+  pkg(join(d, "proj"), "own");
+  t.same(npxSearchDirs(join(d, "a", "b"), env), [join(d, "a", "b")], "no project: the cwd alone");
+  t.same(npxSearchDirs(join(d, "proj", "sub"), env), [join(d, "proj", "sub"), join(d, "proj")], "up to the project root");
+  t.same(npxSearchDirs(home, env), [], "never the home directory");
+  t.same(npxSearchDirs(join(home, "work"), env), [join(home, "work")]);
+  // (The host's npx, asked to install it, may itself take the planted folder for the project's;
+  // mcpw still does not find the package in any folder it searches.)
+  for (const cwd of [join(d, "a", "b"), join(d, "proj", "sub"), join(home, "work")]) {
+    t.throws(() => npx(cwd, "planted"), { code: "not_found", message: /planted/ }, `from ${cwd}: not ${join(d, "node_modules", "planted")} nor ~/node_modules`);
+  }
+  const own = npx(join(d, "proj", "sub"), "own");
+  t.equal(own.argv[1], join(d, "proj", "node_modules", "own", "cli.js"), "the project's own package is found from a subfolder");
 });

@@ -57,6 +57,8 @@ const attacks = {
   // and in a subfolder's ./mount, run from the package.
   "package-parent-other-workspace-node": (t) => readFile(t.otherWorkspaceFile, t.token),
   "package-subfolder-other-workspace-node": (t) => readFile(t.otherWorkspaceFile, t.token),
+  // A program in a per-user prefix (~/.cargo/bin): another file of that prefix (credentials.toml).
+  "per-user-tree-data-node": (t) => readFile(t.userData, t.token),
 };
 
 function emit(attack, result, code, detail) {

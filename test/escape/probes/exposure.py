@@ -87,6 +87,8 @@ ATTACKS = {
     # and in a subfolder's ./mount, run from the package.
     "package-parent-other-workspace": other_workspace,
     "package-subfolder-other-workspace": other_workspace,
+    # A program in a per-user prefix (~/.local/bin): another application's data in that prefix.
+    "per-user-tree-data": lambda t: read_file(t["userData"], t["token"]),
 }
 
 

@@ -103,7 +103,7 @@ def write_host_abs(t):
 
 
 def write_run_dir(t):
-    # Inside, /run/mcpw is a host directory (the channel's): mcpw's, 0711, bound read-only.
+    # Inside, /run/mcpw is a host directory (the channel's): mcpw's (0710 root:65534 as root), bound read-only.
     return create_in(t["runDir"])
 
 
