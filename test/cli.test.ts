@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import t from "tap";
 import { MCPW_BIN, mcpw, mcpwDaemon } from "./helpers/cli.js";
 import { tempDir } from "./helpers/server.js";
@@ -280,4 +280,44 @@ t.test("mcpw run passes SIGTERM, SIGINT and SIGHUP on to the program, and exits 
   const ctrlC = await signalledRun(["node", "-e", "process.on('SIGINT', () => { console.log('got SIGINT'); process.exit(4); }); console.log('ready'); setInterval(() => {}, 1000);"], "SIGINT", { group: true });
   t.match(ctrlC.stdout, /got SIGINT/, `a terminal's ^C reaches the program's handler: ${ctrlC.stderr}`);
   t.equal(ctrlC.code, 4);
+});
+
+/** The run dirs whose channel.sock the process `pid` listens on (from /proc/net/unix and its fds). */
+function runDirsOf(pid: number): string[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return readFileSync("/proc/net/unix", "utf8")
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 8 && inodes.has(f[6]!) && f[7]!.endsWith("/channel.sock"))
+    .map((f) => dirname(f[7]!));
+}
+
+t.test("mcpw serve stops its sandboxes and removes their run dirs on SIGHUP (a closed terminal), as on SIGTERM", async (t) => {
+  const state = tempDir("mcpw-cli-state-");
+  const env = { MCPW_STATE_DIR: state };
+  const serve = await mcpwDaemon(["serve", "--port", "0"], /listening on (ws:\/\/127\.0\.0\.1:\d+)/, env);
+  const exited = new Promise<number | null>((r) => serve.child.on("exit", r));
+  t.teardown(() => serve.child.kill("SIGKILL"));
+  const sb = await mcpw(["sandbox", "create", "--server", serve.match[1]!, "--workspace", tempDir("mcpw-cli-ws-"), "--", "node", "-e", "setInterval(() => {}, 1000)"], { env });
+  t.equal(sb.code, 0, sb.stderr);
+  // The sandbox's run dir, and those of the run_py pool's sandboxed Pyodide processes.
+  let dirs: string[] = [];
+  for (let i = 0; i < 100 && dirs.length < 2; i++) {
+    dirs = runDirsOf(serve.child.pid!);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.ok(dirs.length >= 2, `the sandboxes have their run dirs: ${dirs.join(", ")}`);
+  serve.child.kill("SIGHUP");
+  t.equal(await exited, 0, "the server exits 0");
+  t.match(serve.stderr(), /SIGHUP: stopping sandboxes and closing/);
+  t.same(dirs.filter((d) => existsSync(d)), [], "every run dir is removed");
+  t.notOk(existsSync(dirname(dirs[0]!)), "and their parent with them");
 });

@@ -55,7 +55,7 @@ It reconnects with backoff when the server goes away; a refused or revoked token
     const log = (line: string) => process.stderr.write(`mcpw bridge ${name}: ${line}\n`);
     const daemon = new BridgeDaemon({ url, token, env, name, capabilities: operations.capabilities, performer: operations, log });
     daemon.onState((s) => (s === "active" ? log(`active: serving environment "${env}"`) : undefined));
-    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => daemon.stop());
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, () => daemon.stop());
     try {
       await daemon.run();
     } finally {

@@ -75,8 +75,9 @@ operations go to the active bridge of the environment, under the snippet policy 
           .then(() => listening.close())
           .then(resolve);
       };
-      process.once("SIGINT", () => stop("SIGINT"));
-      process.once("SIGTERM", () => stop("SIGTERM"));
+      // SIGHUP too: a server started in a terminal that closes would otherwise die without
+      // stopping its sandboxes or removing their run dirs.
+      for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, () => stop(sig));
     });
     return 0;
   },

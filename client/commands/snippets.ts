@@ -88,7 +88,7 @@ file operations. In an MCP client configuration:
       process.stdin.once("end", () => done());
     });
     await server.connect(transport);
-    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void transport.close());
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, () => void transport.close());
     await closed;
     await service.close();
     await embedded.close();
