@@ -6,8 +6,8 @@ import type { SandboxIdentity } from "./sandbox-identity.js";
 
 /**
  * Where a sandbox's run dir (its channel socket, tunnel sockets, config.json, passwd) lives, and
- * who may reach it. Run dirs live in parents `<tmpdir>/mcpw-run-XXXXXX/`, each under a 128-bit
- * random name. Only the sandbox needs to reach them:
+ * who may reach it. Run dirs live in parents `<tmpdir>/mcpw-run-<pid>-XXXXXX/` (pid: the mcpw
+ * process that made it), each under a 128-bit random name. Only the sandbox needs to reach them:
  *  - mcpw not root: the sandbox is mcpw's own uid, so the parent, the run dirs and everything in
  *    them are for that uid alone (0700, 0600); one parent holds all of this process's run dirs;
  *  - mcpw root: the sandbox runs as an unprivileged uid with gid 65534 and one supplementary group
@@ -56,8 +56,9 @@ function parentFor(access: RunDirAccess): string {
     }
     parents.delete(key);
   }
+  removeStaleParents(tmpdir());
   // mkdtemp: a new directory, 0700, under a name no one could have made first.
-  const dir = mkdtempSync(join(tmpdir(), "mcpw-run-"));
+  const dir = mkdtempSync(join(tmpdir(), `mcpw-run-${process.pid}-`));
   grant(dir, access.dirMode, access);
   parents.set(key, dir);
   return dir;
@@ -121,6 +122,50 @@ export function freeRunGroup(): number {
   for (;;) {
     const gid = randomInt(RUN_GROUP_RANGE.min, RUN_GROUP_RANGE.max);
     if (!taken.has(gid)) return gid;
+  }
+}
+
+/**
+ * Removes the run-dir parents in `dir` left by mcpw processes that were killed outright (SIGKILL:
+ * no cleanup ran). A parent is stale when its name carries a pid that no process has any more
+ * (kill(pid, 0) fails with ESRCH) and it is a real directory (lstat: not a symlink) owned by our
+ * uid. The temp dir is sticky, so no other user can put anything in its place before it is
+ * removed, and nothing but our uid (and, under root, the sandbox's read-only group) can write in
+ * it. Parents of the old form (`mcpw-run-XXXXXX`, no pid) are left alone: their makers cannot be
+ * told. A parent whose pid is this process's own is ours only if this process made it. Pids are
+ * those of our pid namespace: two mcpw of one uid in different pid namespaces sharing one temp
+ * dir would take each other's for dead (give each its own TMPDIR).
+ */
+export function removeStaleParents(dir: string): string[] {
+  const uid = process.getuid?.();
+  const mine = new Set(parents.values());
+  const removed: string[] = [];
+  for (const name of safeReaddir(dir)) {
+    const m = /^mcpw-run-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (!m) continue;
+    const path = join(dir, name);
+    if (mine.has(path)) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && alive(pid)) continue;
+    try {
+      const st = lstatSync(path);
+      if (!st.isDirectory() || st.isSymbolicLink() || (uid !== undefined && st.uid !== uid)) continue;
+      rmSync(path, { recursive: true, force: true });
+      removed.push(path);
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== "ESRCH";
   }
 }
 
