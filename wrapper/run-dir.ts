@@ -89,11 +89,12 @@ export function removeRunDir(dir: string): void {
 const runGroups = new Map<string, number>();
 
 /**
- * Sandbox run groups are drawn from [0x70000000, 0x7fffffff): above the ids given to users and
- * groups (useradd, LDAP and systemd's dynamic and container ranges stay below 0x70000000) and
- * below 2^31, so no tool that reads ids as signed numbers sees a negative one.
+ * Sandbox run groups are drawn from [0x70000000, 0x7ffe0000): above the ids given to users and
+ * groups (useradd, LDAP and systemd's dynamic and container ranges stay below 0x70000000), below
+ * systemd's transient user-namespace and "foreign" ranges (0x7ffe0000 up), and below 2^31, so no
+ * tool that reads ids as signed numbers sees a negative one.
  */
-export const RUN_GROUP_RANGE = { min: 0x70000000, max: 0x7fffffff } as const;
+export const RUN_GROUP_RANGE = { min: 0x70000000, max: 0x7ffe0000 } as const;
 
 /**
  * A gid for a new sandbox's run dir that no one else holds: in RUN_GROUP_RANGE, not a group of
