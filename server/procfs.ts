@@ -93,11 +93,12 @@ export function processTree(roots: number[], pids: number[] = listPids()): numbe
 }
 
 /** The first field of the `Uid:` / `Gid:` line of /proc/<pid>/status (the real id, as the host sees it). */
-export function readIds(pid: number): { uid: number; gid: number } | null {
+export function readIds(pid: number): { uid: number; gid: number; groups: number[] } | null {
   const text = readOrNull(`/proc/${pid}/status`);
   const uid = text && /^Uid:\s+(\d+)/m.exec(text);
   const gid = text && /^Gid:\s+(\d+)/m.exec(text);
-  return uid && gid ? { uid: Number(uid[1]), gid: Number(gid[1]) } : null;
+  const groups = text && /^Groups:[ \t]*([\d \t]*)$/m.exec(text);
+  return uid && gid ? { uid: Number(uid[1]), gid: Number(gid[1]), groups: (groups?.[1] ?? "").split(/\s+/).filter(Boolean).map(Number) } : null;
 }
 
 /**

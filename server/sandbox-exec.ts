@@ -28,7 +28,13 @@ import type { SandboxRegistry } from "./sandbox-registry.js";
  *     /mount. Only namespaces that differ from the server's are entered, and a sandbox without its
  *     own user, mount, pid and net namespaces (best-effort mode, no bubblewrap) is refused: that
  *     would be a shell on the host.
- *  2. --setuid/--setgid: the ids the sandboxed program has inside its user namespace.
+ *  2. --setuid/--setgid: the ids the sandboxed program has inside its user namespace. As root, the
+ *     program also holds its sandbox's own supplementary group, the group of its run dir
+ *     (wrapper/run-dir.ts), and the command needs it too: the sandbox's node reads
+ *     /run/mcpw/config.json and speaks on its channel. nsenter would drop it (setgroups(0) before it
+ *     joins the user namespace, where setgroups is denied), so setpriv --groups sets the program's
+ *     host groups first and nsenter --preserve-credentials leaves them: it then only changes
+ *     uid and gid, to the ones given.
  *  3. setpriv drops what joining a user namespace grants (a full capability set in it):
  *     inheritable and ambient sets emptied, and no_new_privs set. Its --bounding-set=-all empties
  *     the bounding set only where the sandbox's uid is its namespace's root; otherwise the set
@@ -87,6 +93,8 @@ export interface SandboxTarget {
   /** Ids inside the sandbox's user namespace. */
   uid: number;
   gid: number;
+  /** Host supplementary gids the program holds, which the command gets too (none: it gets none). */
+  groups: number[];
 }
 
 export interface HostTools {
@@ -114,12 +122,15 @@ export function sandboxTerminalArgv(tools: HostTools, argv: string[]): string[] 
 
 /** The argv that runs `inner` inside the sandbox `t` (see the steps above). */
 export function enterSandboxArgv(t: SandboxTarget, tools: HostTools, inner: string[]): string[] {
+  const groups = t.groups.length ? [tools.setpriv, "--groups", t.groups.join(","), "--"] : [];
   return [
+    ...groups,
     tools.nsenter,
     `--target=${t.pid}`,
     ...t.namespaces.map((n) => `--${n}`),
     "--root",
     `--wdns=${SANDBOX_PATHS.mount}`,
+    ...(t.groups.length ? ["--preserve-credentials"] : []),
     `--setuid=${t.uid}`,
     `--setgid=${t.gid}`,
     "--",
@@ -187,7 +198,9 @@ export function sandboxTarget(id: string, init: number, program: number): Sandbo
   if (uid === null || uid === undefined || gid === null || gid === undefined) {
     throw new McpwError("conflict", `cannot tell which user sandbox ${id} runs as (process ${program} is gone or unmapped)`);
   }
-  return { pid: init, namespaces, uid, gid };
+  // As root (the one case where nsenter can be given groups), the program's own: its run group.
+  const groups = process.getuid?.() === 0 ? ids!.groups : [];
+  return { pid: init, namespaces, uid, gid, groups };
 }
 
 /** The sandbox's own environment (the one its program was started with), plus TERM. */

@@ -5,7 +5,7 @@ import { stateOf } from "../native/process-tree.js";
 
 /**
  * Who may talk on a sandbox's channel: only processes of that sandbox. The channel's sockets are
- * reachable by the sandbox's uid (and gid, when mcpw is root: run-dir.ts), and landlock (ABI <= 7)
+ * reachable by the sandbox's uid (and, when mcpw is root, its own run group: run-dir.ts), and landlock (ABI <= 7)
  * does not mediate connect() to a path socket, so reaching the socket must not be enough: a
  * process that reached another sandbox's channel.sock acted as that sandbox (its bridge files,
  * its allowed hosts).

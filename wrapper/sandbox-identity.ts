@@ -2,6 +2,7 @@ import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, read
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { McpwError } from "../protocol/mcpw-error.js";
+import { freeRunGroup } from "./run-dir.js";
 
 /**
  * Root is no exception: a sandbox started by root must hold no host privilege, and a user namespace
@@ -9,19 +10,32 @@ import { McpwError } from "../protocol/mcpw-error.js";
  * unprivileged uid — the workspace's owner when that is not root, else nobody (65534) — and the
  * sandbox is that uid on the host. Its gid is always nogroup (65534): the workspace's group could
  * be a privileged one (disk, shadow, docker), and the sandbox would have held it on the host.
+ *
+ * nogroup is shared (daemons running as nobody:nogroup, every other mcpw sandbox), so the run dir
+ * is not given to it: each sandbox also holds one supplementary group of its own, runGroup, a gid
+ * no host user or group has (run-dir.ts freeRunGroup), and its run dir belongs to that group.
+ * bubblewrap, run unprivileged with --unshare-user, writes "deny" to setgroups and never calls
+ * setgroups(2), so the group is kept inside the sandbox (unmapped there: `id` shows it as 65534).
  */
 export interface SandboxIdentity {
   uid: number;
   gid: number;
+  /** Supplementary gid of this sandbox alone: the group of its run dir. */
+  runGroup: number;
 }
 
-export const NOBODY: SandboxIdentity = { uid: 65534, gid: 65534 };
+const NOBODY = 65534;
 
 /** Null when mcpw is not root (the sandbox then is mcpw's own unprivileged uid). */
 export function sandboxIdentity(workspace: string): SandboxIdentity | null {
   if (process.getuid?.() !== 0) return null;
   const st = statSync(workspace);
-  return st.uid !== 0 ? { uid: st.uid, gid: NOBODY.gid } : NOBODY;
+  return { uid: st.uid !== 0 ? st.uid : NOBODY, gid: NOBODY, runGroup: freeRunGroup() };
+}
+
+/** The setpriv argv that drops root to the sandbox's identity (no group of root's is kept). */
+export function dropTo(id: SandboxIdentity): string[] {
+  return ["setpriv", "--reuid", String(id.uid), "--regid", String(id.gid), "--groups", String(id.runGroup)];
 }
 
 /**
@@ -48,7 +62,7 @@ export function prepareWorkspace(workspace: string, id: SandboxIdentity): void {
 export function reachableBy(path: string, id: SandboxIdentity): boolean {
   for (let dir = dirname(path); ; dir = dirname(dir)) {
     const st = statSync(dir);
-    const bit = st.uid === id.uid ? 0o100 : st.gid === id.gid ? 0o010 : 0o001;
+    const bit = st.uid === id.uid ? 0o100 : st.gid === id.gid || st.gid === id.runGroup ? 0o010 : 0o001;
     if ((st.mode & bit) === 0) return false;
     if (dir === dirname(dir)) return true;
   }
@@ -62,7 +76,7 @@ export function reachableBy(path: string, id: SandboxIdentity): boolean {
  */
 export function stagingFor(sources: { path: string; writable: boolean }[], id: SandboxIdentity): { prefix: string[]; replace: Map<string, string>; dir: string | null } {
   const hidden = sources.filter((s) => !reachableBy(s.path, id));
-  const drop = ["setpriv", "--reuid", String(id.uid), "--regid", String(id.gid), "--clear-groups"];
+  const drop = dropTo(id);
   if (hidden.length === 0) return { prefix: drop, replace: new Map(), dir: null };
   const dir = mkdtempSync(join(tmpdir(), "mcpw-stage-"));
   chmodSync(dir, 0o755);

@@ -8,7 +8,7 @@ import { McpwError } from "../protocol/mcpw-error.js";
 import { bubblewrapStatus } from "./bubblewrap.js";
 import { bwrapArgs, SANDBOX_PATHS, type SandboxLayout } from "./bwrap-args.js";
 import { binTree, exposure, resolveCommand, type ResolveOptions, type ResolvedCommand } from "./command-resolution.js";
-import { prepareWorkspace, reachableBy, sandboxIdentity, stagingFor, type SandboxIdentity } from "./sandbox-identity.js";
+import { dropTo, prepareWorkspace, reachableBy, sandboxIdentity, stagingFor, type SandboxIdentity } from "./sandbox-identity.js";
 import { grant, makeRunDir, removeRunDir, runDirAccess, type RunDirAccess } from "./run-dir.js";
 import { SandboxProcess } from "./sandbox-process.js";
 
@@ -162,7 +162,7 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
   // The run dir stays mcpw's (root's, when root runs it) and is bound read-only: the sandbox
   // reaches the sockets and files in it by name, and cannot change it or their modes (landlock
   // does not cover chmod; a sandbox that owned it made it 0777 for every local user). Only the
-  // sandbox's uid can reach it at all (run-dir.ts).
+  // sandbox can reach it at all: its uid, or as root its own run group (run-dir.ts).
   const access = runDirAccess(identity);
   const runDir = makeRunDir(access);
   let stageDir: string | null = null;
@@ -218,7 +218,7 @@ export function prepareSandbox(req: PrepareRequest): PreparedSandbox {
       // With no pid namespace to end, the sandbox runs under the reaper (native/reaper.ts), a
       // subreaper that keeps what the program leaves orphaned (setsid, double fork) in its tree
       // and kills it when the program ends. The reaper stays mcpw's uid; the sandbox drops it.
-      const drop = identity ? ["setpriv", "--reuid", String(identity.uid), "--regid", String(identity.gid), "--clear-groups"] : [];
+      const drop = identity ? dropTo(identity) : [];
       const [exe, ...rest] = [...dieWithUs(), node, REAPER_SCRIPT, "--", ...drop, ...dieWithUs(), ...initArgv];
       child = spawn(exe!, rest, { env: { [SPEC_FD_ENV]: String(SPEC_FD) }, cwd: req.workspace, stdio: withExtraFds(req.stdio, false), detached: true });
       proc = new SandboxProcess(child, null);

@@ -46,9 +46,17 @@ t.test("the argv that enters a sandbox: every step in the open, the command quot
   t.same(inner.slice(0, 5), ["/usr/bin/script", "--quiet", "--return", "--flush", "--command"]);
   t.equal(inner[5], `exec sh -c 'echo '\\''it'\\'''\\''s'\\'' $HOME'`);
   t.equal(shellQuote("/bin/sh"), "/bin/sh");
-  const argv = enterSandboxArgv({ pid: 42, namespaces: ["user", "mount", "pid", "net"], uid: 65534, gid: 65534 }, tools, ["/bin/sh"]);
+  const argv = enterSandboxArgv({ pid: 42, namespaces: ["user", "mount", "pid", "net"], uid: 65534, gid: 65534, groups: [] }, tools, ["/bin/sh"]);
   t.same(argv, [
     "/usr/bin/nsenter", "--target=42", "--user", "--mount", "--pid", "--net", "--root", "--wdns=/mount", "--setuid=65534", "--setgid=65534", "--",
+    "/usr/bin/setpriv", "--no-new-privs", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--",
+    "/usr/bin/env", "-u", "PWD", "--", "/bin/sh",
+  ]);
+  // As root, the program's supplementary group (its run dir's group) is set before nsenter, which keeps it.
+  const withGroup = enterSandboxArgv({ pid: 42, namespaces: ["user", "mount", "pid", "net"], uid: 65534, gid: 65534, groups: [0x70000001] }, tools, ["/bin/sh"]);
+  t.same(withGroup, [
+    "/usr/bin/setpriv", "--groups", String(0x70000001), "--",
+    "/usr/bin/nsenter", "--target=42", "--user", "--mount", "--pid", "--net", "--root", "--wdns=/mount", "--preserve-credentials", "--setuid=65534", "--setgid=65534", "--",
     "/usr/bin/setpriv", "--no-new-privs", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--",
     "/usr/bin/env", "-u", "PWD", "--", "/bin/sh",
   ]);

@@ -14,7 +14,7 @@ import { sandboxWorkspace } from "../helpers/server.js";
 /**
  * The channel tells sandboxes apart: only the sandbox's own processes may use its channel.sock and
  * its tunnel sockets. Reaching the socket is not enough (mcpw and the sandbox's uid reach it, as
- * any process of that uid or gid on the host does, and landlock does not mediate unix connect): a
+ * any process of that uid on the host does, and landlock does not mediate unix connect): a
  * process of the host, or of another sandbox (another pid namespace), that connects is refused
  * before anything it sends is read, and mcpw audits it. No other local user reaches it at all.
  */
@@ -220,25 +220,39 @@ t.test("a run dir reaches only the sandbox's uid, and refused connections cannot
   t.match(basename(runDir), /^[0-9a-f]{32}$/, "the run dir's own name is 128 random bits");
   const asRoot = process.getuid?.() === 0;
   const mode = (p: string) => statSync(p).mode & 0o7777;
-  const want = asRoot ? { dir: 0o710, file: 0o640, sock: 0o660, gid: 65534 } : { dir: 0o700, file: 0o600, sock: 0o600, gid: process.getgid!() };
+  // As root, the run dir's group is the sandbox's own run group (sandbox-identity.ts), not its
+  // gid 65534, which nogroup daemons and every other sandbox share.
+  const runGroup = prepared.identity?.runGroup;
+  if (asRoot) {
+    t.ok(runGroup !== undefined && runGroup >= 0x70000000 && runGroup < 0x7fffffff, `run group ${runGroup} is in the sandbox range`);
+    t.not(runGroup, 65534, "the run group is not nogroup");
+  }
+  const want = asRoot ? { dir: 0o710, file: 0o640, sock: 0o660, gid: runGroup } : { dir: 0o700, file: 0o600, sock: 0o600, gid: process.getgid!() };
   for (const d of [parent, runDir]) {
     t.equal(mode(d), want.dir, `${d}: ${want.dir.toString(8)}`);
     t.equal(statSync(d).gid, want.gid, `${d}: group ${want.gid}`);
   }
-  for (const f of ["config.json", "passwd", "group"]) t.equal(mode(join(runDir, f)), want.file, `${f}: ${want.file.toString(8)}, not readable by every user`);
+  for (const f of ["config.json", "passwd", "group"]) {
+    t.equal(mode(join(runDir, f)), want.file, `${f}: ${want.file.toString(8)}, not readable by every user`);
+    t.equal(statSync(join(runDir, f)).gid, want.gid, `${f}: group ${want.gid}`);
+  }
   t.equal(mode(join(runDir, "channel.sock")), want.sock, `channel.sock: ${want.sock.toString(8)}, not 0666`);
+  t.equal(statSync(join(runDir, "channel.sock")).gid, want.gid, `channel.sock: group ${want.gid}`);
 
   if (asRoot) {
-    // Another local user (not in group 65534) cannot list or pass through the parent, so cannot
-    // read the config or reach channel.sock, even knowing the run dir's name.
-    const other = ["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups", "--"];
-    const tryAs = (code: string) => spawnSync(other[0]!, [...other.slice(1), process.execPath, "-e", code, runDir], { encoding: "utf8" });
-    const listed = tryAs("try { require('fs').readdirSync(require('path').dirname(process.argv[1])); console.log('LISTED') } catch (e) { console.log(e.code) }");
-    t.equal(listed.stdout.trim(), "EACCES", `uid 1000 cannot list ${parent}`);
-    const read = tryAs("try { require('fs').readFileSync(process.argv[1] + '/config.json'); console.log('READ') } catch (e) { console.log(e.code) }");
-    t.equal(read.stdout.trim(), "EACCES", "uid 1000 cannot read config.json");
-    const conn = tryAs("require('net').connect(process.argv[1] + '/channel.sock').on('connect', () => { console.log('CONNECTED'); process.exit() }).on('error', (e) => console.log(e.code))");
-    t.equal(conn.stdout.trim(), "EACCES", "uid 1000 cannot connect to channel.sock");
+    // Another local user cannot list or pass through the parent, so cannot read the config or
+    // reach channel.sock, even knowing the run dir's name: neither one in a group of its own, nor
+    // one running with the sandbox's gid 65534 (a daemon as nobody:nogroup, another sandbox).
+    for (const [who, gid] of [["uid 1000", "1000"], ["uid 1000 with group nogroup", "65534"]] as const) {
+      const other = ["setpriv", "--reuid", "1000", "--regid", gid, "--clear-groups", "--"];
+      const tryAs = (code: string) => spawnSync(other[0]!, [...other.slice(1), process.execPath, "-e", code, runDir], { encoding: "utf8" });
+      const listed = tryAs("try { require('fs').readdirSync(require('path').dirname(process.argv[1])); console.log('LISTED') } catch (e) { console.log(e.code) }");
+      t.equal(listed.stdout.trim(), "EACCES", `${who} cannot list ${parent}`);
+      const read = tryAs("try { require('fs').readFileSync(process.argv[1] + '/config.json'); console.log('READ') } catch (e) { console.log(e.code) }");
+      t.equal(read.stdout.trim(), "EACCES", `${who} cannot read config.json`);
+      const conn = tryAs("require('net').connect(process.argv[1] + '/channel.sock').on('connect', () => { console.log('CONNECTED'); process.exit() }).on('error', (e) => console.log(e.code))");
+      t.equal(conn.stdout.trim(), "EACCES", `${who} cannot connect to channel.sock`);
+    }
   }
 
   // mcpw itself (root, or the same uid) can connect: a flood of refused connections is audited
