@@ -66,7 +66,9 @@ function parentFor(access: RunDirAccess): string {
 
 /** Makes a run dir for one sandbox. */
 export function makeRunDir(access: RunDirAccess): string {
-  const dir = join(parentFor(access), randomBytes(16).toString("hex"));
+  // 128 random bits in 22 characters (base64url, not hex): the tunnel sockets in it (t-<ticket>.sock)
+  // must stay under the 107 bytes of a unix socket path, with room for a longer TMPDIR.
+  const dir = join(parentFor(access), randomBytes(16).toString("base64url"));
   mkdirSync(dir, { mode: 0o700 });
   grant(dir, access.dirMode, access);
   if (access.gid !== null) runGroups.set(dir, access.gid);

@@ -217,7 +217,7 @@ t.test("a run dir reaches only the sandbox's uid, and refused connections cannot
   const runDir = prepared.runDir;
   const parent = dirname(runDir);
   t.match(basename(parent), /^mcpw-run-/, "one parent per mcpw process, in the temp dir");
-  t.match(basename(runDir), /^[0-9a-f]{32}$/, "the run dir's own name is 128 random bits");
+  t.match(basename(runDir), /^[A-Za-z0-9_-]{22}$/, "the run dir's own name is 128 random bits");
   const asRoot = process.getuid?.() === 0;
   const mode = (p: string) => statSync(p).mode & 0o7777;
   // As root, the run dir's group is the sandbox's own run group (sandbox-identity.ts), not its
