@@ -75,11 +75,11 @@ export class Host {
   }
 
   private async setUp(): Promise<void> {
-    const secretDir = mkdtempSync("/var/tmp/mcpw-escape-secret-");
+    const secretDir = tempDir("mcpw-escape-secret-", "/var/tmp");
     const token = `secret-${randomBytes(12).toString("hex")}`;
     writeFileSync(join(secretDir, "key"), `${token}\n`, { mode: 0o600 });
     this.closers.push(() => tempCleanup(secretDir));
-    const hostDir = mkdtempSync("/var/tmp/mcpw-escape-host-");
+    const hostDir = tempDir("mcpw-escape-host-", "/var/tmp");
     this.closers.push(() => tempCleanup(hostDir));
     this.stdinFile = join(hostDir, "stdin.txt");
     // Writable by anyone, so that the sandbox's uid is not what stops reopening it for writing.

@@ -23,8 +23,22 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+/** The temp dirs this test process made, removed when it exits (each test file is a process of its own). */
+const made: string[] = [];
+process.once("exit", () => {
+  for (const dir of made) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // a dir a test made unreadable to us: leave it rather than fail the run at exit
+    }
+  }
+});
+
+export function tempDir(prefix: string, base = tmpdir()): string {
+  const dir = mkdtempSync(join(base, prefix));
+  made.push(dir);
+  return dir;
 }
 
 /**

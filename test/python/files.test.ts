@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { tempDir } from "../helpers/server.js";
@@ -15,7 +15,7 @@ import { auditLines, probe, type Attempt } from "../helpers/python.js";
  * a tmpfs of its own), so they are reachable only through the policy.
  */
 function hostTree(t: Test) {
-  const root = mkdtempSync("/var/tmp/mcpw-py-host-");
+  const root = tempDir("mcpw-py-host-", "/var/tmp");
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   const dirs = { roDir: join(root, "ro"), rwDir: join(root, "rw"), outsideDir: join(root, "outside") };
   for (const d of Object.values(dirs)) mkdirSync(d);

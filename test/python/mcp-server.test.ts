@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -14,7 +14,7 @@ import { loopbackServer, MCPW, policyFile, PYTHON_FIXTURE } from "../helpers/pyt
 type ToolResult = { content: { type: string; text: string }[]; isError?: boolean };
 
 t.test("a Python MCP server under mcpw run: its tools work where the policy allows and fail clearly elsewhere", async (t) => {
-  const hostRoot = mkdtempSync("/var/tmp/mcpw-py-mcp-");
+  const hostRoot = tempDir("mcpw-py-mcp-", "/var/tmp");
   t.teardown(() => rmSync(hostRoot, { recursive: true, force: true }));
   const roDir = join(hostRoot, "docs");
   const rwDir = join(hostRoot, "out");

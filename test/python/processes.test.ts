@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { policyFile, probe, type Attempt } from "../helpers/python.js";
+import { tempDir } from "../helpers/server.js";
 
 /** Starting programs from Python in a real sandbox: only what exec.allow / exec.viaBridge list. */
 
@@ -57,7 +58,7 @@ t.test("a program outside the policy is refused, however it is started, and does
 });
 
 t.test("an allowed program runs inside the sandbox, and a Python child stays intercepted", async (t) => {
-  const hostRoot = mkdtempSync("/var/tmp/mcpw-py-proc-");
+  const hostRoot = tempDir("mcpw-py-proc-", "/var/tmp");
   t.teardown(() => rmSync(hostRoot, { recursive: true, force: true }));
   const privateFile = join(hostRoot, "private.txt");
   writeFileSync(privateFile, "HOST-ONLY\n");
@@ -87,7 +88,7 @@ report(
 });
 
 t.test("a viaBridge program runs on the host and relays output, stdin and exit status", async (t) => {
-  const hostRoot = mkdtempSync("/var/tmp/mcpw-py-bridge-");
+  const hostRoot = tempDir("mcpw-py-bridge-", "/var/tmp");
   t.teardown(() => rmSync(hostRoot, { recursive: true, force: true }));
   const hostOnly = join(hostRoot, "host-only.txt");
   writeFileSync(hostOnly, "seen only on the host\n");

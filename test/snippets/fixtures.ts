@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createTcpServer, type AddressInfo } from "node:net";
 import { homedir } from "node:os";
@@ -53,7 +53,7 @@ export interface HostTargets {
 }
 
 export async function hostTargets(t: Test): Promise<HostTargets> {
-  const dir = mkdtempSync("/var/tmp/mcpw-py-secret-");
+  const dir = tempDir("mcpw-py-secret-", "/var/tmp");
   chmodSync(dir, 0o755);
   const secret = `secret-${Math.random().toString(36).slice(2)}`;
   const secretFile = join(dir, "key");

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { basename, dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
@@ -9,7 +9,7 @@ import { Policy } from "../../protocol/policy.js";
 import type { AuditInput } from "../../server/audit-log.js";
 import { configureSandbox, prepareSandbox } from "../../wrapper/launcher.js";
 import { findExecutableOrNull } from "../../native/find-executable.js";
-import { sandboxWorkspace } from "../helpers/server.js";
+import { sandboxWorkspace, tempDir } from "../helpers/server.js";
 
 /**
  * The channel tells sandboxes apart: only the sandbox's own processes may use its channel.sock and
@@ -119,7 +119,7 @@ t.test(`only the sandbox's own processes may use its channel and tunnel sockets 
     process.env.MCPW_BWRAP = "/nonexistent/bwrap";
     t.teardown(() => (saved === undefined ? delete process.env.MCPW_BWRAP : (process.env.MCPW_BWRAP = saved)));
   }
-  const secretDir = mkdtempSync("/var/tmp/mcpw-channel-auth-");
+  const secretDir = tempDir("mcpw-channel-auth-", "/var/tmp");
   t.teardown(() => rmSync(secretDir, { recursive: true, force: true }));
   const secret = join(secretDir, "only-for-sandbox-a");
   writeFileSync(secret, "a's secret\n");
@@ -293,7 +293,7 @@ while len(reply) < n:
 print(json.dumps(json.loads(reply)), flush=True)
 `;
   const ws = sandboxWorkspace();
-  const shared = mkdtempSync("/var/tmp/mcpw-channel-fds-");
+  const shared = tempDir("mcpw-channel-fds-", "/var/tmp");
   t.teardown(() => rmSync(shared, { recursive: true, force: true }));
   const fdsOfMcpw = () =>
     readdirSync("/proc/self/fd").map((n) => {

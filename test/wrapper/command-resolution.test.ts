@@ -1,9 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import t from "tap";
 import { binTree, exposure, npxSearchDirs, packageTreeOf, perUserTree, resolveCommand, type ResolveOptions } from "../../wrapper/command-resolution.js";
 import { WORKSPACES_MARK } from "../../wrapper/workspace-mark.js";
+import { tempDir } from "../helpers/server.js";
 
 /**
  * What `mcpw run` exposes, read-only, around the program it runs (the escape suite's
@@ -11,7 +12,7 @@ import { WORKSPACES_MARK } from "../../wrapper/workspace-mark.js";
  */
 
 function tree(): string {
-  const d = mkdtempSync("/var/tmp/mcpw-resolve-test-");
+  const d = tempDir("mcpw-resolve-test-", "/var/tmp");
   t.teardown(() => rmSync(d, { recursive: true, force: true }));
   return d;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { mcpw } from "../helpers/cli.js";
@@ -14,7 +14,7 @@ t.test("without bubblewrap: strict refuses to start; best-effort runs, says so l
   t.equal(strict.stdout, "", "nothing ran");
   t.match(strict.stderr, /cannot isolate: bubblewrap \(bwrap\) is not installed .*install it with: apt-get install -y bubblewrap.*isolation is "strict"/);
 
-  const secret = mkdtempSync("/var/tmp/mcpw-iso-secret-");
+  const secret = tempDir("mcpw-iso-secret-", "/var/tmp");
   writeFileSync(join(secret, "key"), "top secret");
   const probe = `
     const fs = require("fs"), out = {};

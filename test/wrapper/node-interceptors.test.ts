@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttps } from "node:https";
 import { createServer as createHttp } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -30,7 +30,7 @@ t.test("fs: bridge-served paths in sync, callback, promise, stream and worker fo
   mkdirSync(join(host, "rw"));
   writeFileSync(join(host, "rw", "existing.txt"), "old");
   // Not under /tmp: the sandbox has a /tmp of its own, so a host file there is merely absent.
-  const secret = mkdtempSync("/var/tmp/mcpw-ic-secret-");
+  const secret = tempDir("mcpw-ic-secret-", "/var/tmp");
   writeFileSync(join(secret, "s.txt"), "nope");
   const ro = join(host, "ro.txt");
   const rw = join(host, "rw");
@@ -110,7 +110,7 @@ t.test("fs: existence checks on a missing bridge path answer instead of throwing
 t.test("fs: watch and watchFile refuse denied paths synchronously; promises.watch is an async iterator; watchFile polls bridge paths", async (t) => {
   const host = tempDir("mcpw-ic-watch-");
   writeFileSync(join(host, "f.txt"), "one");
-  const secret = mkdtempSync("/var/tmp/mcpw-ic-watch-secret-");
+  const secret = tempDir("mcpw-ic-watch-secret-", "/var/tmp");
   const r = await inSandbox(
     `${PRELUDE}
     const f = ${JSON.stringify(join(host, "f.txt"))};
